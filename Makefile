@@ -1,0 +1,32 @@
+# pimbridge: `make check` is everything CI runs (README's test command);
+# `make bench` prints every benchmark figure next to its limit.
+GO      ?= go
+TIMEOUT ?= 60m
+
+.PHONY: check lint test testdeps bench fuzz build
+
+check: lint testdeps test
+
+build:
+	$(GO) build ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) mod tidy -diff
+
+# Installs the real PIM servers the integration tests start (Radicale,
+# Xandikos, Dovecot, vdirsyncer) from Debian's packages when they are missing.
+testdeps:
+	./scripts/install-test-deps.sh
+
+test:
+	$(GO) test -race -timeout $(TIMEOUT) ./...
+
+bench:
+	./scripts/bench.sh
+
+# Runs every fuzz target for FUZZTIME each (default 1m).
+FUZZTIME ?= 1m
+fuzz:
+	./scripts/fuzz.sh $(FUZZTIME)
