@@ -2,7 +2,12 @@
 // with no I/O: the 3-way field merge of seed 004 ("OriginalXML"), the
 // change matrix (what happened on each side against the last sync -> what
 // to do), the deletion rules of DESIGN.md §4 as a data table, the choice
-// of mappings for the verification job, and the mass-deletion guard.
+// of mappings for the verification job, the mass-deletion guard, and when
+// a user action is applied (seed 004's immediate-sync table, Appendix B).
+//
+// Entry points: Reconcile (change matrix, then Merge or Decide) for one
+// pair; Merge for the field merge alone; Decide for a removal;
+// SelectForVerification; Guard.Check; WhenApplied.
 //
 // It owns no state and must not import idmap, bridge, mapping or any pim
 // connector; it imports only the crm package for entity names. Callers
