@@ -123,7 +123,9 @@ func (s *Store) Close() error {
 
 // Tx runs fn in one write transaction. If fn returns an error or panics,
 // nothing it wrote is kept; otherwise everything commits at once. fn must
-// not keep the *Tx after it returns.
+// not keep the *Tx after it returns, and must not call Store.Tx itself
+// (the inner call would wait for the outer one's write lock until the
+// busy timeout).
 func (s *Store) Tx(ctx context.Context, fn func(*Tx) error) (err error) {
 	stx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
