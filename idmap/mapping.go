@@ -177,6 +177,11 @@ type ListFilter struct {
 
 // List returns the mappings matching f in map id order.
 func (o ops) List(ctx context.Context, f ListFilter) ([]Mapping, error) {
+	where, args := f.where()
+	return o.query(ctx, "list", "SELECT "+mappingCols+" FROM idmapping"+where+" ORDER BY map_id", args...)
+}
+
+func (f ListFilter) where() (string, []any) {
 	var (
 		conds []string
 		args  []any
@@ -190,11 +195,30 @@ func (o ops) List(ctx context.Context, f ListFilter) ([]Mapping, error) {
 	if f.LinkedOnly {
 		conds = append(conds, "linked = 1 AND deleted_locally = 0")
 	}
-	q := "SELECT " + mappingCols + " FROM idmapping"
-	if len(conds) > 0 {
-		q += " WHERE " + strings.Join(conds, " AND ")
+	if len(conds) == 0 {
+		return "", nil
 	}
-	return o.query(ctx, "list", q+" ORDER BY map_id", args...)
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// Count returns how many mappings match f (e.g. the size of a collection
+// for the mass-deletion guard).
+func (o ops) Count(ctx context.Context, f ListFilter) (int, error) {
+	where, args := f.where()
+	var n int
+	if err := o.q.QueryRowContext(ctx, "SELECT count(*) FROM idmapping"+where, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("idmap: count: %w", err)
+	}
+	return n, nil
+}
+
+// Unvisited returns the linked, not locally deleted mappings of collection
+// whose Visited flag is clear: after ResetVisited and a full listing that
+// called SetVisited for every object seen, these are the objects gone from
+// the PIM server.
+func (o ops) Unvisited(ctx context.Context, collection string) ([]Mapping, error) {
+	return o.query(ctx, "unvisited", "SELECT "+mappingCols+` FROM idmapping WHERE pim_collection = ?
+		AND visited = 0 AND linked = 1 AND deleted_locally = 0 ORDER BY map_id`, collection)
 }
 
 // OldestVerified returns up to n linked mappings of collection ("" for any)

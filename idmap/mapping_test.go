@@ -224,3 +224,43 @@ func TestTx_CursorAndSetting(t *testing.T) {
 		t.Fatalf("Cursor after delete = %v, want ErrNoCursor", err)
 	}
 }
+
+func TestStore_VisitedAndCount(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	a := insert(t, s, contactMapping("a.vcf"))
+	b := insert(t, s, contactMapping("b.vcf"))
+	c := insert(t, s, contactMapping("c.vcf"))
+	other := contactMapping("x.vcf")
+	other.Entry.Collection = "/other/"
+	insert(t, s, other)
+	err := s.Tx(ctx, func(tx *Tx) error {
+		if err := tx.ResetVisited(ctx, "/alice/crm-contacts/"); err != nil {
+			return err
+		}
+		if err := tx.SetVisited(ctx, a.MapID); err != nil {
+			return err
+		}
+		return tx.Unlink(ctx, c.MapID)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	un, err := s.Unvisited(ctx, "/alice/crm-contacts/")
+	if err != nil || len(un) != 1 || un[0].MapID != b.MapID {
+		t.Fatalf("Unvisited = %+v, %v, want only b", un, err)
+	}
+	for _, tc := range []struct {
+		f    ListFilter
+		want int
+	}{
+		{ListFilter{}, 4},
+		{ListFilter{Collection: "/alice/crm-contacts/"}, 3},
+		{ListFilter{Collection: "/alice/crm-contacts/", LinkedOnly: true}, 2},
+		{ListFilter{ObjectType: ObjectTask}, 0},
+	} {
+		if n, err := s.Count(ctx, tc.f); n != tc.want || err != nil {
+			t.Errorf("Count(%+v) = %d, %v, want %d", tc.f, n, err, tc.want)
+		}
+	}
+}
