@@ -163,7 +163,8 @@ func (it *calItem) read() (Result, error) {
 		} else {
 			res.Warnings = append(res.Warnings, propErr("ical", l, "bad duration %q", l.value).Error())
 		}
-	} else if hasStart && c.name == "VEVENT" {
+	}
+	if !hasEnd && hasStart && c.name == "VEVENT" {
 		end, hasEnd = start, true
 		if allDay {
 			end = start.AddDate(0, 0, 1)
@@ -208,6 +209,7 @@ func (it *calItem) read() (Result, error) {
 	}
 	state, status := it.status()
 	a["statecode"], a["statuscode"] = state, status
+	fitLengths(it.entity, a, &res.Warnings)
 	return res, nil
 }
 

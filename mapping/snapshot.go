@@ -38,7 +38,7 @@ func NewSnapshot(rec crm.Record) Snapshot {
 }
 
 // Marshal returns the canonical JSON form: {"entity":…,"fields":{…}} with
-// fields in MappedFields order.
+// fields sorted by name.
 func (s Snapshot) Marshal() ([]byte, error) {
 	e := entityMeta(s.Entity)
 	if e == nil {

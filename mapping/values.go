@@ -86,3 +86,21 @@ func checkAttrs(entity string, rec crm.Record) error {
 	}
 	return nil
 }
+
+// fitLengths truncates string values longer than their attribute allows
+// (a PIM field can be longer than the CRM column) and says so.
+func fitLengths(entity string, a map[string]any, warnings *[]string) {
+	e := entityMeta(entity)
+	for k, v := range a {
+		s, ok := v.(string)
+		if !ok {
+			continue
+		}
+		if at := e.Attr(k); at != nil && at.MaxLength > 0 {
+			if r := []rune(s); len(r) > at.MaxLength {
+				a[k] = strings.TrimSpace(string(r[:at.MaxLength]))
+				*warnings = append(*warnings, fmt.Sprintf("%s truncated to %d characters", k, at.MaxLength))
+			}
+		}
+	}
+}

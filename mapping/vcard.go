@@ -329,6 +329,7 @@ func readContact(k *card) (Result, error) {
 		}
 		set(s.field, v)
 	}
+	fitLengths(crm.EntityContact, a, &res.Warnings)
 	return res, nil
 }
 
