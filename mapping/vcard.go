@@ -54,7 +54,32 @@ func (k *card) text(l *line) string {
 	if l == nil {
 		return ""
 	}
+	if k.ver == "2.1" {
+		return decodeValue(l) // 2.1 has no backslash escapes in plain values
+	}
 	return unescapeText(decodeValue(l))
+}
+
+// split splits a structured value (N, ADR, ORG); vCard 2.1 escapes only
+// the semicolon.
+func (k *card) split(l *line) []string {
+	v := decodeValue(l)
+	if k.ver != "2.1" {
+		return splitStructured(v)
+	}
+	var out []string
+	start := 0
+	for i := 0; i < len(v); i++ {
+		if v[i] == '\\' && i+1 < len(v) && v[i+1] == ';' {
+			i++
+			continue
+		}
+		if v[i] == ';' {
+			out = append(out, strings.ReplaceAll(v[start:i], `\;`, ";"))
+			start = i + 1
+		}
+	}
+	return append(out, strings.ReplaceAll(v[start:], `\;`, ";"))
 }
 
 // telKind classifies a TEL line into the CRM phone field it maps to.
@@ -100,7 +125,7 @@ func (k *card) emails() []*line {
 
 func (k *card) isFTP(l *line) bool {
 	v := strings.ToLower(k.text(l))
-	return l.hasType("ftp") || k.label(l) == "ftp" || strings.HasPrefix(v, "ftp://") || strings.HasPrefix(v, "ftps://")
+	return l.hasType("ftp") || l.hasType("x-ftp") || k.label(l) == "ftp" || strings.HasPrefix(v, "ftp://") || strings.HasPrefix(v, "ftps://")
 }
 
 func (k *card) url(ftp bool) *line {
@@ -249,7 +274,7 @@ func readContact(k *card) (Result, error) {
 		}
 	}
 	if l := k.c.prop("N"); l != nil {
-		n := splitStructured(decodeValue(l))
+		n := k.split(l)
 		for i, f := range []string{"lastname", "firstname", "middlename", "salutation"} {
 			if i < len(n) {
 				set(f, n[i])
@@ -265,7 +290,7 @@ func readContact(k *card) (Result, error) {
 		}
 	}
 	if l := k.c.prop("ORG"); l != nil {
-		org := splitStructured(decodeValue(l))
+		org := k.split(l)
 		if len(org) > 1 {
 			set("department", org[1])
 		}
@@ -288,7 +313,7 @@ func readContact(k *card) (Result, error) {
 		set("ftpsiteurl", k.text(l))
 	}
 	if l := k.adr(); l != nil {
-		adr := splitStructured(decodeValue(l))
+		adr := k.split(l)
 		for len(adr) < 7 {
 			adr = append(adr, "")
 		}

@@ -81,7 +81,7 @@ func PatchVCard(raw []byte, rec crm.Record, opts *Options) ([]byte, error) {
 		l := k.c.prop("N")
 		var n []string
 		if l != nil {
-			n = splitStructured(decodeValue(l))
+			n = k.split(l)
 		}
 		for len(n) < 5 {
 			n = append(n, "")
@@ -111,7 +111,7 @@ func PatchVCard(raw []byte, rec crm.Record, opts *Options) ([]byte, error) {
 		l := k.c.prop("ORG")
 		var org []string
 		if l != nil {
-			org = splitStructured(decodeValue(l))
+			org = k.split(l)
 		}
 		before := strings.Join(org, ";")
 		for len(org) < 2 {
@@ -153,13 +153,13 @@ func PatchVCard(raw []byte, rec crm.Record, opts *Options) ([]byte, error) {
 		if i < len(emails) {
 			l = emails[i]
 		}
-		k.setLine(p, l, str(f), cline{name: "EMAIL", params: k.emailParams()}, true)
+		k.setLine(p, l, str(f), cline{name: "EMAIL", params: k.emailParams()}, false)
 	}
 	if changed("websiteurl") {
-		k.setLine(p, k.url(false), str("websiteurl"), cline{name: "URL", params: k.typeParams("WORK")}, true)
+		k.setLine(p, k.url(false), str("websiteurl"), cline{name: "URL", params: k.typeParams("WORK")}, false)
 	}
 	if changed("ftpsiteurl") {
-		k.setLine(p, k.url(true), str("ftpsiteurl"), cline{name: "URL", params: k.typeParams("X-FTP")}, true)
+		k.setLine(p, k.url(true), str("ftpsiteurl"), cline{name: "URL", params: k.typeParams("X-FTP")}, false)
 	}
 	// Mailing address.
 	adrFields := []string{"address1_postofficebox", "address1_line1", "address1_line2", "address1_line3",
@@ -168,7 +168,7 @@ func PatchVCard(raw []byte, rec crm.Record, opts *Options) ([]byte, error) {
 		l := k.adr()
 		var adr []string
 		if l != nil {
-			adr = splitStructured(decodeValue(l))
+			adr = k.split(l)
 		}
 		for len(adr) < 7 {
 			adr = append(adr, "")
