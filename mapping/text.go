@@ -174,6 +174,9 @@ func foldLine(b *strings.Builder, s, eol string) {
 		for cut > 0 && !utf8.RuneStart(s[cut]) {
 			cut--
 		}
+		if cut == 0 {
+			cut = max // not UTF-8: fold at the octet limit
+		}
 		if !first {
 			b.WriteByte(' ')
 		}
