@@ -1,7 +1,9 @@
 package mapping
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/pimbridge/pimbridge/crm"
 )
@@ -62,4 +64,19 @@ func entityMeta(name string) *crm.Entity {
 		return nil
 	}
 	return e
+}
+
+// MapObject maps a PIM object by its content type (text/vcard, text/x-vcard,
+// text/calendar) to the mapped CRM fields of the record(s) it holds. It is
+// the function the merge uses to get "P" (the PIM values mapped to CRM
+// fields) for a pair.
+func MapObject(contentType string, raw []byte, opts *Options) ([]Result, error) {
+	ct := strings.ToLower(strings.TrimSpace(strings.SplitN(contentType, ";", 2)[0]))
+	switch ct {
+	case "text/vcard", "text/x-vcard", "text/directory":
+		return VCardToCRM(raw, opts)
+	case "text/calendar":
+		return ICalToCRM(raw, opts)
+	}
+	return nil, fmt.Errorf("mapping: %w: content type %q", crm.ErrInvalidArgument, contentType)
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/emersion/go-ical"
+
 	"github.com/pimbridge/pimbridge/crm"
 )
 
@@ -468,9 +470,28 @@ func (w *icalWriter) recurrence() error {
 			}
 			return &crm.AttributeError{Entity: crm.EntityAppointment, Attribute: "recurrencepattern", Err: fmt.Errorf("%w: %v", crm.ErrInvalidArgument, err)}
 		}
+		if l.name == "RRULE" {
+			if err := checkRRule(l.value); err != nil {
+				return &crm.AttributeError{Entity: crm.EntityAppointment, Attribute: "recurrencepattern", Err: fmt.Errorf("%w: %v", crm.ErrInvalidArgument, err)}
+			}
+		}
 		w.p.insert(pos, fromLine(l))
 	}
 	return nil
+}
+
+// checkRRule validates an RRULE value with go-ical (rrule-go) before it is
+// sent to a PIM server.
+func checkRRule(v string) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("RRULE %q: %v", v, r)
+		}
+	}()
+	p := ical.NewProp(ical.PropRecurrenceRule)
+	p.Value = v
+	_, err = ical.Props{ical.PropRecurrenceRule: {*p}}.RecurrenceRule()
+	return err
 }
 
 func (w *icalWriter) status(isEvent bool) {

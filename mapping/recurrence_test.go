@@ -39,4 +39,7 @@ func TestRecurrence_seriesIsOneAppointment(t *testing.T) {
 	if _, err := PatchICal([]byte(series), crm.Record{Entity: "appointment", Attrs: map[string]any{"recurrencepattern": "SUMMARY:x"}}, nil); err == nil {
 		t.Error("a non-recurrence line in recurrencepattern was accepted")
 	}
+	if _, err := PatchICal([]byte(series), crm.Record{Entity: "appointment", Attrs: map[string]any{"recurrencepattern": "RRULE:FREQ=SOMETIMES"}}, nil); err == nil {
+		t.Error("an invalid RRULE was accepted")
+	}
 }

@@ -48,3 +48,24 @@ func TestMapCmd(t *testing.T) {
 		})
 	}
 }
+
+// TestMapCmd_malformed: every malformed-* fixture exits 1 and names the
+// property or line on stderr.
+func TestMapCmd_malformed(t *testing.T) {
+	files, _ := filepath.Glob("../../mapping/testdata/fixtures/*/malformed-*")
+	if len(files) < 7 {
+		t.Fatalf("%d malformed fixtures, want 7", len(files))
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			var out, errb bytes.Buffer
+			err := run(context.Background(), []string{"map", f}, nil, &out, &errb)
+			if code := exitCode(&errb, err); code != 1 {
+				t.Fatalf("exit code %d, want 1", code)
+			}
+			if !strings.Contains(errb.String(), "malformed input") || !strings.Contains(errb.String(), "line ") {
+				t.Errorf("stderr %q does not name the problem and line", errb.String())
+			}
+		})
+	}
+}
