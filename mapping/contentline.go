@@ -17,6 +17,8 @@ type line struct {
 	name       string // upper-cased property name
 	params     []param
 	value      string // unfolded value, still escaped / encoded
+	typs       []string
+	typsOK     bool // typs computed
 }
 
 type param struct {
@@ -46,12 +48,19 @@ func (l *line) hasParam(name string) bool {
 // types returns the lower-cased TYPE values, including vCard 2.1 bare
 // parameters (TEL;WORK;VOICE).
 func (l *line) types() []string {
+	if !l.typsOK {
+		l.typs, l.typsOK = l.computeTypes(), true
+	}
+	return l.typs
+}
+
+func (l *line) computeTypes() []string {
 	var out []string
 	for _, p := range l.params {
 		switch {
 		case p.name == "TYPE":
 			for _, v := range p.values {
-				for _, s := range strings.Split(v, ",") {
+				for s := range strings.SplitSeq(v, ",") {
 					out = append(out, strings.ToLower(strings.TrimSpace(s)))
 				}
 			}
@@ -129,12 +138,15 @@ var errNoColon = errors.New("content line has no ':'")
 // parseDocument splits raw into logical lines and components. kind names the
 // format for errors ("vcard" or "ical"). Structural problems (a line without
 // a colon, BEGIN/END not matching) are *ParseError.
-func parseDocument(raw []byte, kind string) (*document, error) {
-	d := &document{raw: raw, eol: "\r\n"}
-	if i := bytes.IndexByte(raw, '\n'); i > 0 && raw[i-1] != '\r' {
+func parseDocument(rawBytes []byte, kind string) (*document, error) {
+	d := &document{raw: rawBytes, eol: "\r\n"}
+	if i := bytes.IndexByte(rawBytes, '\n'); i > 0 && rawBytes[i-1] != '\r' {
 		d.eol = "\n"
 	}
 	stack := []*component{&d.root}
+	raw := string(rawBytes)
+	slab := make([]line, 0, strings.Count(raw, "\n")+1)
+	d.lines = make([]*line, 0, cap(slab))
 	pos, num := 0, 0
 	var prev *line // last property, for 2.1 base64 blocks
 	for pos < len(raw) {
@@ -145,21 +157,26 @@ func parseDocument(raw []byte, kind string) (*document, error) {
 		if strings.TrimSpace(text) == "" {
 			continue // blank lines: between cards, after 2.1 base64 blocks
 		}
-		var sb strings.Builder
-		sb.WriteString(text)
+		logical := text
 		// Folded continuation lines.
-		for pos < len(raw) && (raw[pos] == ' ' || raw[pos] == '\t') {
-			t, n := physLine(raw, pos)
-			sb.WriteString(t[1:])
-			pos, num = n, num+1
+		if pos < len(raw) && (raw[pos] == ' ' || raw[pos] == '\t') {
+			var sb strings.Builder
+			sb.WriteString(text)
+			for pos < len(raw) && (raw[pos] == ' ' || raw[pos] == '\t') {
+				t, n := physLine(raw, pos)
+				sb.WriteString(t[1:])
+				pos, num = n, num+1
+			}
+			logical = sb.String()
 		}
-		logical := sb.String()
 		if prev != nil && prev.end == start && isBase64Continuation(prev, logical) {
 			prev.value += strings.TrimSpace(logical)
 			prev.end = pos
 			continue
 		}
-		l, err := splitLine(logical)
+		slab = append(slab, line{})
+		l := &slab[len(slab)-1]
+		err := splitLineInto(l, logical)
 		if errors.Is(err, errNoColon) {
 			// Real clients write such lines (a property without a value);
 			// skip it, keep its bytes.
@@ -250,10 +267,10 @@ func isBase64Continuation(prev *line, s string) bool {
 
 // physLine returns the physical line at pos without its terminator and the
 // position after the terminator (CRLF, LF or a lone CR).
-func physLine(raw []byte, pos int) (string, int) {
-	i := bytes.IndexAny(raw[pos:], "\r\n")
+func physLine(raw string, pos int) (string, int) {
+	i := strings.IndexAny(raw[pos:], "\r\n")
 	if i < 0 {
-		return string(raw[pos:]), len(raw)
+		return raw[pos:], len(raw)
 	}
 	end := pos + i
 	next := end + 1
@@ -267,13 +284,20 @@ func physLine(raw []byte, pos int) (string, int) {
 			next = end + 1
 		}
 	}
-	return string(raw[pos:end]), next
+	return raw[pos:end], next
 }
 
 // splitLine splits an unfolded content line into group, name, parameters and
 // value.
 func splitLine(s string) (*line, error) {
 	l := &line{}
+	if err := splitLineInto(l, s); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+func splitLineInto(l *line, s string) error {
 	i := 0
 	for i < len(s) && s[i] != ';' && s[i] != ':' {
 		i++
@@ -283,14 +307,14 @@ func splitLine(s string) (*line, error) {
 		if len(name) > 40 {
 			name = name[:40] + "…"
 		}
-		return nil, fmt.Errorf("%w: %w: %q", ErrMalformed, errNoColon, name)
+		return fmt.Errorf("%w: %w: %q", ErrMalformed, errNoColon, name)
 	}
 	name := strings.TrimSpace(s[:i])
 	if dot := strings.LastIndexByte(name, '.'); dot >= 0 {
 		l.group, name = name[:dot], name[dot+1:]
 	}
 	if name == "" {
-		return nil, fmt.Errorf("%w: content line without a property name", ErrMalformed)
+		return fmt.Errorf("%w: content line without a property name", ErrMalformed)
 	}
 	l.name = strings.ToUpper(name)
 	for i < len(s) && s[i] == ';' {
@@ -307,7 +331,7 @@ func splitLine(s string) (*line, error) {
 				if j < len(s) && s[j] == '"' {
 					k := strings.IndexByte(s[j+1:], '"')
 					if k < 0 {
-						return nil, fmt.Errorf("%w: %s: unterminated quoted parameter value", ErrMalformed, l.name)
+						return fmt.Errorf("%w: %s: unterminated quoted parameter value", ErrMalformed, l.name)
 					}
 					v = s[j+1 : j+1+k]
 					j += k + 2
@@ -318,7 +342,7 @@ func splitLine(s string) (*line, error) {
 					}
 					v = s[j:k]
 					if v == "" && k < len(s) && (s[k] == ',' || p.name == "TYPE") {
-						return nil, fmt.Errorf("%w: %s: empty value in parameter %s", ErrMalformed, l.name, p.name)
+						return fmt.Errorf("%w: %s: empty value in parameter %s", ErrMalformed, l.name, p.name)
 					}
 					j = k
 				}
@@ -326,21 +350,21 @@ func splitLine(s string) (*line, error) {
 				if j < len(s) && s[j] == ',' {
 					j++
 					if j >= len(s) || s[j] == ';' || s[j] == ':' {
-						return nil, fmt.Errorf("%w: %s: empty value in parameter %s", ErrMalformed, l.name, p.name)
+						return fmt.Errorf("%w: %s: empty value in parameter %s", ErrMalformed, l.name, p.name)
 					}
 					continue
 				}
 				break
 			}
 		} else if strings.ContainsRune(p.name, ',') {
-			return nil, fmt.Errorf("%w: %s: bare parameter %q is a list", ErrMalformed, l.name, p.name)
+			return fmt.Errorf("%w: %s: bare parameter %q is a list", ErrMalformed, l.name, p.name)
 		}
 		l.params = append(l.params, p)
 		i = j
 	}
 	if i >= len(s) || s[i] != ':' {
-		return nil, fmt.Errorf("%w: %s: %w", ErrMalformed, l.name, errNoColon)
+		return fmt.Errorf("%w: %s: %w", ErrMalformed, l.name, errNoColon)
 	}
 	l.value = s[i+1:]
-	return l, nil
+	return nil
 }

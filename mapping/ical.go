@@ -110,7 +110,7 @@ func ICalToCRM(raw []byte, opts *Options) ([]Result, error) {
 
 func (it *calItem) read() (Result, error) {
 	c := it.c
-	res := Result{Record: crm.Record{Entity: it.entity, Attrs: map[string]any{}}}
+	res := Result{Record: crm.Record{Entity: it.entity, Attrs: make(map[string]any, len(appointmentFields))}}
 	a := res.Record.Attrs
 	for _, f := range MappedFields(it.entity) {
 		a[f] = nil

@@ -85,7 +85,7 @@ func PatchICal(raw []byte, rec crm.Record, opts *Options) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &icalWriter{it: it, p: newPatcher(d, ""), cur: cur.Record.Attrs, want: map[string]any{}}
+	w := &icalWriter{it: it, p: newPatcher(d, ""), cur: cur.Record.Attrs, want: make(map[string]any, len(cur.Record.Attrs))}
 	for k, v := range cur.Record.Attrs {
 		w.want[k] = v
 	}
@@ -489,7 +489,7 @@ func checkRRule(v string) (err error) {
 		}
 	}()
 	p := ical.NewProp(ical.PropRecurrenceRule)
-	p.Value = v
+	p.Value = strings.ReplaceAll(v, " ", "") // Exchange writes "BYDAY=MO, TU"
 	_, err = ical.Props{ical.PropRecurrenceRule: {*p}}.RecurrenceRule()
 	return err
 }

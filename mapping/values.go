@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pimbridge/pimbridge/crm"
 )
@@ -97,6 +98,9 @@ func fitLengths(entity string, a map[string]any, warnings *[]string) {
 			continue
 		}
 		if at := e.Attr(k); at != nil && at.MaxLength > 0 {
+			if utf8.RuneCountInString(s) <= at.MaxLength {
+				continue
+			}
 			if r := []rune(s); len(r) > at.MaxLength {
 				a[k] = strings.TrimSpace(string(r[:at.MaxLength]))
 				*warnings = append(*warnings, fmt.Sprintf("%s truncated to %d characters", k, at.MaxLength))

@@ -116,7 +116,7 @@ func (k *card) tel(field string) *line {
 func (k *card) emails() []*line {
 	var out []*line
 	for _, l := range k.c.props {
-		if l.name == "EMAIL" {
+		if l.name == "EMAIL" && strings.TrimSpace(l.value) != "" {
 			out = append(out, l)
 		}
 	}
@@ -243,7 +243,7 @@ func VCardToCRM(raw []byte, opts *Options) ([]Result, error) {
 }
 
 func readContact(k *card) (Result, error) {
-	res := Result{Record: crm.Record{Entity: crm.EntityContact, Attrs: map[string]any{}}}
+	res := Result{Record: crm.Record{Entity: crm.EntityContact, Attrs: make(map[string]any, len(contactFields))}}
 	a := res.Record.Attrs
 	for _, f := range contactFields {
 		a[f] = nil
@@ -364,6 +364,9 @@ func telValue(s string) string {
 }
 
 func normNewlines(s string) string {
+	if !strings.ContainsRune(s, '\r') {
+		return s
+	}
 	return strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\r", "\n")
 }
 

@@ -54,7 +54,7 @@ func PatchVCard(raw []byte, rec crm.Record, opts *Options) ([]byte, error) {
 	if err := checkAttrs(crm.EntityContact, rec); err != nil {
 		return nil, err
 	}
-	want := map[string]any{}
+	want := make(map[string]any, len(cur.Record.Attrs))
 	for f, v := range cur.Record.Attrs {
 		want[f] = v
 	}
