@@ -374,9 +374,9 @@ func (w *icalWriter) parties() {
 		ps, _ := w.want["organizer"].([]crm.Party)
 		l := c.prop("ORGANIZER")
 		switch {
-		case len(ps) == 0 && l != nil:
+		case (len(ps) == 0 || ps[0].Address == "") && l != nil:
 			w.p.remove(l)
-		case len(ps) > 0:
+		case len(ps) > 0 && ps[0].Address != "":
 			nc := cline{name: "ORGANIZER"}
 			if l != nil {
 				nc = fromLine(l)
