@@ -44,7 +44,9 @@ func newTestEnv(t *testing.T) *testEnv {
 	mustNoErr(t, srv.AddUser(ctx, "bob", bobPW))
 	for _, f := range []func() (string, error){
 		func() (string, error) { return srv.CreateAddressBook(ctx, "alice", "crm", "CRM contacts") },
-		func() (string, error) { return srv.CreateCalendar(ctx, "alice", "calendar", "CRM appointments", "VEVENT") },
+		func() (string, error) {
+			return srv.CreateCalendar(ctx, "alice", "calendar", "CRM appointments", "VEVENT")
+		},
 		func() (string, error) { return srv.CreateCalendar(ctx, "alice", "tasks", "CRM tasks", "VTODO") },
 		func() (string, error) { return srv.CreateAddressBook(ctx, "bob", "crm", "Bob's contacts") },
 	} {
