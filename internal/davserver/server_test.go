@@ -418,11 +418,31 @@ func TestServer_Collections(t *testing.T) {
 	if r.code != 403 || !strings.Contains(r.body, "supported-calendar-component") {
 		t.Fatalf("PUT VEVENT into VTODO calendar = %d %s", r.code, r.body)
 	}
+	for _, n := range []string{"x", "y"} {
+		if r := env.putCard(t, "/alice/contacts/private/"+n+".vcf", vcardText(n, n), nil); r.code != 201 {
+			t.Fatalf("PUT = %d", r.code)
+		}
+	}
+	oldToken := parseMS(t, env.sync(t, "/alice/contacts/private/", "", "")).SyncToken
 	if r := env.alice(t, http.MethodDelete, "/alice/contacts/private/", "", nil); r.code != 204 {
 		t.Fatalf("DELETE collection = %d", r.code)
 	}
 	if r := env.putCard(t, "/alice/contacts/private/x.vcf", vcardText("x", "x"), nil); r.code != 409 {
 		t.Fatalf("PUT into a deleted collection = %d, want 409", r.code)
+	}
+	// A collection re-created at the same path refuses the old tokens.
+	if r := env.alice(t, "MKCOL", "/alice/contacts/private/", mkcol, nil); r.code != 201 {
+		t.Fatalf("MKCOL again = %d %s", r.code, r.body)
+	}
+	if r := env.sync(t, "/alice/contacts/private/", oldToken, ""); r.code != http.StatusForbidden {
+		t.Fatalf("sync of a re-created collection with an old token = %d %s, want 403", r.code, r.body)
+	}
+	fresh := parseMS(t, env.sync(t, "/alice/contacts/private/", "", ""))
+	if len(fresh.Responses) != 0 || fresh.SyncToken == oldToken {
+		t.Fatalf("initial sync of the re-created collection = %+v", fresh)
+	}
+	if r := env.sync(t, "/alice/contacts/private/", fresh.SyncToken, ""); r.code != http.StatusMultiStatus {
+		t.Fatalf("sync with the fresh token = %d %s", r.code, r.body)
 	}
 	if _, err := env.srv.CreateCalendar(context.Background(), "alice", "j", "J", "VJOURNAL"); !errors.Is(err, ErrInvalidName) {
 		t.Fatalf("CreateCalendar(VJOURNAL) err = %v", err)

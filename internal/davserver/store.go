@@ -200,9 +200,12 @@ func (s *store) createCollection(ctx context.Context, c collection) error {
 	if n == 0 {
 		return fmt.Errorf("davserver: create collection: user %q: %w", c.Owner, ErrNotFound)
 	}
+	// A new collection's counter starts above every deleted collection's, so
+	// tokens of a previous collection at the same path are refused.
 	_, err := s.db.ExecContext(ctx,
-		`INSERT INTO collections (owner, kind, name, displayname, description, components)
-		 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		`INSERT INTO collections (owner, kind, name, displayname, description, components, counter, purged)
+		 SELECT ?, ?, ?, ?, ?, ?, f, f FROM (SELECT coalesce((SELECT value + 1 FROM meta WHERE key = 'counter_floor'), 0) AS f)
+		 WHERE true ON CONFLICT DO NOTHING`,
 		c.Owner, c.Kind, c.Name, c.DisplayName, c.Description, strings.Join(c.Components, ","))
 	if err != nil {
 		return fmt.Errorf("davserver: create collection %q: %w", c.Name, err)
@@ -252,12 +255,27 @@ func (s *store) listCollections(ctx context.Context, owner, kind string) ([]coll
 }
 
 func (s *store) deleteCollection(ctx context.Context, id int64) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM collections WHERE id = ?`, id)
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("davserver: delete collection: %w", err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	defer tx.Rollback()
+	var counter int64
+	err = tx.QueryRowContext(ctx, `DELETE FROM collections WHERE id = ? RETURNING counter`, id).Scan(&counter)
+	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("davserver: delete collection: %w", ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("davserver: delete collection: %w", err)
+	}
+	_, err = tx.ExecContext(ctx,
+		`INSERT INTO meta (key, value) VALUES ('counter_floor', ?)
+		 ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)`, counter)
+	if err != nil {
+		return fmt.Errorf("davserver: delete collection: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("davserver: delete collection: %w", err)
 	}
 	return nil
 }

@@ -17,6 +17,14 @@ CREATE TABLE collections (
 	UNIQUE (owner, kind, name)
 );
 
+-- Key/value state of the server. "counter_floor" is the highest change
+-- counter of any deleted collection: a new collection starts above it so that
+-- sync tokens of an older collection with the same path are refused.
+CREATE TABLE meta (
+	key   TEXT PRIMARY KEY,
+	value INTEGER NOT NULL
+);
+
 -- A row whose data is NULL is a tombstone: the object was deleted at modseq.
 CREATE TABLE objects (
 	collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
