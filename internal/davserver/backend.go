@@ -21,6 +21,20 @@ import (
 
 type ctxKey struct{}
 
+type noParseKey struct{}
+
+// withoutParsing marks a request whose answer needs no object content, so
+// the backends return objects with a nil Card / Data (go-webdav reads them
+// only for address-data and calendar-data).
+func withoutParsing(ctx context.Context) context.Context {
+	return context.WithValue(ctx, noParseKey{}, true)
+}
+
+func parsing(ctx context.Context) bool {
+	skip, _ := ctx.Value(noParseKey{}).(bool)
+	return !skip
+}
+
 func withUser(ctx context.Context, user string) context.Context {
 	return context.WithValue(ctx, ctxKey{}, user)
 }
@@ -235,10 +249,13 @@ func (b *cardBackend) DeleteAddressBook(ctx context.Context, path string) error 
 	return b.s.deleteCollection(ctx, path, kindAddressBook)
 }
 
-func addressObjectOf(p davPath, o object) (carddav.AddressObject, error) {
-	card, err := decodeCard(o.Data)
-	if err != nil {
-		return carddav.AddressObject{}, err
+func addressObjectOf(ctx context.Context, p davPath, o object) (carddav.AddressObject, error) {
+	var card vcard.Card
+	if parsing(ctx) {
+		var err error
+		if card, err = decodeCard(o.Data); err != nil {
+			return carddav.AddressObject{}, err
+		}
 	}
 	return carddav.AddressObject{
 		Path:          p.String(),
@@ -254,7 +271,7 @@ func (b *cardBackend) GetAddressObject(ctx context.Context, path string, _ *card
 	if err != nil {
 		return nil, err
 	}
-	ao, err := addressObjectOf(p, o)
+	ao, err := addressObjectOf(ctx, p, o)
 	if err != nil {
 		return nil, err
 	}
@@ -270,7 +287,7 @@ func (b *cardBackend) ListAddressObjects(ctx context.Context, path string, _ *ca
 	for _, o := range objs {
 		op := p
 		op.Depth, op.Obj = 4, o.Name
-		ao, err := addressObjectOf(op, o)
+		ao, err := addressObjectOf(ctx, op, o)
 		if err != nil {
 			return nil, err
 		}
@@ -299,7 +316,7 @@ func (b *cardBackend) PutAddressObject(ctx context.Context, path string, card vc
 	if err != nil {
 		return nil, err
 	}
-	ao, err := addressObjectOf(p, o)
+	ao, err := addressObjectOf(ctx, p, o)
 	if err != nil {
 		return nil, err
 	}
@@ -365,10 +382,13 @@ func (b *calBackend) GetCalendar(ctx context.Context, path string) (*caldav.Cale
 	return &cal, nil
 }
 
-func calendarObjectOf(p davPath, o object) (caldav.CalendarObject, error) {
-	cal, err := decodeCalendar(o.Data)
-	if err != nil {
-		return caldav.CalendarObject{}, err
+func calendarObjectOf(ctx context.Context, p davPath, o object) (caldav.CalendarObject, error) {
+	var cal *ical.Calendar
+	if parsing(ctx) {
+		var err error
+		if cal, err = decodeCalendar(o.Data); err != nil {
+			return caldav.CalendarObject{}, err
+		}
 	}
 	return caldav.CalendarObject{
 		Path:          p.String(),
@@ -384,7 +404,7 @@ func (b *calBackend) GetCalendarObject(ctx context.Context, path string, _ *cald
 	if err != nil {
 		return nil, err
 	}
-	co, err := calendarObjectOf(p, o)
+	co, err := calendarObjectOf(ctx, p, o)
 	if err != nil {
 		return nil, err
 	}
@@ -400,7 +420,7 @@ func (b *calBackend) ListCalendarObjects(ctx context.Context, path string, _ *ca
 	for _, o := range objs {
 		op := p
 		op.Depth, op.Obj = 4, o.Name
-		co, err := calendarObjectOf(op, o)
+		co, err := calendarObjectOf(ctx, op, o)
 		if err != nil {
 			return nil, err
 		}
@@ -428,7 +448,7 @@ func (b *calBackend) PutCalendarObject(ctx context.Context, path string, cal *ic
 	if err != nil {
 		return nil, err
 	}
-	co, err := calendarObjectOf(p, o)
+	co, err := calendarObjectOf(ctx, p, o)
 	if err != nil {
 		return nil, err
 	}

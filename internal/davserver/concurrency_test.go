@@ -16,10 +16,10 @@ import (
 func TestServer_ConcurrentWriters(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		env  func(t *testing.T) *testEnv
+		env  func(t testing.TB) *testEnv
 	}{
 		{"file", newTestEnv},
-		{"memory", func(t *testing.T) *testEnv {
+		{"memory", func(t testing.TB) *testEnv {
 			ctx := context.Background()
 			srv, err := New(ctx, Options{Logger: quietLogger(), BcryptCost: 4})
 			mustNoErr(t, err)

@@ -32,7 +32,7 @@ func quietLogger() *slog.Logger {
 // newTestEnv starts a server with users alice and bob, alice's address book
 // "crm", calendar "calendar" (VEVENT) and task list "tasks" (VTODO), and
 // bob's address book "crm".
-func newTestEnv(t *testing.T) *testEnv {
+func newTestEnv(t testing.TB) *testEnv {
 	t.Helper()
 	ctx := context.Background()
 	dbPath := filepath.Join(t.TempDir(), "dav.db")
@@ -63,7 +63,7 @@ func newTestEnv(t *testing.T) *testEnv {
 	return env
 }
 
-func mustNoErr(t *testing.T, err error) {
+func mustNoErr(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)

@@ -52,6 +52,11 @@ func (s *Server) servePropfind(w http.ResponseWriter, r *http.Request, p davPath
 		h.ServeHTTP(w, r)
 		return
 	}
+	if !namesData(req.Prop.Names) {
+		// No address-data / calendar-data asked: the backend need not
+		// parse every object of a Depth 1 listing.
+		r = r.WithContext(withoutParsing(r.Context()))
+	}
 	var keep, extra []xml.Name
 	for _, n := range req.Prop.Names {
 		if extraProps[n.XMLName] {
@@ -96,6 +101,15 @@ func (s *Server) servePropfind(w http.ResponseWriter, r *http.Request, p davPath
 	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 	w.WriteHeader(http.StatusMultiStatus)
 	w.Write(out)
+}
+
+func namesData(names []anyName) bool {
+	for _, n := range names {
+		if n.XMLName == nameAddressData || n.XMLName == nameCalendarData {
+			return true
+		}
+	}
+	return false
 }
 
 func nsDecls() string {
