@@ -18,7 +18,7 @@
 //
 //	<user>/state.json          mailboxes: name, UIDVALIDITY, UIDNEXT, special use,
 //	                           subscription, and per message UID, flags, date
-//	<user>/<n>/<uid>.eml       message n-th mailbox of state.json, as appended
+//	<user>/<n>/<uid>.eml       a message of the n-th mailbox of state.json, as appended
 //
 // The package must not import the bridge, pim or crm packages.
 package imapserver
