@@ -230,3 +230,51 @@ func statusOf(t *testing.T, s *Server, mbox string) (*imap.StatusData, error) {
 	defer c.Close()
 	return c.Status(mbox, &imap.StatusOptions{UIDValidity: true, UIDNext: true, NumMessages: true}).Wait()
 }
+
+// TestServer_IdleSeesAppend: a message filed with Append wakes a client
+// in IDLE (the bridge's immediate trigger).
+func TestServer_IdleSeesAppend(t *testing.T) {
+	s := newServer(t, "")
+	t.Cleanup(func() { s.Close() })
+	exists := make(chan uint32, 4)
+	c, err := imapclient.DialInsecure(s.Addr(), &imapclient.Options{
+		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+			Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+				if d.NumMessages != nil {
+					exists <- *d.NumMessages
+				}
+			},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.Login("alice", pw).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	idle, err := c.Idle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Append(context.Background(), "alice", "INBOX", sample(t, "Ping", "ping@example.org"), nil, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case n := <-exists:
+		if n != 1 {
+			t.Fatalf("EXISTS %d, want 1", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no EXISTS during IDLE after Append")
+	}
+	if err := idle.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := idle.Wait(); err != nil {
+		t.Fatal(err)
+	}
+}
