@@ -135,6 +135,9 @@ type multistatus struct {
 				Reports *struct {
 					Inner string `xml:",innerxml"`
 				} `xml:"DAV: supported-report-set"`
+				Privileges *struct {
+					Inner string `xml:",innerxml"`
+				} `xml:"DAV: current-user-privilege-set"`
 			} `xml:"DAV: prop"`
 		} `xml:"DAV: propstat"`
 	} `xml:"DAV: response"`

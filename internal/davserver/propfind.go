@@ -14,7 +14,16 @@ import (
 
 // Properties go-webdav v0.6.0 does not know and this file adds to PROPFIND
 // answers for collections.
-var extraProps = map[xml.Name]bool{nameGetCTag: true, nameSyncToken: true, nameSupportedReport: true}
+var extraProps = map[xml.Name]bool{nameGetCTag: true, nameSyncToken: true, nameSupportedReport: true, namePrivileges: true}
+
+// ownPrivileges is the DAV:current-user-privilege-set (RFC 3744) of every
+// resource under the user's principal: clients such as Thunderbird and
+// DAVx5 read it to decide whether a collection is writable.
+const ownPrivileges = "<d:current-user-privilege-set>" +
+	"<d:privilege><d:all/></d:privilege><d:privilege><d:read/></d:privilege>" +
+	"<d:privilege><d:write/></d:privilege><d:privilege><d:write-properties/></d:privilege>" +
+	"<d:privilege><d:write-content/></d:privilege><d:privilege><d:bind/></d:privilege>" +
+	"<d:privilege><d:unbind/></d:privilege></d:current-user-privilege-set>"
 
 // bufferWriter captures a handler's response.
 type bufferWriter struct {
@@ -171,14 +180,16 @@ func (s *Server) injectProps(ctx context.Context, body []byte, extra []xml.Name)
 }
 
 // collectionPropstat returns the propstat elements for the extra
-// properties of the resource at href.
+// properties of the resource at href: the collection state for address
+// books and calendars, privileges for everything the user owns.
 func (s *Server) collectionPropstat(ctx context.Context, href string, extra []xml.Name) (string, error) {
 	var c collection
 	var kind string
 	hp, ok := hrefPath(href)
 	p, ok2 := parsePath(hp)
 	user, _ := userFrom(ctx)
-	isColl := ok && ok2 && p.Depth == 3 && p.User == user
+	own := ok && ok2 && p.Depth >= 1 && p.User == user
+	isColl := own && p.Depth == 3
 	if isColl {
 		var err error
 		c, err = s.collectionAt(ctx, p)
@@ -191,7 +202,11 @@ func (s *Server) collectionPropstat(ctx context.Context, href string, extra []xm
 	}
 	var found, missing bytes.Buffer
 	for _, n := range extra {
-		if !isColl {
+		if n == namePrivileges && own {
+			found.WriteString(ownPrivileges)
+			continue
+		}
+		if !isColl || n == namePrivileges {
 			elem(&missing, n)
 			continue
 		}

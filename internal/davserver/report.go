@@ -37,6 +37,7 @@ var (
 	nameGetCTag         = xml.Name{Space: csNS, Local: "getctag"}
 	nameSyncToken       = xml.Name{Space: davNS, Local: "sync-token"}
 	nameSupportedReport = xml.Name{Space: davNS, Local: "supported-report-set"}
+	namePrivileges      = xml.Name{Space: davNS, Local: "current-user-privilege-set"}
 )
 
 // prefixes used by the multistatus bodies this file writes.

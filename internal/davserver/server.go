@@ -13,7 +13,8 @@
 //   - RFC 6578 sync-collection REPORT, with sync tokens
 //     "http://pimbridge/sync/<counter>" from a per-collection change counter
 //     and tombstones; an unknown or purged token gives 403 DAV:valid-sync-token;
-//   - CS:getctag, DAV:sync-token and DAV:supported-report-set in PROPFIND;
+//   - CS:getctag, DAV:sync-token, DAV:supported-report-set and
+//     DAV:current-user-privilege-set in PROPFIND;
 //   - MKCALENDAR (RFC 4791 §5.3.1). Extended MKCOL is go-webdav's.
 //
 // Re-encoding through go-vcard / go-ical happens only where go-webdav's

@@ -301,13 +301,13 @@ func TestServer_SyncCollection(t *testing.T) {
 
 func TestServer_PropfindCTag(t *testing.T) {
 	env := newTestEnv(t)
-	const body = `<d:propfind xmlns:d="DAV:" xmlns:cs="http://calendarserver.org/ns/"><d:prop><d:resourcetype/><d:displayname/><cs:getctag/><d:sync-token/><d:supported-report-set/></d:prop></d:propfind>`
+	const body = `<d:propfind xmlns:d="DAV:" xmlns:cs="http://calendarserver.org/ns/"><d:prop><d:resourcetype/><d:displayname/><cs:getctag/><d:sync-token/><d:supported-report-set/><d:current-user-privilege-set/></d:prop></d:propfind>`
 	state := func() (ctag, token string) {
 		m := parseMS(t, env.alice(t, "PROPFIND", "/alice/calendars/calendar/", body, map[string]string{"Depth": "0"}))
 		if len(m.Responses) != 1 {
 			t.Fatalf("PROPFIND responses = %d", len(m.Responses))
 		}
-		var reports, rt string
+		var reports, rt, privs string
 		for _, ps := range m.Responses[0].PropStats {
 			if !strings.Contains(ps.Status, "200") {
 				continue
@@ -324,9 +324,15 @@ func TestServer_PropfindCTag(t *testing.T) {
 			if ps.Prop.ResourceType != nil {
 				rt = ps.Prop.ResourceType.Inner
 			}
+			if ps.Prop.Privileges != nil {
+				privs = ps.Prop.Privileges.Inner
+			}
 		}
 		if !strings.Contains(reports, "sync-collection") || !strings.Contains(rt, "calendar") {
 			t.Fatalf("supported-report-set %q, resourcetype %q", reports, rt)
+		}
+		if !strings.Contains(privs, "write-content") {
+			t.Fatalf("current-user-privilege-set %q lacks write-content", privs)
 		}
 		return ctag, token
 	}
