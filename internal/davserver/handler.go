@@ -46,7 +46,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) string {
-	user, ok := s.authenticate(r)
+	user, ok, err := s.authenticate(r)
+	if err != nil {
+		s.log.Error("dav auth", "err", err)
+		http.Error(w, "authentication unavailable", http.StatusInternalServerError)
+		return ""
+	}
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Basic realm="pimbridge", charset="UTF-8"`)
 		http.Error(w, "authentication required", http.StatusUnauthorized)
@@ -108,17 +113,19 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) string {
 }
 
 // authenticate checks HTTP Basic credentials against the users table.
-func (s *Server) authenticate(r *http.Request) (string, bool) {
+func (s *Server) authenticate(r *http.Request) (string, bool, error) {
 	user, pass, ok := r.BasicAuth()
 	if !ok || user == "" {
-		return "", false
+		return "", false, nil
 	}
 	ok, err := s.st.checkUser(r.Context(), user, pass)
 	if err != nil {
-		s.log.Error("dav auth", "user", user, "err", err)
-		return "", false
+		return "", false, err
 	}
-	return user, ok
+	if !ok {
+		s.log.Info("dav login failed", "user", user, "remote", r.RemoteAddr)
+	}
+	return user, ok, nil
 }
 
 // writeError answers err with its HTTP status and, for the RFC
