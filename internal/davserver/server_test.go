@@ -502,3 +502,31 @@ func TestServer_Persistence(t *testing.T) {
 		t.Fatalf("sync after reopen = %+v", m)
 	}
 }
+
+func TestServer_EscapedNames(t *testing.T) {
+	env := newTestEnv(t)
+	const escaped = "/alice/contacts/crm/a%20b@x%3Ay.vcf"
+	if r := env.putCard(t, escaped, vcardText("ab", "A B"), nil); r.code != 201 {
+		t.Fatalf("PUT %s = %d %s", escaped, r.code, r.body)
+	}
+	if _, err := env.srv.GetObject(context.Background(), "/alice/contacts/crm/a b@x:y.vcf"); err != nil {
+		t.Fatalf("GetObject(unescaped) = %v", err)
+	}
+	m := parseMS(t, env.sync(t, "/alice/contacts/crm/", "", ""))
+	if len(m.Responses) != 1 {
+		t.Fatalf("sync = %+v", m)
+	}
+	href := m.Responses[0].Href
+	if href != "/alice/contacts/crm/a%20b@x:y.vcf" && href != escaped {
+		t.Fatalf("sync href = %q", href)
+	}
+	mg := parseMS(t, env.alice(t, "REPORT", "/alice/contacts/crm/",
+		`<card:addressbook-multiget xmlns:d="DAV:" xmlns:card="urn:ietf:params:xml:ns:carddav"><d:prop><d:getetag/></d:prop>`+
+			`<d:href>`+href+`</d:href></card:addressbook-multiget>`, nil))
+	if len(mg.Responses) != 1 || mg.Responses[0].Status != "" || mg.Responses[0].PropStats[0].Prop.ETag == "" {
+		t.Fatalf("multiget of %q = %+v", href, mg)
+	}
+	if g := env.alice(t, http.MethodGet, href, "", nil); g.code != 200 {
+		t.Fatalf("GET %s = %d", href, g.code)
+	}
+}
