@@ -1,0 +1,471 @@
+package crmstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/pimbridge/pimbridge/crm"
+	"github.com/pimbridge/pimbridge/crm/crmserver"
+)
+
+const subCols = "id, user, client, kind, cursor, created, lastprepare"
+
+func scanSub(r rowScanner) (crmserver.Subscription, error) {
+	var s crmserver.Subscription
+	var user string
+	var created, last int64
+	if err := r.Scan(&s.ID, &user, &s.ClientID, &s.Kind, &s.Cursor, &created, &last); err != nil {
+		return s, err
+	}
+	s.UserID, _ = crm.ParseID(user)
+	s.CreatedOn = fromUnix(created)
+	if last > 0 {
+		s.LastPrepare = fromUnix(last)
+	}
+	return s, nil
+}
+
+// Subscribe returns (creating if needed) the subscription of user, client
+// and kind.
+func (s *Store) Subscribe(ctx context.Context, user crm.ID, clientID, kind string) (crmserver.Subscription, error) {
+	if clientID == "" || len(clientID) > 200 {
+		return crmserver.Subscription{}, fmt.Errorf("%w: client id must have 1 to 200 bytes", crm.ErrInvalidArgument)
+	}
+	if _, err := s.db.ExecContext(ctx, "INSERT OR IGNORE INTO subscriptions (id, user, client, kind, created) VALUES (?, ?, ?, ?, ?)",
+		crm.NewID().String(), user.String(), clientID, kind, unix(s.now())); err != nil {
+		return crmserver.Subscription{}, fmt.Errorf("crmstore: subscribe: %w", err)
+	}
+	sub, err := scanSub(s.db.QueryRowContext(ctx, "SELECT "+subCols+" FROM subscriptions WHERE user = ? AND client = ? AND kind = ?", user.String(), clientID, kind))
+	if err != nil {
+		return sub, notFound(err, "subscription")
+	}
+	return sub, nil
+}
+
+// Subscriptions lists a user's subscriptions.
+func (s *Store) Subscriptions(ctx context.Context, user crm.ID) ([]crmserver.Subscription, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT "+subCols+" FROM subscriptions WHERE user = ? ORDER BY created, id", user.String())
+	if err != nil {
+		return nil, fmt.Errorf("crmstore: subscriptions: %w", err)
+	}
+	defer rows.Close()
+	var out []crmserver.Subscription
+	for rows.Next() {
+		sub, err := scanSub(rows)
+		if err != nil {
+			return nil, fmt.Errorf("crmstore: subscriptions: %w", err)
+		}
+		out = append(out, sub)
+	}
+	return out, rows.Err()
+}
+
+// Subscription returns one of a user's subscriptions.
+func (s *Store) Subscription(ctx context.Context, user crm.ID, id string) (crmserver.Subscription, error) {
+	sub, err := scanSub(s.db.QueryRowContext(ctx, "SELECT "+subCols+" FROM subscriptions WHERE user = ? AND id = ?", user.String(), id))
+	if err != nil {
+		return sub, notFound(err, "subscription "+id)
+	}
+	return sub, nil
+}
+
+// DeleteSubscription removes a subscription with its SyncEntry rows.
+func (s *Store) DeleteSubscription(ctx context.Context, user crm.ID, id string) error {
+	res, err := s.db.ExecContext(ctx, "DELETE FROM subscriptions WHERE user = ? AND id = ?", user.String(), id)
+	if err != nil {
+		return fmt.Errorf("crmstore: delete subscription: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("%w: subscription %s", crm.ErrNotFound, id)
+	}
+	return nil
+}
+
+// Prepare merges matching records into SyncEntry (seed 001's PrepareSync).
+//
+// For an entity whose spec hash is unchanged and a subscription with a
+// cursor, only records with a version above the cursor and tombstones above
+// it are looked at (indexes on versionnumber and tombstones.version), so the
+// cost follows the changes. Filters with @now are also re-checked against
+// the rows the subscription holds, since time moves records out of them.
+// Otherwise every record of the entity is evaluated.
+func (s *Store) Prepare(ctx context.Context, sub crmserver.Subscription, specs []crmserver.SyncSpec, me crm.ID, now time.Time) ([]crmserver.PrepareCount, error) {
+	var counts []crmserver.PrepareCount
+	err := s.Update(ctx, func(tx crmserver.Tx) error {
+		t := tx.(*txn)
+		var cursor int64
+		if err := t.q.QueryRowContext(ctx, "SELECT cursor FROM subscriptions WHERE id = ?", sub.ID).Scan(&cursor); err != nil {
+			return notFound(err, "subscription")
+		}
+		var head int64
+		if err := t.q.QueryRowContext(ctx, "SELECT v FROM seq WHERE id = 1").Scan(&head); err != nil {
+			return fmt.Errorf("crmstore: prepare: %w", err)
+		}
+		for _, sp := range specs {
+			if err := t.prepareEntity(ctx, sub.ID, sp, cursor, env{me: me, now: now}); err != nil {
+				return err
+			}
+			c := crmserver.PrepareCount{Entity: sp.Entity.Name}
+			if err := t.q.QueryRowContext(ctx, "SELECT count(*) FROM syncentry WHERE sub = ? AND entity = ? AND state = 1", sub.ID, sp.Entity.Name).Scan(&c.InsertCount); err != nil {
+				return fmt.Errorf("crmstore: prepare: %w", err)
+			}
+			if err := t.q.QueryRowContext(ctx, "SELECT count(*) FROM syncentry WHERE sub = ? AND entity = ? AND state = 2", sub.ID, sp.Entity.Name).Scan(&c.DeleteCount); err != nil {
+				return fmt.Errorf("crmstore: prepare: %w", err)
+			}
+			counts = append(counts, c)
+		}
+		if _, err := t.q.ExecContext(ctx, "UPDATE subscriptions SET cursor = ?, lastprepare = ? WHERE id = ?", head, unix(s.now()), sub.ID); err != nil {
+			return fmt.Errorf("crmstore: prepare: %w", err)
+		}
+		return nil
+	})
+	return counts, err
+}
+
+const upsertEntry = ` ON CONFLICT (sub, entity, objectid) DO UPDATE SET state = 1, version = excluded.version, batch = NULL
+	WHERE syncentry.version != excluded.version OR syncentry.state = 2`
+
+func (t *txn) prepareEntity(ctx context.Context, sub string, sp crmserver.SyncSpec, cursor int64, en env) error {
+	e := sp.Entity
+	var oldHash string
+	err := t.q.QueryRowContext(ctx, "SELECT hash FROM subscription_specs WHERE sub = ? AND entity = ?", sub, e.Name).Scan(&oldHash)
+	if err != nil && err != errNoRows {
+		return fmt.Errorf("crmstore: prepare %s: %w", e.Name, err)
+	}
+	full := cursor == 0 || err == errNoRows || oldHash != sp.Hash
+	cond, args := "1", []any(nil)
+	if sp.Excluded {
+		cond = "0"
+	} else if sp.Filter != nil {
+		if err := e.CheckQuery(crm.Query{Filter: sp.Filter}); err != nil {
+			return err
+		}
+		c, a, err := compileFilter(e, sp.Filter, en)
+		if err != nil {
+			return err
+		}
+		cond, args = "coalesce(("+c+"), 0)", a
+	}
+	exec := func(query string, a ...any) error {
+		if _, err := t.q.ExecContext(ctx, query, a...); err != nil {
+			return fmt.Errorf("crmstore: prepare %s: %w", e.Name, err)
+		}
+		return nil
+	}
+	tbl := table(e)
+	if full {
+		// Rows no longer in the filter (or gone) become deletes.
+		if err := exec(`UPDATE syncentry SET state = 2, batch = NULL WHERE sub = ? AND entity = ? AND state != 2
+			AND objectid NOT IN (SELECT t.id FROM `+tbl+` t WHERE `+cond+`)`, append([]any{sub, e.Name}, args...)...); err != nil {
+			return err
+		}
+		if err := exec(`INSERT INTO syncentry (sub, entity, objectid, state, version)
+			SELECT ?, ?, t.id, 1, t.versionnumber FROM `+tbl+` t WHERE `+cond+upsertEntry, append([]any{sub, e.Name}, args...)...); err != nil {
+			return err
+		}
+	} else {
+		if err := exec(`INSERT INTO syncentry (sub, entity, objectid, state, version)
+			SELECT ?, ?, t.id, 1, t.versionnumber FROM `+tbl+` t WHERE t.versionnumber > ? AND `+cond+upsertEntry,
+			append([]any{sub, e.Name, cursor}, args...)...); err != nil {
+			return err
+		}
+		if err := exec(`UPDATE syncentry SET state = 2, batch = NULL WHERE sub = ? AND entity = ? AND state != 2
+			AND objectid IN (SELECT t.id FROM `+tbl+` t WHERE t.versionnumber > ? AND NOT `+cond+`)`,
+			append([]any{sub, e.Name, cursor}, args...)...); err != nil {
+			return err
+		}
+		if err := exec(`UPDATE syncentry SET state = 2, batch = NULL WHERE sub = ? AND entity = ? AND state != 2
+			AND objectid IN (SELECT id FROM tombstones WHERE entity = ? AND version > ?)`, sub, e.Name, e.Name, cursor); err != nil {
+			return err
+		}
+		if hasNow(sp.Filter) {
+			if err := exec(`UPDATE syncentry SET state = 2, batch = NULL WHERE sub = ? AND entity = ? AND state != 2
+				AND objectid IN (SELECT t.id FROM syncentry s JOIN `+tbl+` t ON t.id = s.objectid
+				WHERE s.sub = ? AND s.entity = ? AND s.state != 2 AND NOT `+cond+`)`,
+				append([]any{sub, e.Name, sub, e.Name}, args...)...); err != nil {
+				return err
+			}
+		}
+	}
+	return exec(`INSERT INTO subscription_specs (sub, entity, hash) VALUES (?, ?, ?)
+		ON CONFLICT (sub, entity) DO UPDATE SET hash = excluded.hash`, sub, e.Name, sp.Hash)
+}
+
+func hasNow(x crm.Expr) bool {
+	switch x := x.(type) {
+	case *crm.Logical:
+		return hasNow(x.Left) || hasNow(x.Right)
+	case *crm.Not:
+		return hasNow(x.X)
+	case *crm.Compare:
+		return x.Value.Kind == crm.KindNow
+	}
+	return false
+}
+
+// NextBatch cuts (or re-sends) a batch for one entity and encodes it.
+func (s *Store) NextBatch(ctx context.Context, sub crmserver.Subscription, e *crm.Entity, max int) ([]byte, bool, error) {
+	if max <= 0 {
+		max = 5000
+	}
+	var payload []byte
+	ok := false
+	err := s.Update(ctx, func(tx crmserver.Tx) error {
+		t := tx.(*txn)
+		var id int64
+		err := t.q.QueryRowContext(ctx, "SELECT id FROM batches WHERE sub = ? AND entity = ? AND acked = 0 ORDER BY id LIMIT 1", sub.ID, e.Name).Scan(&id)
+		switch {
+		case err == errNoRows:
+			if err := t.q.QueryRowContext(ctx, "INSERT INTO batches (sub, entity, rows, created) VALUES (?, ?, 0, ?) RETURNING id", sub.ID, e.Name, unix(s.now())).Scan(&id); err != nil {
+				return fmt.Errorf("crmstore: batch: %w", err)
+			}
+			res, err := t.q.ExecContext(ctx, `UPDATE syncentry SET batch = ? WHERE sub = ? AND entity = ? AND objectid IN (
+				SELECT objectid FROM syncentry WHERE sub = ? AND entity = ? AND state = 2 AND batch IS NULL
+				UNION ALL
+				SELECT objectid FROM syncentry WHERE sub = ? AND entity = ? AND state = 1 AND batch IS NULL
+				LIMIT ?)`, id, sub.ID, e.Name, sub.ID, e.Name, sub.ID, e.Name, max)
+			if err != nil {
+				return fmt.Errorf("crmstore: batch: %w", err)
+			}
+			n, _ := res.RowsAffected()
+			if n == 0 {
+				_, err := t.q.ExecContext(ctx, "DELETE FROM batches WHERE id = ?", id)
+				return err
+			}
+			if _, err := t.q.ExecContext(ctx, "UPDATE batches SET rows = ? WHERE id = ?", n, id); err != nil {
+				return fmt.Errorf("crmstore: batch: %w", err)
+			}
+		case err != nil:
+			return fmt.Errorf("crmstore: batch: %w", err)
+		}
+		p, err := t.encodeBatch(ctx, sub.ID, e, id)
+		if err != nil {
+			return err
+		}
+		payload, ok = p, true
+		return nil
+	})
+	return payload, ok, err
+}
+
+func (t *txn) encodeBatch(ctx context.Context, sub string, e *crm.Entity, id int64) ([]byte, error) {
+	cols, attrs := selectList(e, nil)
+	wire := make([]crm.Attribute, len(attrs))
+	for i, a := range attrs {
+		wire[i] = crm.Attribute{Name: a.Name, Type: a.Type}
+	}
+	enc, err := crm.NewBatchEncoder(uint64(id), e.Name, wire)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := t.q.QueryContext(ctx, "SELECT objectid FROM syncentry WHERE sub = ? AND entity = ? AND batch = ? AND state = 2", sub, e.Name, id)
+	if err != nil {
+		return nil, fmt.Errorf("crmstore: batch: %w", err)
+	}
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("crmstore: batch: %w", err)
+		}
+		oid, err := crm.ParseID(s)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("crmstore: batch: %w", err)
+		}
+		enc.Delete(oid)
+	}
+	rows.Close()
+	rows, err = t.q.QueryContext(ctx, "SELECT "+cols+" FROM syncentry s JOIN "+table(e)+
+		" t ON t.id = s.objectid WHERE s.sub = ? AND s.entity = ? AND s.batch = ? AND s.state = 1", sub, e.Name, id)
+	if err != nil {
+		return nil, fmt.Errorf("crmstore: batch: %w", err)
+	}
+	defer rows.Close()
+	sc := newScanner(e, attrs)
+	vals := make([]any, 0, len(attrs))
+	for rows.Next() {
+		if err := rows.Scan(sc.ptrs...); err != nil {
+			return nil, fmt.Errorf("crmstore: batch: %w", err)
+		}
+		var oid crm.ID
+		var ver int64
+		vals, oid, ver, err = sc.values(vals)
+		if err != nil {
+			return nil, fmt.Errorf("crmstore: batch: %w", err)
+		}
+		if err := enc.Upsert(oid, ver, vals); err != nil {
+			return nil, err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("crmstore: batch: %w", err)
+	}
+	return enc.Payload(), nil
+}
+
+// PostSync acknowledges a batch: rows still at the version prepare saw go
+// to 0, rows whose record changed since stay 1, deletes are removed.
+func (s *Store) PostSync(ctx context.Context, sub crmserver.Subscription, batchID uint64) (crmserver.PostSyncResult, error) {
+	res := crmserver.PostSyncResult{BatchID: batchID}
+	err := s.Update(ctx, func(tx crmserver.Tx) error {
+		t := tx.(*txn)
+		var acked bool
+		if err := t.q.QueryRowContext(ctx, "SELECT entity, acked, rows FROM batches WHERE id = ? AND sub = ?", int64(batchID), sub.ID).Scan(&res.Entity, &acked, &res.RowCount); err != nil {
+			return notFound(err, fmt.Sprintf("batch %d", batchID))
+		}
+		if acked {
+			res.Already = true
+			return nil
+		}
+		m, _ := s.Metadata(ctx)
+		e, err := m.Entity(res.Entity)
+		if err != nil {
+			return err
+		}
+		r, err := t.q.ExecContext(ctx, "DELETE FROM syncentry WHERE sub = ? AND entity = ? AND batch = ? AND state = 2", sub.ID, e.Name, int64(batchID))
+		if err != nil {
+			return fmt.Errorf("crmstore: postsync: %w", err)
+		}
+		res.Removed, _ = r.RowsAffected()
+		r, err = t.q.ExecContext(ctx, `UPDATE syncentry SET state = 0, batch = NULL WHERE sub = ? AND entity = ? AND batch = ? AND state = 1
+			AND version = (SELECT t.versionnumber FROM `+table(e)+` t WHERE t.id = syncentry.objectid)`, sub.ID, e.Name, int64(batchID))
+		if err != nil {
+			return fmt.Errorf("crmstore: postsync: %w", err)
+		}
+		res.Synced, _ = r.RowsAffected()
+		r, err = t.q.ExecContext(ctx, "UPDATE syncentry SET batch = NULL WHERE sub = ? AND entity = ? AND batch = ?", sub.ID, e.Name, int64(batchID))
+		if err != nil {
+			return fmt.Errorf("crmstore: postsync: %w", err)
+		}
+		res.Resend, _ = r.RowsAffected()
+		_, err = t.q.ExecContext(ctx, "UPDATE batches SET acked = 1 WHERE id = ?", int64(batchID))
+		return err
+	})
+	return res, err
+}
+
+// AddSyncInfo stores the statistics of a run.
+func (s *Store) AddSyncInfo(ctx context.Context, sub crmserver.Subscription, info crmserver.SyncInfo) error {
+	info.RecordedOn = s.now().UTC().Truncate(time.Second)
+	b, err := json.Marshal(info)
+	if err != nil {
+		return fmt.Errorf("crmstore: syncinfo: %w", err)
+	}
+	if _, err := s.db.ExecContext(ctx, "INSERT INTO syncinfo (sub, info) VALUES (?, ?)", sub.ID, string(b)); err != nil {
+		return fmt.Errorf("crmstore: syncinfo: %w", err)
+	}
+	return nil
+}
+
+// SyncInfo returns the latest statistics, newest first.
+func (s *Store) SyncInfo(ctx context.Context, sub crmserver.Subscription, limit int) ([]crmserver.SyncInfo, error) {
+	if limit <= 0 {
+		limit = 20
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT info FROM syncinfo WHERE sub = ? ORDER BY id DESC LIMIT ?", sub.ID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("crmstore: syncinfo: %w", err)
+	}
+	defer rows.Close()
+	out := []crmserver.SyncInfo{}
+	for rows.Next() {
+		var b string
+		if err := rows.Scan(&b); err != nil {
+			return nil, fmt.Errorf("crmstore: syncinfo: %w", err)
+		}
+		var in crmserver.SyncInfo
+		if err := json.Unmarshal([]byte(b), &in); err != nil {
+			return nil, fmt.Errorf("crmstore: syncinfo: %w", err)
+		}
+		out = append(out, in)
+	}
+	return out, rows.Err()
+}
+
+func userKey(u crm.ID) string {
+	if u == (crm.ID{}) {
+		return ""
+	}
+	return u.String()
+}
+
+// LocalFilter returns the user's filter for an entity, else the default.
+// A locked default wins over the user's own.
+func (s *Store) LocalFilter(ctx context.Context, user crm.ID, entity string) (crmserver.LocalFilter, bool, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT user, filter, locked FROM localfilters WHERE entity = ? AND user IN (?, '')", entity, userKey(user))
+	if err != nil {
+		return crmserver.LocalFilter{}, false, fmt.Errorf("crmstore: local filter: %w", err)
+	}
+	defer rows.Close()
+	var own, def *crmserver.LocalFilter
+	for rows.Next() {
+		var u string
+		f := crmserver.LocalFilter{Entity: entity}
+		if err := rows.Scan(&u, &f.Filter, &f.Locked); err != nil {
+			return f, false, fmt.Errorf("crmstore: local filter: %w", err)
+		}
+		if u == "" {
+			def = &f
+		} else {
+			f.User = user
+			own = &f
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return crmserver.LocalFilter{}, false, fmt.Errorf("crmstore: local filter: %w", err)
+	}
+	switch {
+	case def != nil && def.Locked:
+		return *def, true, nil
+	case own != nil:
+		return *own, true, nil
+	case def != nil:
+		return *def, true, nil
+	}
+	return crmserver.LocalFilter{}, false, nil
+}
+
+// SetLocalFilter stores a user's filter or (user zero) a default.
+func (s *Store) SetLocalFilter(ctx context.Context, user crm.ID, f crmserver.LocalFilter) error {
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO localfilters (user, entity, filter, locked) VALUES (?, ?, ?, ?)
+		ON CONFLICT (user, entity) DO UPDATE SET filter = excluded.filter, locked = excluded.locked`,
+		userKey(user), f.Entity, f.Filter, f.Locked && user == (crm.ID{})); err != nil {
+		return fmt.Errorf("crmstore: local filter: %w", err)
+	}
+	return nil
+}
+
+// ClaimPrimary makes clientID the user's primary and bumps the generation.
+func (s *Store) ClaimPrimary(ctx context.Context, user crm.ID, clientID string) (crmserver.Primary, error) {
+	if clientID == "" || len(clientID) > 200 {
+		return crmserver.Primary{}, fmt.Errorf("%w: client id must have 1 to 200 bytes", crm.ErrInvalidArgument)
+	}
+	p := crmserver.Primary{ClientID: clientID}
+	now := s.now().UTC().Truncate(time.Second)
+	err := s.db.QueryRowContext(ctx, `INSERT INTO primaries (user, client, generation, claimed) VALUES (?, ?, 1, ?)
+		ON CONFLICT (user) DO UPDATE SET client = excluded.client, generation = primaries.generation + 1, claimed = excluded.claimed
+		RETURNING generation`, user.String(), clientID, unix(now)).Scan(&p.Generation)
+	if err != nil {
+		return p, fmt.Errorf("crmstore: claim primary: %w", err)
+	}
+	p.ClaimedOn = now
+	return p, nil
+}
+
+// Primary returns the user's primary client (generation 0 when none).
+func (s *Store) Primary(ctx context.Context, user crm.ID) (crmserver.Primary, error) {
+	var p crmserver.Primary
+	var claimed int64
+	err := s.db.QueryRowContext(ctx, "SELECT client, generation, claimed FROM primaries WHERE user = ?", user.String()).Scan(&p.ClientID, &p.Generation, &claimed)
+	if err == errNoRows {
+		return p, nil
+	}
+	if err != nil {
+		return p, fmt.Errorf("crmstore: primary: %w", err)
+	}
+	p.ClaimedOn = fromUnix(claimed)
+	return p, nil
+}
