@@ -177,4 +177,6 @@ func (w FollowUpTaskWorkflow) Run(ctx context.Context, wc *WorkflowContext) erro
 	return err
 }
 
-func callerOrigin(h http.Header) (CallerOrigin, error) { return ParseCallerOrigin(h.Get(HeaderCallerOrigin)) }
+func callerOrigin(h http.Header) (CallerOrigin, error) {
+	return ParseCallerOrigin(h.Get(HeaderCallerOrigin))
+}
