@@ -260,6 +260,12 @@ func (t *txn) encodeBatch(ctx context.Context, sub string, e *crm.Entity, id int
 	if err != nil {
 		return nil, err
 	}
+	// Remember the version being sent, so that postsync can tell a record
+	// that changed after this point (it stays 1 and is sent again).
+	if _, err := t.q.ExecContext(ctx, `UPDATE syncentry SET version = (SELECT t.versionnumber FROM `+table(e)+` t WHERE t.id = syncentry.objectid)
+		WHERE sub = ? AND entity = ? AND batch = ? AND state = 1 AND EXISTS (SELECT 1 FROM `+table(e)+` t WHERE t.id = syncentry.objectid)`, sub, e.Name, id); err != nil {
+		return nil, fmt.Errorf("crmstore: batch: %w", err)
+	}
 	rows, err := t.q.QueryContext(ctx, "SELECT objectid FROM syncentry WHERE sub = ? AND entity = ? AND batch = ? AND state = 2", sub, e.Name, id)
 	if err != nil {
 		return nil, fmt.Errorf("crmstore: batch: %w", err)
@@ -306,8 +312,9 @@ func (t *txn) encodeBatch(ctx context.Context, sub string, e *crm.Entity, id int
 	return enc.Payload(), nil
 }
 
-// PostSync acknowledges a batch: rows still at the version prepare saw go
-// to 0, rows whose record changed since stay 1, deletes are removed.
+// PostSync acknowledges a batch: rows still at the version the batch sent
+// go to 0, rows whose record changed since stay 1 (and go out in a later
+// batch), deletes are removed.
 func (s *Store) PostSync(ctx context.Context, sub crmserver.Subscription, batchID uint64) (crmserver.PostSyncResult, error) {
 	res := crmserver.PostSyncResult{BatchID: batchID}
 	err := s.Update(ctx, func(tx crmserver.Tx) error {
