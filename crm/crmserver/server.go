@@ -55,6 +55,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pimbridge/pimbridge/crm"
 )
@@ -215,6 +216,10 @@ func readBody(r *http.Request) ([]byte, error) {
 			return nil, errTooLarge
 		}
 		return nil, fmt.Errorf("%w: reading body: %v", crm.ErrInvalidArgument, err)
+	}
+	// encoding/json would silently turn invalid UTF-8 into U+FFFD.
+	if !utf8.Valid(b) {
+		return nil, fmt.Errorf("%w: body is not valid UTF-8", crm.ErrInvalidArgument)
 	}
 	return b, nil
 }
