@@ -68,6 +68,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 // commands lists the subcommand constructors; each lives in its own file.
 var commands = []func(*globals) *cobra.Command{
 	newVersionCmd,
+	newCRMCmd,
 }
 
 // isUsage reports whether err is one of cobra's own argument errors.
