@@ -298,3 +298,24 @@ func TestAPI_CustomAttribute(t *testing.T) {
 		t.Errorf("query on custom attribute = %v, %v", got, err)
 	}
 }
+
+func TestAPI_OfflineMode(t *testing.T) {
+	srv := crmtest.Start(t, &crmtest.Options{Server: crmserver.Options{Offline: true}})
+	ctx := context.Background()
+	a := srv.Alice
+	if _, err := a.Client.Create(ctx, crm.Record{Entity: "contact", Attrs: map[string]any{"lastname": "Offline"}}, nil); err != nil {
+		t.Errorf("create offline: %v", err)
+	}
+	for _, c := range []struct{ method, path, body string }{
+		{"POST", "/api/sync/subscriptions", `{"clientid":"x","kind":"offline"}`},
+		{"POST", "/api/auth/token", ""},
+	} {
+		st, _, b := raw(t, srv, a.Name, a.Password, c.method, c.path, nil, c.body)
+		if st != 400 || errCode(t, b) != "message_unavailable" {
+			t.Errorf("%s %s offline = %d %s, want 400 message_unavailable", c.method, c.path, st, b)
+		}
+	}
+	if _, err := srv.Admin.Client.AddAttribute(ctx, "contact", crm.Attribute{Name: "new_x", Type: crm.TypeInteger}); !errors.Is(err, crm.ErrUnavailable) {
+		t.Errorf("customization offline = %v, want ErrUnavailable", err)
+	}
+}

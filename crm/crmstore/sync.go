@@ -260,12 +260,6 @@ func (t *txn) encodeBatch(ctx context.Context, sub string, e *crm.Entity, id int
 	if err != nil {
 		return nil, err
 	}
-	// Remember the version being sent, so that postsync can tell a record
-	// that changed after this point (it stays 1 and is sent again).
-	if _, err := t.q.ExecContext(ctx, `UPDATE syncentry SET version = (SELECT t.versionnumber FROM `+table(e)+` t WHERE t.id = syncentry.objectid)
-		WHERE sub = ? AND entity = ? AND batch = ? AND state = 1 AND EXISTS (SELECT 1 FROM `+table(e)+` t WHERE t.id = syncentry.objectid)`, sub, e.Name, id); err != nil {
-		return nil, fmt.Errorf("crmstore: batch: %w", err)
-	}
 	rows, err := t.q.QueryContext(ctx, "SELECT objectid FROM syncentry WHERE sub = ? AND entity = ? AND batch = ? AND state = 2", sub, e.Name, id)
 	if err != nil {
 		return nil, fmt.Errorf("crmstore: batch: %w", err)
@@ -284,30 +278,52 @@ func (t *txn) encodeBatch(ctx context.Context, sub string, e *crm.Entity, id int
 		enc.Delete(oid)
 	}
 	rows.Close()
-	rows, err = t.q.QueryContext(ctx, "SELECT "+cols+" FROM syncentry s JOIN "+table(e)+
+	// The version sent is remembered, so that postsync can tell a record
+	// that changed after this point (it stays 1 and is sent again). It
+	// differs from the one prepare saw only for records changed since.
+	rows, err = t.q.QueryContext(ctx, "SELECT "+cols+", s.version FROM syncentry s JOIN "+table(e)+
 		" t ON t.id = s.objectid WHERE s.sub = ? AND s.entity = ? AND s.batch = ? AND s.state = 1", sub, e.Name, id)
 	if err != nil {
 		return nil, fmt.Errorf("crmstore: batch: %w", err)
 	}
-	defer rows.Close()
 	sc := newScanner(e, attrs)
+	var seen int64
+	sc.ptrs = append(sc.ptrs, &seen)
 	vals := make([]any, 0, len(attrs))
+	type moved struct {
+		id  crm.ID
+		ver int64
+	}
+	var changed []moved
 	for rows.Next() {
 		if err := rows.Scan(sc.ptrs...); err != nil {
+			rows.Close()
 			return nil, fmt.Errorf("crmstore: batch: %w", err)
 		}
 		var oid crm.ID
 		var ver int64
 		vals, oid, ver, err = sc.values(vals)
 		if err != nil {
+			rows.Close()
 			return nil, fmt.Errorf("crmstore: batch: %w", err)
 		}
+		if ver != seen {
+			changed = append(changed, moved{oid, ver})
+		}
 		if err := enc.Upsert(oid, ver, vals); err != nil {
+			rows.Close()
 			return nil, err
 		}
 	}
 	if err := rows.Err(); err != nil {
+		rows.Close()
 		return nil, fmt.Errorf("crmstore: batch: %w", err)
+	}
+	rows.Close()
+	for _, m := range changed {
+		if _, err := t.q.ExecContext(ctx, "UPDATE syncentry SET version = ? WHERE sub = ? AND entity = ? AND objectid = ?", m.ver, sub, e.Name, m.id.String()); err != nil {
+			return nil, fmt.Errorf("crmstore: batch: %w", err)
+		}
 	}
 	return enc.Payload(), nil
 }
