@@ -3,6 +3,7 @@ package crmstore_test
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -174,6 +175,10 @@ type fixture struct {
 
 var fixtures = map[int]*fixture{}
 
+// bigRows is the size of the large data set (1M by default; smaller for a
+// quick look: go test -bench . -crmstore.bigrows=100000).
+var bigRows = flag.Int("crmstore.bigrows", 1_000_000, "contacts in the large benchmark data set")
+
 func TestMain(m *testing.M) {
 	code := m.Run()
 	for _, fx := range fixtures {
@@ -343,7 +348,7 @@ func verdict(ok bool) string {
 // BenchmarkIncrementalPrepare: prepare after 100 changes at 10k and at 1M
 // records; the cost must follow the changes (ratio <= 3).
 func BenchmarkIncrementalPrepare(b *testing.B) {
-	small, big := getFixture(b, 10_000), getFixture(b, 1_000_000)
+	small, big := getFixture(b, 10_000), getFixture(b, *bigRows)
 	rng := rand.New(rand.NewPCG(1, 2))
 	var ds, db []time.Duration
 	b.ResetTimer()
@@ -364,7 +369,7 @@ func BenchmarkIncrementalPrepare(b *testing.B) {
 // BenchmarkBatchGeneration: rows/s of sync batches for 1M contacts against
 // a plain SELECT of the same rows (target >= 50%).
 func BenchmarkBatchGeneration(b *testing.B) {
-	fx := getFixture(b, 1_000_000)
+	fx := getFixture(b, *bigRows)
 	b.ResetTimer()
 	for range b.N {
 	}

@@ -90,13 +90,14 @@ func (s *Store) DeleteSubscription(ctx context.Context, user crm.ID, id string) 
 // it are looked at (indexes on versionnumber and tombstones.version), so the
 // cost follows the changes. Filters with @now are also re-checked against
 // the rows the subscription holds, since time moves records out of them.
-// Otherwise every record of the entity is evaluated.
+// Otherwise every record of the entity is evaluated. Every row it marks
+// gets the subscription's new prepare generation.
 func (s *Store) Prepare(ctx context.Context, sub crmserver.Subscription, specs []crmserver.SyncSpec, me crm.ID, now time.Time) ([]crmserver.PrepareCount, error) {
 	var counts []crmserver.PrepareCount
 	err := s.Update(ctx, func(tx crmserver.Tx) error {
 		t := tx.(*txn)
-		var cursor int64
-		if err := t.q.QueryRowContext(ctx, "SELECT cursor FROM subscriptions WHERE id = ?", sub.ID).Scan(&cursor); err != nil {
+		var cursor, gen int64
+		if err := t.q.QueryRowContext(ctx, "UPDATE subscriptions SET gen = gen + 1 WHERE id = ? RETURNING cursor, gen", sub.ID).Scan(&cursor, &gen); err != nil {
 			return notFound(err, "subscription")
 		}
 		var head int64
@@ -104,14 +105,14 @@ func (s *Store) Prepare(ctx context.Context, sub crmserver.Subscription, specs [
 			return fmt.Errorf("crmstore: prepare: %w", err)
 		}
 		for _, sp := range specs {
-			if err := t.prepareEntity(ctx, sub.ID, sp, cursor, env{me: me, now: now}); err != nil {
+			if err := t.prepareEntity(ctx, sub.ID, sp, cursor, gen, env{me: me, now: now}); err != nil {
 				return err
 			}
 			c := crmserver.PrepareCount{Entity: sp.Entity.Name}
-			if err := t.q.QueryRowContext(ctx, "SELECT count(*) FROM syncentry WHERE sub = ? AND entity = ? AND state = 1", sub.ID, sp.Entity.Name).Scan(&c.InsertCount); err != nil {
+			if err := t.q.QueryRowContext(ctx, "SELECT count(*) FROM syncentry INDEXED BY syncentry_state WHERE sub = ? AND entity = ? AND state = 1", sub.ID, sp.Entity.Name).Scan(&c.InsertCount); err != nil {
 				return fmt.Errorf("crmstore: prepare: %w", err)
 			}
-			if err := t.q.QueryRowContext(ctx, "SELECT count(*) FROM syncentry WHERE sub = ? AND entity = ? AND state = 2", sub.ID, sp.Entity.Name).Scan(&c.DeleteCount); err != nil {
+			if err := t.q.QueryRowContext(ctx, "SELECT count(*) FROM syncentry INDEXED BY syncentry_state WHERE sub = ? AND entity = ? AND state = 2", sub.ID, sp.Entity.Name).Scan(&c.DeleteCount); err != nil {
 				return fmt.Errorf("crmstore: prepare: %w", err)
 			}
 			counts = append(counts, c)
@@ -124,10 +125,10 @@ func (s *Store) Prepare(ctx context.Context, sub crmserver.Subscription, specs [
 	return counts, err
 }
 
-const upsertEntry = ` ON CONFLICT (sub, entity, objectid) DO UPDATE SET state = 1, version = excluded.version, batch = NULL
+const upsertEntry = ` ON CONFLICT (sub, entity, objectid) DO UPDATE SET state = 1, version = excluded.version, gen = excluded.gen
 	WHERE syncentry.version != excluded.version OR syncentry.state = 2`
 
-func (t *txn) prepareEntity(ctx context.Context, sub string, sp crmserver.SyncSpec, cursor int64, en env) error {
+func (t *txn) prepareEntity(ctx context.Context, sub string, sp crmserver.SyncSpec, cursor, gen int64, en env) error {
 	e := sp.Entity
 	var oldHash string
 	err := t.q.QueryRowContext(ctx, "SELECT hash FROM subscription_specs WHERE sub = ? AND entity = ?", sub, e.Name).Scan(&oldHash)
@@ -155,36 +156,33 @@ func (t *txn) prepareEntity(ctx context.Context, sub string, sp crmserver.SyncSp
 		return nil
 	}
 	tbl := table(e)
+	toDelete := `UPDATE syncentry SET state = 2, gen = ? WHERE sub = ? AND entity = ? AND state != 2 AND objectid `
 	if full {
 		// Rows no longer in the filter (or gone) become deletes.
-		if err := exec(`UPDATE syncentry SET state = 2, batch = NULL WHERE sub = ? AND entity = ? AND state != 2
-			AND objectid NOT IN (SELECT t.id FROM `+tbl+` t WHERE `+cond+`)`, append([]any{sub, e.Name}, args...)...); err != nil {
+		if err := exec(toDelete+`NOT IN (SELECT t.id FROM `+tbl+` t WHERE `+cond+`)`, append([]any{gen, sub, e.Name}, args...)...); err != nil {
 			return err
 		}
-		if err := exec(`INSERT INTO syncentry (sub, entity, objectid, state, version)
-			SELECT ?, ?, t.id, 1, t.versionnumber FROM `+tbl+` t WHERE `+cond+upsertEntry, append([]any{sub, e.Name}, args...)...); err != nil {
+		if err := exec(`INSERT INTO syncentry (sub, entity, objectid, state, version, gen)
+			SELECT ?, ?, t.id, 1, t.versionnumber, ? FROM `+tbl+` t WHERE `+cond+upsertEntry, append([]any{sub, e.Name, gen}, args...)...); err != nil {
 			return err
 		}
 	} else {
-		if err := exec(`INSERT INTO syncentry (sub, entity, objectid, state, version)
-			SELECT ?, ?, t.id, 1, t.versionnumber FROM `+tbl+` t WHERE t.versionnumber > ? AND `+cond+upsertEntry,
-			append([]any{sub, e.Name, cursor}, args...)...); err != nil {
+		if err := exec(`INSERT INTO syncentry (sub, entity, objectid, state, version, gen)
+			SELECT ?, ?, t.id, 1, t.versionnumber, ? FROM `+tbl+` t WHERE t.versionnumber > ? AND `+cond+upsertEntry,
+			append([]any{sub, e.Name, gen, cursor}, args...)...); err != nil {
 			return err
 		}
-		if err := exec(`UPDATE syncentry SET state = 2, batch = NULL WHERE sub = ? AND entity = ? AND state != 2
-			AND objectid IN (SELECT t.id FROM `+tbl+` t WHERE t.versionnumber > ? AND NOT `+cond+`)`,
-			append([]any{sub, e.Name, cursor}, args...)...); err != nil {
+		if err := exec(toDelete+`IN (SELECT t.id FROM `+tbl+` t WHERE t.versionnumber > ? AND NOT `+cond+`)`,
+			append([]any{gen, sub, e.Name, cursor}, args...)...); err != nil {
 			return err
 		}
-		if err := exec(`UPDATE syncentry SET state = 2, batch = NULL WHERE sub = ? AND entity = ? AND state != 2
-			AND objectid IN (SELECT id FROM tombstones WHERE entity = ? AND version > ?)`, sub, e.Name, e.Name, cursor); err != nil {
+		if err := exec(toDelete+`IN (SELECT id FROM tombstones WHERE entity = ? AND version > ?)`, gen, sub, e.Name, e.Name, cursor); err != nil {
 			return err
 		}
 		if hasNow(sp.Filter) {
-			if err := exec(`UPDATE syncentry SET state = 2, batch = NULL WHERE sub = ? AND entity = ? AND state != 2
-				AND objectid IN (SELECT t.id FROM syncentry s JOIN `+tbl+` t ON t.id = s.objectid
+			if err := exec(toDelete+`IN (SELECT t.id FROM syncentry s JOIN `+tbl+` t ON t.id = s.objectid
 				WHERE s.sub = ? AND s.entity = ? AND s.state != 2 AND NOT `+cond+`)`,
-				append([]any{sub, e.Name, sub, e.Name}, args...)...); err != nil {
+				append([]any{gen, sub, e.Name, sub, e.Name}, args...)...); err != nil {
 				return err
 			}
 		}
@@ -205,6 +203,31 @@ func hasNow(x crm.Expr) bool {
 	return false
 }
 
+// batchRange is an open batch: the pending rows up to (hiState, hiObj) in
+// (state, objectid) order that were marked by a prepare of generation <=
+// gen. Rows marked again by a later prepare leave it (they changed; a later
+// batch carries them), and no row can join it, so the batch can be sent
+// again and acknowledged without a per-row batch column.
+type batchRange struct {
+	id      int64
+	hiState int
+	hiObj   string
+	gen     int64
+}
+
+// member returns the SQL condition over syncentry columns (with the table
+// alias prefix p, e.g. "s.") and arguments selecting the batch's rows of
+// one state; ok is false when the batch holds none of that state.
+func (b batchRange) member(p string, state int) (cond string, args []any, ok bool) {
+	switch {
+	case state < b.hiState:
+		return p + "state = ? AND " + p + "gen <= ?", []any{state, b.gen}, true
+	case state == b.hiState:
+		return p + "state = ? AND " + p + "gen <= ? AND " + p + "objectid <= ?", []any{state, b.gen, b.hiObj}, true
+	}
+	return "", nil, false
+}
+
 // NextBatch cuts (or re-sends) a batch for one entity and encodes it.
 func (s *Store) NextBatch(ctx context.Context, sub crmserver.Subscription, e *crm.Entity, max int) ([]byte, bool, error) {
 	if max <= 0 {
@@ -214,33 +237,37 @@ func (s *Store) NextBatch(ctx context.Context, sub crmserver.Subscription, e *cr
 	ok := false
 	err := s.Update(ctx, func(tx crmserver.Tx) error {
 		t := tx.(*txn)
-		var id int64
-		err := t.q.QueryRowContext(ctx, "SELECT id FROM batches WHERE sub = ? AND entity = ? AND acked = 0 ORDER BY id LIMIT 1", sub.ID, e.Name).Scan(&id)
+		var b batchRange
+		err := t.q.QueryRowContext(ctx, "SELECT id, histate, hiobj, gen FROM batches WHERE sub = ? AND entity = ? AND acked = 0 ORDER BY id LIMIT 1",
+			sub.ID, e.Name).Scan(&b.id, &b.hiState, &b.hiObj, &b.gen)
 		switch {
 		case err == errNoRows:
-			if err := t.q.QueryRowContext(ctx, "INSERT INTO batches (sub, entity, rows, created) VALUES (?, ?, 0, ?) RETURNING id", sub.ID, e.Name, unix(s.now())).Scan(&id); err != nil {
-				return fmt.Errorf("crmstore: batch: %w", err)
-			}
-			res, err := t.q.ExecContext(ctx, `UPDATE syncentry SET batch = ? WHERE sub = ? AND entity = ? AND objectid IN (
-				SELECT objectid FROM syncentry WHERE sub = ? AND entity = ? AND state = 2 AND batch IS NULL
-				UNION ALL
-				SELECT objectid FROM syncentry WHERE sub = ? AND entity = ? AND state = 1 AND batch IS NULL
-				LIMIT ?)`, id, sub.ID, e.Name, sub.ID, e.Name, sub.ID, e.Name, max)
+			var n int
+			err := t.q.QueryRowContext(ctx, `SELECT count(*) FROM (
+				SELECT 1 FROM syncentry INDEXED BY syncentry_state WHERE sub = ? AND entity = ? AND state IN (1, 2) LIMIT ?)`,
+				sub.ID, e.Name, max).Scan(&n)
 			if err != nil {
 				return fmt.Errorf("crmstore: batch: %w", err)
 			}
-			n, _ := res.RowsAffected()
 			if n == 0 {
-				_, err := t.q.ExecContext(ctx, "DELETE FROM batches WHERE id = ?", id)
-				return err
+				return nil
 			}
-			if _, err := t.q.ExecContext(ctx, "UPDATE batches SET rows = ? WHERE id = ?", n, id); err != nil {
+			if err := t.q.QueryRowContext(ctx, `SELECT state, objectid FROM syncentry INDEXED BY syncentry_state
+				WHERE sub = ? AND entity = ? AND state IN (1, 2) ORDER BY state, objectid LIMIT 1 OFFSET ?`,
+				sub.ID, e.Name, n-1).Scan(&b.hiState, &b.hiObj); err != nil {
+				return fmt.Errorf("crmstore: batch: %w", err)
+			}
+			if err := t.q.QueryRowContext(ctx, "SELECT gen FROM subscriptions WHERE id = ?", sub.ID).Scan(&b.gen); err != nil {
+				return fmt.Errorf("crmstore: batch: %w", err)
+			}
+			if err := t.q.QueryRowContext(ctx, `INSERT INTO batches (sub, entity, rows, created, histate, hiobj, gen)
+				VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`, sub.ID, e.Name, n, unix(s.now()), b.hiState, b.hiObj, b.gen).Scan(&b.id); err != nil {
 				return fmt.Errorf("crmstore: batch: %w", err)
 			}
 		case err != nil:
 			return fmt.Errorf("crmstore: batch: %w", err)
 		}
-		p, err := t.encodeBatch(ctx, sub.ID, e, id)
+		p, err := t.encodeBatch(ctx, sub.ID, e, b)
 		if err != nil {
 			return err
 		}
@@ -250,39 +277,47 @@ func (s *Store) NextBatch(ctx context.Context, sub crmserver.Subscription, e *cr
 	return payload, ok, err
 }
 
-func (t *txn) encodeBatch(ctx context.Context, sub string, e *crm.Entity, id int64) ([]byte, error) {
+func (t *txn) encodeBatch(ctx context.Context, sub string, e *crm.Entity, b batchRange) ([]byte, error) {
 	cols, attrs := selectList(e, nil)
 	wire := make([]crm.Attribute, len(attrs))
 	for i, a := range attrs {
 		wire[i] = crm.Attribute{Name: a.Name, Type: a.Type}
 	}
-	enc, err := crm.NewBatchEncoder(uint64(id), e.Name, wire)
+	enc, err := crm.NewBatchEncoder(uint64(b.id), e.Name, wire)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := t.q.QueryContext(ctx, "SELECT objectid FROM syncentry WHERE sub = ? AND entity = ? AND batch = ? AND state = 2", sub, e.Name, id)
-	if err != nil {
-		return nil, fmt.Errorf("crmstore: batch: %w", err)
-	}
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("crmstore: batch: %w", err)
-		}
-		oid, err := crm.ParseID(s)
+	if cond, args, ok := b.member("", crm.SyncStateToDelete); ok {
+		rows, err := t.q.QueryContext(ctx, "SELECT objectid FROM syncentry INDEXED BY syncentry_state WHERE sub = ? AND entity = ? AND "+cond,
+			append([]any{sub, e.Name}, args...)...)
 		if err != nil {
-			rows.Close()
 			return nil, fmt.Errorf("crmstore: batch: %w", err)
 		}
-		enc.Delete(oid)
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("crmstore: batch: %w", err)
+			}
+			oid, err := crm.ParseID(s)
+			if err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("crmstore: batch: %w", err)
+			}
+			enc.Delete(oid)
+		}
+		rows.Close()
 	}
-	rows.Close()
+	cond, args, ok := b.member("s.", crm.SyncStateToSend)
+	if !ok {
+		return enc.Payload(), nil
+	}
 	// The version sent is remembered, so that postsync can tell a record
 	// that changed after this point (it stays 1 and is sent again). It
 	// differs from the one prepare saw only for records changed since.
-	rows, err = t.q.QueryContext(ctx, "SELECT "+cols+", s.version FROM syncentry s JOIN "+table(e)+
-		" t ON t.id = s.objectid WHERE s.sub = ? AND s.entity = ? AND s.batch = ? AND s.state = 1", sub, e.Name, id)
+	rows, err := t.q.QueryContext(ctx, "SELECT "+cols+", s.version FROM syncentry s INDEXED BY syncentry_state JOIN "+table(e)+
+		" t ON t.id = s.objectid WHERE s.sub = ? AND s.entity = ? AND "+cond,
+		append([]any{sub, e.Name}, args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("crmstore: batch: %w", err)
 	}
@@ -336,7 +371,9 @@ func (s *Store) PostSync(ctx context.Context, sub crmserver.Subscription, batchI
 	err := s.Update(ctx, func(tx crmserver.Tx) error {
 		t := tx.(*txn)
 		var acked bool
-		if err := t.q.QueryRowContext(ctx, "SELECT entity, acked, rows FROM batches WHERE id = ? AND sub = ?", int64(batchID), sub.ID).Scan(&res.Entity, &acked, &res.RowCount); err != nil {
+		b := batchRange{id: int64(batchID)}
+		if err := t.q.QueryRowContext(ctx, "SELECT entity, acked, rows, histate, hiobj, gen FROM batches WHERE id = ? AND sub = ?", int64(batchID), sub.ID).
+			Scan(&res.Entity, &acked, &res.RowCount, &b.hiState, &b.hiObj, &b.gen); err != nil {
 			return notFound(err, fmt.Sprintf("batch %d", batchID))
 		}
 		if acked {
@@ -348,22 +385,25 @@ func (s *Store) PostSync(ctx context.Context, sub crmserver.Subscription, batchI
 		if err != nil {
 			return err
 		}
-		r, err := t.q.ExecContext(ctx, "DELETE FROM syncentry WHERE sub = ? AND entity = ? AND batch = ? AND state = 2", sub.ID, e.Name, int64(batchID))
-		if err != nil {
-			return fmt.Errorf("crmstore: postsync: %w", err)
+		if cond, args, ok := b.member("", crm.SyncStateToDelete); ok {
+			r, err := t.q.ExecContext(ctx, "DELETE FROM syncentry WHERE sub = ? AND entity = ? AND "+cond, append([]any{sub.ID, e.Name}, args...)...)
+			if err != nil {
+				return fmt.Errorf("crmstore: postsync: %w", err)
+			}
+			res.Removed, _ = r.RowsAffected()
 		}
-		res.Removed, _ = r.RowsAffected()
-		r, err = t.q.ExecContext(ctx, `UPDATE syncentry SET state = 0, batch = NULL WHERE sub = ? AND entity = ? AND batch = ? AND state = 1
-			AND version = (SELECT t.versionnumber FROM `+table(e)+` t WHERE t.id = syncentry.objectid)`, sub.ID, e.Name, int64(batchID))
-		if err != nil {
-			return fmt.Errorf("crmstore: postsync: %w", err)
+		if cond, args, ok := b.member("", crm.SyncStateToSend); ok {
+			r, err := t.q.ExecContext(ctx, `UPDATE syncentry SET state = 0 WHERE sub = ? AND entity = ? AND `+cond+`
+				AND version = (SELECT t.versionnumber FROM `+table(e)+` t WHERE t.id = syncentry.objectid)`, append([]any{sub.ID, e.Name}, args...)...)
+			if err != nil {
+				return fmt.Errorf("crmstore: postsync: %w", err)
+			}
+			res.Synced, _ = r.RowsAffected()
+			if err := t.q.QueryRowContext(ctx, "SELECT count(*) FROM syncentry INDEXED BY syncentry_state WHERE sub = ? AND entity = ? AND "+cond,
+				append([]any{sub.ID, e.Name}, args...)...).Scan(&res.Resend); err != nil {
+				return fmt.Errorf("crmstore: postsync: %w", err)
+			}
 		}
-		res.Synced, _ = r.RowsAffected()
-		r, err = t.q.ExecContext(ctx, "UPDATE syncentry SET batch = NULL WHERE sub = ? AND entity = ? AND batch = ?", sub.ID, e.Name, int64(batchID))
-		if err != nil {
-			return fmt.Errorf("crmstore: postsync: %w", err)
-		}
-		res.Resend, _ = r.RowsAffected()
 		_, err = t.q.ExecContext(ctx, "UPDATE batches SET acked = 1 WHERE id = ?", int64(batchID))
 		return err
 	})

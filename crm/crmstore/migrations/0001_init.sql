@@ -79,6 +79,7 @@ CREATE TABLE subscriptions (
     cursor      INTEGER NOT NULL DEFAULT 0,
     created     INTEGER NOT NULL,
     lastprepare INTEGER NOT NULL DEFAULT 0,
+    gen         INTEGER NOT NULL DEFAULT 0,   -- prepare generation
     UNIQUE (user, client, kind)
 );
 CREATE TABLE subscription_specs (
@@ -92,18 +93,21 @@ CREATE TABLE syncentry (
     entity   TEXT NOT NULL,
     objectid TEXT NOT NULL,
     state    INTEGER NOT NULL,      -- 0 synced, 1 to send, 2 to delete
-    version  INTEGER NOT NULL,      -- record version prepare saw
-    batch    INTEGER,               -- open batch carrying the row
+    version  INTEGER NOT NULL,      -- record version prepare saw, or the batch sent
+    gen      INTEGER NOT NULL,      -- prepare generation that last marked the row
     PRIMARY KEY (sub, entity, objectid)
 ) WITHOUT ROWID;
-CREATE INDEX syncentry_state ON syncentry (sub, entity, state);
-CREATE INDEX syncentry_batch ON syncentry (sub, entity, batch);
+-- Pending rows in (state, objectid) order: batches are ranges of it.
+CREATE INDEX syncentry_state ON syncentry (sub, entity, state, objectid);
 CREATE TABLE batches (
     id      INTEGER PRIMARY KEY AUTOINCREMENT,
     sub     TEXT NOT NULL REFERENCES subscriptions (id) ON DELETE CASCADE,
     entity  TEXT NOT NULL,
     acked   INTEGER NOT NULL DEFAULT 0,
     rows    INTEGER NOT NULL,
+    histate INTEGER NOT NULL,       -- the batch holds the pending rows up to
+    hiobj   TEXT NOT NULL,          -- (histate, hiobj) in (state, objectid) order
+    gen     INTEGER NOT NULL,       -- marked by prepare generation <= gen
     created INTEGER NOT NULL
 );
 CREATE INDEX batches_open ON batches (sub, entity, acked);
