@@ -242,34 +242,37 @@ func (s *Store) NextBatch(ctx context.Context, sub crmserver.Subscription, e *cr
 			sub.ID, e.Name).Scan(&b.id, &b.hiState, &b.hiObj, &b.gen)
 		switch {
 		case err == errNoRows:
-			var n int
-			err := t.q.QueryRowContext(ctx, `SELECT count(*) FROM (
-				SELECT 1 FROM syncentry INDEXED BY syncentry_state WHERE sub = ? AND entity = ? AND state IN (1, 2) LIMIT ?)`,
-				sub.ID, e.Name, max).Scan(&n)
-			if err != nil {
-				return fmt.Errorf("crmstore: batch: %w", err)
-			}
-			if n == 0 {
-				return nil
-			}
-			if err := t.q.QueryRowContext(ctx, `SELECT state, objectid FROM syncentry INDEXED BY syncentry_state
+			// The batch ends at the max-th pending row, or at the last one.
+			err := t.q.QueryRowContext(ctx, `SELECT state, objectid FROM syncentry INDEXED BY syncentry_state
 				WHERE sub = ? AND entity = ? AND state IN (1, 2) ORDER BY state, objectid LIMIT 1 OFFSET ?`,
-				sub.ID, e.Name, n-1).Scan(&b.hiState, &b.hiObj); err != nil {
+				sub.ID, e.Name, max-1).Scan(&b.hiState, &b.hiObj)
+			if err == errNoRows {
+				err = t.q.QueryRowContext(ctx, `SELECT state, objectid FROM syncentry INDEXED BY syncentry_state
+					WHERE sub = ? AND entity = ? AND state IN (1, 2) ORDER BY state DESC, objectid DESC LIMIT 1`,
+					sub.ID, e.Name).Scan(&b.hiState, &b.hiObj)
+				if err == errNoRows {
+					return nil // nothing pending
+				}
+			}
+			if err != nil {
 				return fmt.Errorf("crmstore: batch: %w", err)
 			}
 			if err := t.q.QueryRowContext(ctx, "SELECT gen FROM subscriptions WHERE id = ?", sub.ID).Scan(&b.gen); err != nil {
 				return fmt.Errorf("crmstore: batch: %w", err)
 			}
 			if err := t.q.QueryRowContext(ctx, `INSERT INTO batches (sub, entity, rows, created, histate, hiobj, gen)
-				VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`, sub.ID, e.Name, n, unix(s.now()), b.hiState, b.hiObj, b.gen).Scan(&b.id); err != nil {
+				VALUES (?, ?, 0, ?, ?, ?, ?) RETURNING id`, sub.ID, e.Name, unix(s.now()), b.hiState, b.hiObj, b.gen).Scan(&b.id); err != nil {
 				return fmt.Errorf("crmstore: batch: %w", err)
 			}
 		case err != nil:
 			return fmt.Errorf("crmstore: batch: %w", err)
 		}
-		p, err := t.encodeBatch(ctx, sub.ID, e, b)
+		p, n, err := t.encodeBatch(ctx, sub.ID, e, b)
 		if err != nil {
 			return err
+		}
+		if _, err := t.q.ExecContext(ctx, "UPDATE batches SET rows = ? WHERE id = ?", n, b.id); err != nil {
+			return fmt.Errorf("crmstore: batch: %w", err)
 		}
 		payload, ok = p, true
 		return nil
@@ -277,7 +280,7 @@ func (s *Store) NextBatch(ctx context.Context, sub crmserver.Subscription, e *cr
 	return payload, ok, err
 }
 
-func (t *txn) encodeBatch(ctx context.Context, sub string, e *crm.Entity, b batchRange) ([]byte, error) {
+func (t *txn) encodeBatch(ctx context.Context, sub string, e *crm.Entity, b batchRange) ([]byte, int, error) {
 	cols, attrs := selectList(e, nil)
 	wire := make([]crm.Attribute, len(attrs))
 	for i, a := range attrs {
@@ -285,24 +288,24 @@ func (t *txn) encodeBatch(ctx context.Context, sub string, e *crm.Entity, b batc
 	}
 	enc, err := crm.NewBatchEncoder(uint64(b.id), e.Name, wire)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if cond, args, ok := b.member("", crm.SyncStateToDelete); ok {
 		rows, err := t.q.QueryContext(ctx, "SELECT objectid FROM syncentry INDEXED BY syncentry_state WHERE sub = ? AND entity = ? AND "+cond,
 			append([]any{sub, e.Name}, args...)...)
 		if err != nil {
-			return nil, fmt.Errorf("crmstore: batch: %w", err)
+			return nil, 0, fmt.Errorf("crmstore: batch: %w", err)
 		}
 		for rows.Next() {
 			var s string
 			if err := rows.Scan(&s); err != nil {
 				rows.Close()
-				return nil, fmt.Errorf("crmstore: batch: %w", err)
+				return nil, 0, fmt.Errorf("crmstore: batch: %w", err)
 			}
 			oid, err := crm.ParseID(s)
 			if err != nil {
 				rows.Close()
-				return nil, fmt.Errorf("crmstore: batch: %w", err)
+				return nil, 0, fmt.Errorf("crmstore: batch: %w", err)
 			}
 			enc.Delete(oid)
 		}
@@ -310,7 +313,7 @@ func (t *txn) encodeBatch(ctx context.Context, sub string, e *crm.Entity, b batc
 	}
 	cond, args, ok := b.member("s.", crm.SyncStateToSend)
 	if !ok {
-		return enc.Payload(), nil
+		return enc.Payload(), enc.Rows(), nil
 	}
 	// The version sent is remembered, so that postsync can tell a record
 	// that changed after this point (it stays 1 and is sent again). It
@@ -319,7 +322,7 @@ func (t *txn) encodeBatch(ctx context.Context, sub string, e *crm.Entity, b batc
 		" t ON t.id = s.objectid WHERE s.sub = ? AND s.entity = ? AND "+cond,
 		append([]any{sub, e.Name}, args...)...)
 	if err != nil {
-		return nil, fmt.Errorf("crmstore: batch: %w", err)
+		return nil, 0, fmt.Errorf("crmstore: batch: %w", err)
 	}
 	sc := newScanner(e, attrs)
 	var seen int64
@@ -333,34 +336,34 @@ func (t *txn) encodeBatch(ctx context.Context, sub string, e *crm.Entity, b batc
 	for rows.Next() {
 		if err := rows.Scan(sc.ptrs...); err != nil {
 			rows.Close()
-			return nil, fmt.Errorf("crmstore: batch: %w", err)
+			return nil, 0, fmt.Errorf("crmstore: batch: %w", err)
 		}
 		var oid crm.ID
 		var ver int64
 		vals, oid, ver, err = sc.values(vals)
 		if err != nil {
 			rows.Close()
-			return nil, fmt.Errorf("crmstore: batch: %w", err)
+			return nil, 0, fmt.Errorf("crmstore: batch: %w", err)
 		}
 		if ver != seen {
 			changed = append(changed, moved{oid, ver})
 		}
 		if err := enc.Upsert(oid, ver, vals); err != nil {
 			rows.Close()
-			return nil, err
+			return nil, 0, err
 		}
 	}
 	if err := rows.Err(); err != nil {
 		rows.Close()
-		return nil, fmt.Errorf("crmstore: batch: %w", err)
+		return nil, 0, fmt.Errorf("crmstore: batch: %w", err)
 	}
 	rows.Close()
 	for _, m := range changed {
 		if _, err := t.q.ExecContext(ctx, "UPDATE syncentry SET version = ? WHERE sub = ? AND entity = ? AND objectid = ?", m.ver, sub, e.Name, m.id.String()); err != nil {
-			return nil, fmt.Errorf("crmstore: batch: %w", err)
+			return nil, 0, fmt.Errorf("crmstore: batch: %w", err)
 		}
 	}
-	return enc.Payload(), nil
+	return enc.Payload(), enc.Rows(), nil
 }
 
 // PostSync acknowledges a batch: rows still at the version the batch sent
