@@ -21,6 +21,9 @@ var (
 	ErrUnauthenticated    = errors.New("unauthenticated")            // 401
 	ErrForbidden          = errors.New("forbidden")                  // 403
 	ErrUnavailable        = errors.New("message not available")      // 400/501: server-only message offline
+	// ErrStalePrimary: the request carried a fencing generation of the
+	// synchronizing (primary) client that is no longer current (409).
+	ErrStalePrimary = errors.New("stale primary client generation")
 )
 
 // AttributeError names the attribute (and the record, when known) a value

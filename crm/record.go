@@ -478,6 +478,7 @@ var errorCodes = []struct {
 	{ErrNotFound, "not_found"},
 	{ErrPreconditionFailed, "precondition_failed"},
 	{ErrDuplicate, "duplicate_record"},
+	{ErrStalePrimary, "stale_primary"},
 	{ErrConflict, "conflict"},
 	{ErrReadOnly, "record_read_only"},
 	{ErrUnauthenticated, "unauthenticated"},

@@ -69,6 +69,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 var commands = []func(*globals) *cobra.Command{
 	newVersionCmd,
 	newMapCmd,
+	newCRMCmd,
 }
 
 // isUsage reports whether err is one of cobra's own argument errors.

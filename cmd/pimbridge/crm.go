@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/pimbridge/pimbridge/crm/crmstore"
+	"github.com/spf13/cobra"
+)
+
+// newCRMCmd is `pimbridge crm`: the CRM server and its administration.
+func newCRMCmd(g *globals) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "crm",
+		Short: "Run and administer the CRM server",
+	}
+	c.AddCommand(newCRMServeCmd(g), newCRMUserCmd(g), newCRMRoleCmd(g))
+	return c
+}
+
+// defaultDBPath is $XDG_DATA_HOME/pimbridge/crm.db (XDG_DATA_HOME defaults
+// to ~/.local/share).
+func defaultDBPath() (string, error) {
+	dir := os.Getenv("XDG_DATA_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("no --db given and no home directory: %w", err)
+		}
+		dir = filepath.Join(home, ".local", "share")
+	}
+	return filepath.Join(dir, "pimbridge", "crm.db"), nil
+}
+
+// openStore opens the CRM database at path (default location when empty),
+// creating its directory.
+func openStore(ctx context.Context, path string, log *slog.Logger) (*crmstore.Store, string, error) {
+	if path == "" {
+		var err error
+		if path, err = defaultDBPath(); err != nil {
+			return nil, "", err
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, "", fmt.Errorf("create data directory: %w", err)
+	}
+	st, err := crmstore.Open(ctx, path, &crmstore.Options{Logger: log})
+	if err != nil {
+		return nil, "", err
+	}
+	return st, path, nil
+}
+
+// quietLogger drops everything below warnings (for admin commands).
+func quietLogger(g *globals) *slog.Logger {
+	return slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}

@@ -1,0 +1,168 @@
+package crmclient
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/pimbridge/pimbridge/crm"
+	"github.com/pimbridge/pimbridge/crm/crmserver"
+)
+
+// JSON types of the sync API, shared with the server.
+type (
+	Subscription   = crmserver.Subscription
+	PrepareCount   = crmserver.PrepareCount
+	PostSyncResult = crmserver.PostSyncResult
+	SyncInfo       = crmserver.SyncInfo
+	SyncInfoCount  = crmserver.SyncInfoCount
+	LocalFilter    = crmserver.LocalFilter
+	Primary        = crmserver.Primary
+)
+
+// Subscription kinds.
+const (
+	KindOffline     = crmserver.KindOffline
+	KindOutlook     = crmserver.KindOutlook
+	KindAddressBook = crmserver.KindAddressBook
+)
+
+// Subscribe returns the caller's subscription of kind for clientID,
+// creating it on first use. Offline needs Go Offline, outlook needs Sync to
+// Outlook (crm.ErrForbidden otherwise).
+func (c *Client) Subscribe(ctx context.Context, clientID, kind string) (Subscription, error) {
+	var s Subscription
+	_, err := c.call(ctx, http.MethodPost, "/api/sync/subscriptions", nil, map[string]string{"clientid": clientID, "kind": kind}, &s)
+	return s, err
+}
+
+// Subscriptions lists the caller's subscriptions.
+func (c *Client) Subscriptions(ctx context.Context) ([]Subscription, error) {
+	var out struct {
+		Value []Subscription `json:"value"`
+	}
+	_, err := c.call(ctx, http.MethodGet, "/api/sync/subscriptions", nil, nil, &out)
+	return out.Value, err
+}
+
+// DeleteSubscription removes a subscription and its SyncEntry rows.
+func (c *Client) DeleteSubscription(ctx context.Context, subID string) error {
+	_, err := c.call(ctx, http.MethodDelete, "/api/sync/subscriptions/"+url.PathEscape(subID), nil, nil, nil)
+	return err
+}
+
+// PrepareResult is the answer of Prepare.
+type PrepareResult struct {
+	MetadataVersion int64          `json:"metadataversion"`
+	Entities        []PrepareCount `json:"entities"`
+}
+
+// Count returns the counts of one entity (zero when absent).
+func (p PrepareResult) Count(entity string) PrepareCount {
+	for _, c := range p.Entities {
+		if c.Entity == entity {
+			return c
+		}
+	}
+	return PrepareCount{Entity: entity}
+}
+
+// Prepare merges the changes since the last prepare into the
+// subscription's SyncEntry and returns per-entity insert and delete counts.
+func (c *Client) Prepare(ctx context.Context, subID string) (PrepareResult, error) {
+	var out PrepareResult
+	_, err := c.call(ctx, http.MethodPost, "/api/sync/subscriptions/"+url.PathEscape(subID)+"/prepare", nil, nil, &out)
+	return out, err
+}
+
+// NextBatch fetches the next batch of one entity: the unacknowledged one
+// again if there is one, else a new one of at most size rows (0: server
+// default). An empty batch (Header.Result == crm.BatchEmpty) means nothing
+// is pending. Compare Header.MetadataVersion with your metadata before
+// inserting rows.
+func (c *Client) NextBatch(ctx context.Context, subID, entity string, size int) (*crm.Batch, error) {
+	p := "/api/sync/subscriptions/" + url.PathEscape(subID) + "/batches?entity=" + url.QueryEscape(entity)
+	if size > 0 {
+		p += "&size=" + strconv.Itoa(size)
+	}
+	r, err := c.Do(ctx, http.MethodGet, p, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	if r.Status != http.StatusOK {
+		return nil, apiError(r)
+	}
+	b, err := crm.ReadBatch(bytes.NewReader(r.Body))
+	if err != nil {
+		return nil, fmt.Errorf("crmclient: batch: %w", err)
+	}
+	return b, nil
+}
+
+// PostSync acknowledges a batch: its rows are then never sent again unless
+// they change.
+func (c *Client) PostSync(ctx context.Context, subID string, batchID uint64) (PostSyncResult, error) {
+	var out PostSyncResult
+	_, err := c.call(ctx, http.MethodPost, "/api/sync/subscriptions/"+url.PathEscape(subID)+"/postsync", nil, map[string]uint64{"batch": batchID}, &out)
+	return out, err
+}
+
+// RecordSyncInfo stores the statistics of a run.
+func (c *Client) RecordSyncInfo(ctx context.Context, subID string, info SyncInfo) error {
+	_, err := c.call(ctx, http.MethodPost, "/api/sync/subscriptions/"+url.PathEscape(subID)+"/syncinfo", nil, info, nil)
+	return err
+}
+
+// SyncInfo returns the latest statistics, newest first.
+func (c *Client) SyncInfo(ctx context.Context, subID string) ([]SyncInfo, error) {
+	var out struct {
+		Value []SyncInfo `json:"value"`
+	}
+	_, err := c.call(ctx, http.MethodGet, "/api/sync/subscriptions/"+url.PathEscape(subID)+"/syncinfo", nil, nil, &out)
+	return out.Value, err
+}
+
+// LocalFilter returns the caller's effective local data filter of an
+// entity.
+func (c *Client) LocalFilter(ctx context.Context, entity string) (LocalFilter, error) {
+	var f LocalFilter
+	_, err := c.call(ctx, http.MethodGet, "/api/sync/filters/"+url.PathEscape(entity), nil, nil, &f)
+	return f, err
+}
+
+// SetLocalFilter sets the caller's own local data filter (an OData $filter
+// with @me, @now-Nd and isparty(@me)); it fails with crm.ErrForbidden when
+// an admin locked the default.
+func (c *Client) SetLocalFilter(ctx context.Context, entity, filter string) (LocalFilter, error) {
+	var f LocalFilter
+	_, err := c.call(ctx, http.MethodPut, "/api/sync/filters/"+url.PathEscape(entity), nil, map[string]any{"filter": filter}, &f)
+	return f, err
+}
+
+// SetDefaultLocalFilter sets the default filter for everyone (admins);
+// locked stops users from replacing it.
+func (c *Client) SetDefaultLocalFilter(ctx context.Context, entity, filter string, locked bool) (LocalFilter, error) {
+	var f LocalFilter
+	_, err := c.call(ctx, http.MethodPut, "/api/sync/filters/"+url.PathEscape(entity)+"?default=true", nil, map[string]any{"filter": filter, "locked": locked}, &f)
+	return f, err
+}
+
+// ClaimPrimary makes clientID the caller's synchronizing client and returns
+// the new fencing generation. Use c.WithGeneration(p.Generation) for the
+// primary's requests: once another client claims, they fail with
+// crm.ErrStalePrimary.
+func (c *Client) ClaimPrimary(ctx context.Context, clientID string) (Primary, error) {
+	var p Primary
+	_, err := c.call(ctx, http.MethodPost, "/api/sync/primary", nil, map[string]string{"clientid": clientID}, &p)
+	return p, err
+}
+
+// Primary returns the caller's current primary client.
+func (c *Client) Primary(ctx context.Context) (Primary, error) {
+	var p Primary
+	_, err := c.call(ctx, http.MethodGet, "/api/sync/primary", nil, nil, &p)
+	return p, err
+}

@@ -1,0 +1,321 @@
+package crmserver_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pimbridge/pimbridge/crm"
+	"github.com/pimbridge/pimbridge/crm/crmclient"
+	"github.com/pimbridge/pimbridge/crm/crmserver"
+	"github.com/pimbridge/pimbridge/crm/crmtest"
+)
+
+// raw sends a request with Basic auth and returns status, headers and body.
+func raw(t *testing.T, srv *crmtest.Server, user, pw, method, path string, header map[string]string, body string) (int, http.Header, string) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, srv.URL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if user != "" {
+		req.SetBasicAuth(user, pw)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+func errCode(t *testing.T, body string) string {
+	t.Helper()
+	var e struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(body), &e); err != nil {
+		t.Fatalf("error body %q is not JSON: %v", body, err)
+	}
+	if e.Error.Message == "" {
+		t.Errorf("error body %q has no message", body)
+	}
+	return e.Error.Code
+}
+
+func TestAPI_CRUD(t *testing.T) {
+	srv := crmtest.Start(t, nil)
+	a := srv.Alice
+	id := crm.NewID()
+	body := `{"contactid":"` + id.String() + `","firstname":"Ann","lastname":"Smith","emailaddress1":"ann@example.com","birthdate":"1980-02-29"}`
+
+	// POST: 204 + OData-EntityId.
+	st, h, b := raw(t, srv, a.Name, a.Password, "POST", "/api/data/contacts", nil, body)
+	if st != http.StatusNoContent || !strings.HasSuffix(h.Get("OData-EntityId"), "/api/data/contacts("+id.String()+")") {
+		t.Fatalf("POST = %d %q %s, want 204 with OData-EntityId", st, h.Get("OData-EntityId"), b)
+	}
+	// Same id and body again: idempotent 204; different body: 409.
+	if st, _, b := raw(t, srv, a.Name, a.Password, "POST", "/api/data/contacts", nil, body); st != http.StatusNoContent {
+		t.Errorf("re-POST same body = %d %s, want 204", st, b)
+	}
+	other := strings.Replace(body, "Smith", "Jones", 1)
+	if st, _, b := raw(t, srv, a.Name, a.Password, "POST", "/api/data/contacts", nil, other); st != http.StatusConflict || errCode(t, b) != "conflict" {
+		t.Errorf("re-POST other body = %d %s, want 409 conflict", st, b)
+	}
+	// Prefer: return=representation gives 201 and the record.
+	st, _, b = raw(t, srv, a.Name, a.Password, "POST", "/api/data/contacts", map[string]string{"Prefer": "return=representation"}, `{"lastname":"Rep"}`)
+	if st != http.StatusCreated || !strings.Contains(b, `"@odata.etag"`) || !strings.Contains(b, `"lastname":"Rep"`) {
+		t.Fatalf("POST representation = %d %s", st, b)
+	}
+
+	// GET with $select and the etag.
+	st, _, b = raw(t, srv, a.Name, a.Password, "GET", "/api/data/contacts("+id.String()+")?$select=firstname,lastname", nil, "")
+	if st != 200 || !strings.Contains(b, `"firstname":"Ann"`) || strings.Contains(b, "emailaddress1") {
+		t.Fatalf("GET $select = %d %s", st, b)
+	}
+	rec, err := a.Client.Get(context.Background(), "contact", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Attrs["fullname"] != "Ann Smith" || rec.Version == 0 || rec.Attrs["birthdate"] != time.Date(1980, 2, 29, 0, 0, 0, 0, time.UTC) {
+		t.Errorf("Get = %+v", rec)
+	}
+
+	// PATCH touches only named attributes; stale If-Match gives 412.
+	st, h, b = raw(t, srv, a.Name, a.Password, "PATCH", "/api/data/contacts("+id.String()+")", map[string]string{"If-Match": crm.ETag(rec.Version)}, `{"jobtitle":"CTO"}`)
+	if st != http.StatusNoContent {
+		t.Fatalf("PATCH = %d %s", st, b)
+	}
+	st, _, b = raw(t, srv, a.Name, a.Password, "PATCH", "/api/data/contacts("+id.String()+")", map[string]string{"If-Match": crm.ETag(rec.Version)}, `{"jobtitle":"CEO"}`)
+	if st != http.StatusPreconditionFailed || errCode(t, b) != "precondition_failed" {
+		t.Errorf("PATCH stale If-Match = %d %s, want 412", st, b)
+	}
+	_, err = a.Client.Update(context.Background(), crm.Record{Entity: "contact", ID: id, Attrs: map[string]any{"jobtitle": "CEO"}}, &crmclient.WriteOptions{IfMatch: rec.Version})
+	if !errors.Is(err, crm.ErrPreconditionFailed) {
+		t.Errorf("client Update stale = %v, want ErrPreconditionFailed", err)
+	}
+	got, err := a.Client.Get(context.Background(), "contact", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Attrs["jobtitle"] != "CTO" || got.Attrs["firstname"] != "Ann" || got.Attrs["emailaddress1"] != "ann@example.com" || got.Version <= rec.Version {
+		t.Errorf("after PATCH: %+v", got.Attrs)
+	}
+
+	// Query options and paging.
+	for i := range 7 {
+		_, err := a.Client.Create(context.Background(), crm.Record{Entity: "contact", Attrs: map[string]any{
+			"lastname": "Page", "firstname": string(rune('a' + i)), "telephone1": "555",
+		}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, h, b = raw(t, srv, a.Name, a.Password, "GET", "/api/data/contacts?$filter=lastname%20eq%20'Page'&$orderby=firstname%20desc&$select=firstname", map[string]string{"Prefer": "odata.maxpagesize=3"}, "")
+	if st != 200 || !strings.Contains(b, "@odata.nextLink") || h.Get("Preference-Applied") != "odata.maxpagesize=3" {
+		t.Fatalf("paged query = %d %s", st, b)
+	}
+	var pages [][]crm.Record
+	err = a.Client.QueryPages(context.Background(), "contact", crmclient.Query{Filter: "lastname eq 'Page' and telephone1 ne null", OrderBy: "firstname desc", PageSize: 3}, func(p []crm.Record) error {
+		pages = append(pages, p)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pages) != 3 || len(pages[0]) != 3 || len(pages[2]) != 1 || pages[0][0].Attrs["firstname"] != "g" || pages[2][0].Attrs["firstname"] != "a" {
+		t.Errorf("pages = %v", pages)
+	}
+	top, err := a.Client.QueryAll(context.Background(), "contact", crmclient.Query{Filter: "contains(lastname,'ag') or startswith(lastname,'Smi')", Top: 4, PageSize: 3})
+	if err != nil || len(top) != 4 {
+		t.Errorf("$top=4 over pages: %d records, %v", len(top), err)
+	}
+
+	// DELETE: 204, then 404.
+	if st, _, b := raw(t, srv, a.Name, a.Password, "DELETE", "/api/data/contacts("+id.String()+")", nil, ""); st != http.StatusNoContent {
+		t.Fatalf("DELETE = %d %s", st, b)
+	}
+	if st, _, b := raw(t, srv, a.Name, a.Password, "GET", "/api/data/contacts("+id.String()+")", nil, ""); st != 404 || errCode(t, b) != "not_found" {
+		t.Errorf("GET deleted = %d %s", st, b)
+	}
+}
+
+func TestAPI_Batch(t *testing.T) {
+	srv := crmtest.Start(t, nil)
+	ctx := context.Background()
+	c := srv.Alice.Client
+	id1, id2 := crm.NewID(), crm.NewID()
+	// A group whose second request fails commits nothing.
+	resps, err := c.Batch(ctx, []crmclient.BatchRequest{
+		{ID: "1", Method: "POST", URL: "/api/data/contacts", AtomicityGroup: "g1", Body: json.RawMessage(`{"contactid":"` + id1.String() + `","lastname":"One"}`)},
+		{ID: "2", Method: "POST", URL: "contacts", AtomicityGroup: "g1", Body: json.RawMessage(`{"contactid":"` + id2.String() + `","firstname":"no lastname"}`)},
+		{ID: "3", Method: "POST", URL: "contacts", Body: json.RawMessage(`{"lastname":"Outside"}`)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resps) != 3 || resps[0].Status != http.StatusFailedDependency || resps[1].Status != 400 || resps[2].Status != 204 {
+		t.Fatalf("responses = %+v", resps)
+	}
+	if !errors.Is(crmclient.PartError(resps[1]), crm.ErrRequired) {
+		t.Errorf("part 2 error = %v, want ErrRequired", crmclient.PartError(resps[1]))
+	}
+	if _, err := c.Get(ctx, "contact", id1); !errors.Is(err, crm.ErrNotFound) {
+		t.Errorf("record of the failed group exists: %v", err)
+	}
+	// A good group commits all.
+	resps, err = c.Batch(ctx, []crmclient.BatchRequest{
+		{ID: "a", Method: "POST", URL: "contacts", AtomicityGroup: "g", Body: json.RawMessage(`{"contactid":"` + id1.String() + `","lastname":"One"}`)},
+		{ID: "b", Method: "PATCH", URL: "contacts(" + id1.String() + ")", AtomicityGroup: "g", Body: json.RawMessage(`{"firstname":"Uno"}`)},
+		{ID: "c", Method: "GET", URL: "contacts(" + id1.String() + ")?$select=firstname"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resps[0].Status != 204 || resps[1].Status != 204 || resps[2].Status != 200 || !strings.Contains(string(resps[2].Body), "Uno") {
+		t.Errorf("responses = %+v", resps)
+	}
+}
+
+func TestAPI_BusinessLogic(t *testing.T) {
+	var seen []crmserver.CallerOrigin
+	plugin := crmserver.PluginFunc(func(ctx context.Context, pc *crmserver.PluginContext) error {
+		if pc.Stage == crmserver.PreOperation && pc.Entity.Name == crm.EntityContact && pc.Message == crmserver.MsgCreate {
+			seen = append(seen, pc.CallerOrigin)
+			if pc.Target["lastname"] == "Forbidden" {
+				return errors.New("no Forbiddens")
+			}
+		}
+		return nil
+	})
+	srv := crmtest.Start(t, &crmtest.Options{Server: crmserver.Options{
+		Plugins:   []crmserver.Plugin{plugin},
+		Workflows: []crmserver.Workflow{crmserver.FollowUpTaskWorkflow{}},
+	}})
+	ctx := context.Background()
+	a := srv.Alice
+
+	// Required fields.
+	if st, _, b := raw(t, srv, a.Name, a.Password, "POST", "/api/data/contacts", nil, `{"firstname":"x"}`); st != 400 || errCode(t, b) != "required_attribute_missing" {
+		t.Errorf("missing lastname = %d %s", st, b)
+	}
+	// Plug-in sees CallerOrigin with the queued time, and can refuse.
+	queued := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	c, err := a.Client.Create(ctx, crm.Record{Entity: "contact", Attrs: map[string]any{"lastname": "Dup", "emailaddress1": "dup@example.com"}},
+		&crmclient.WriteOptions{CallerOrigin: crmserver.CallerOrigin{Kind: "Offline", QueuedAt: queued}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 1 || seen[0].Kind != "Offline" || !seen[0].QueuedAt.Equal(queued) {
+		t.Errorf("plug-in saw %+v", seen)
+	}
+	if st, _, b := raw(t, srv, a.Name, a.Password, "POST", "/api/data/contacts", nil, `{"lastname":"Forbidden"}`); st != 400 {
+		t.Errorf("plug-in refusal = %d %s", st, b)
+	}
+	// Workflow: a follow-up task regarding the new contact.
+	tasks, err := a.Client.QueryAll(ctx, "task", crmclient.Query{Filter: "regardingobjectid eq " + c.ID.String()})
+	if err != nil || len(tasks) != 1 || tasks[0].Attrs["subject"] != "Follow up with Dup" {
+		t.Fatalf("follow-up tasks = %v, %v", tasks, err)
+	}
+	// Duplicate detection, case-insensitive, names the duplicate, unless suppressed.
+	st, _, b := raw(t, srv, a.Name, a.Password, "POST", "/api/data/contacts", nil, `{"lastname":"Other","emailaddress2":"DUP@example.com"}`)
+	if st != 409 || errCode(t, b) != "duplicate_record" || !strings.Contains(b, c.ID.String()) {
+		t.Errorf("duplicate = %d %s", st, b)
+	}
+	_, err = a.Client.Create(ctx, crm.Record{Entity: "contact", Attrs: map[string]any{"lastname": "Other", "emailaddress2": "dup@example.com"}}, nil)
+	var ae *crmclient.APIError
+	if !errors.As(err, &ae) || !errors.Is(err, crm.ErrDuplicate) || len(ae.Duplicates) != 1 || ae.Duplicates[0].ID != c.ID {
+		t.Errorf("client duplicate error = %#v", err)
+	}
+	if _, err := a.Client.Create(ctx, crm.Record{Entity: "contact", Attrs: map[string]any{"lastname": "Other", "emailaddress2": "dup@example.com"}},
+		&crmclient.WriteOptions{SuppressDuplicateDetection: true}); err != nil {
+		t.Errorf("suppressed duplicate: %v", err)
+	}
+	// A completed task is read-only until reopened via statecode.
+	task := tasks[0]
+	if _, err := a.Client.Update(ctx, crm.Record{Entity: "task", ID: task.ID, Attrs: map[string]any{"statecode": int64(1)}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	done, _ := a.Client.Get(ctx, "task", task.ID)
+	if done.Attrs["statuscode"] != int64(5) {
+		t.Errorf("completed status = %v, want 5", done.Attrs["statuscode"])
+	}
+	if _, err := a.Client.Update(ctx, crm.Record{Entity: "task", ID: task.ID, Attrs: map[string]any{"subject": "x"}}, nil); !errors.Is(err, crm.ErrReadOnly) {
+		t.Errorf("update of completed task = %v, want ErrReadOnly", err)
+	}
+	if _, err := a.Client.Update(ctx, crm.Record{Entity: "task", ID: task.ID, Attrs: map[string]any{"statecode": int64(0), "statuscode": int64(3)}}, nil); err != nil {
+		t.Errorf("reopen: %v", err)
+	}
+	if _, err := a.Client.Update(ctx, crm.Record{Entity: "task", ID: task.ID, Attrs: map[string]any{"subject": "x"}}, nil); err != nil {
+		t.Errorf("update after reopen: %v", err)
+	}
+	if st, _, b := raw(t, srv, a.Name, a.Password, "PATCH", "/api/data/tasks("+task.ID.String()+")", nil, `{"statecode":0,"statuscode":5}`); st != 400 {
+		t.Errorf("status of another state = %d %s", st, b)
+	}
+	// Messages table.
+	msgs, err := a.Client.Messages(ctx)
+	if err != nil || len(msgs) < 10 {
+		t.Fatalf("messages = %v, %v", msgs, err)
+	}
+}
+
+func TestAPI_CustomAttribute(t *testing.T) {
+	srv := crmtest.Start(t, nil)
+	ctx := context.Background()
+	m0, err := srv.Alice.Client.Metadata(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Alice.Client.AddAttribute(ctx, "contact", crm.Attribute{Name: "new_shoesize", Type: crm.TypeInteger}); !errors.Is(err, crm.ErrForbidden) {
+		t.Errorf("salesperson customization = %v, want ErrForbidden", err)
+	}
+	v, err := srv.Admin.Client.AddAttribute(ctx, "contact", crm.Attribute{Name: "new_shoesize", Type: crm.TypeInteger})
+	if err != nil || v != m0.Version+1 {
+		t.Fatalf("AddAttribute = %d, %v; want version %d", v, err, m0.Version+1)
+	}
+	c, err := srv.Alice.Client.Create(ctx, crm.Record{Entity: "contact", Attrs: map[string]any{"lastname": "Big", "new_shoesize": int64(47)}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := srv.Alice.Client.QueryAll(ctx, "contact", crmclient.Query{Filter: "new_shoesize ge 40"})
+	if err != nil || len(got) != 1 || got[0].ID != c.ID || got[0].Attrs["new_shoesize"] != int64(47) {
+		t.Errorf("query on custom attribute = %v, %v", got, err)
+	}
+}
+
+func TestAPI_OfflineMode(t *testing.T) {
+	srv := crmtest.Start(t, &crmtest.Options{Server: crmserver.Options{Offline: true}})
+	ctx := context.Background()
+	a := srv.Alice
+	if _, err := a.Client.Create(ctx, crm.Record{Entity: "contact", Attrs: map[string]any{"lastname": "Offline"}}, nil); err != nil {
+		t.Errorf("create offline: %v", err)
+	}
+	for _, c := range []struct{ method, path, body string }{
+		{"POST", "/api/sync/subscriptions", `{"clientid":"x","kind":"offline"}`},
+		{"POST", "/api/auth/token", ""},
+	} {
+		st, _, b := raw(t, srv, a.Name, a.Password, c.method, c.path, nil, c.body)
+		if st != 400 || errCode(t, b) != "message_unavailable" {
+			t.Errorf("%s %s offline = %d %s, want 400 message_unavailable", c.method, c.path, st, b)
+		}
+	}
+	if _, err := srv.Admin.Client.AddAttribute(ctx, "contact", crm.Attribute{Name: "new_x", Type: crm.TypeInteger}); !errors.Is(err, crm.ErrUnavailable) {
+		t.Errorf("customization offline = %v, want ErrUnavailable", err)
+	}
+}

@@ -1,0 +1,161 @@
+package crmserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/pimbridge/pimbridge/crm"
+)
+
+// BatchRequest is one part of an OData JSON batch.
+type BatchRequest struct {
+	ID             string            `json:"id"`
+	Method         string            `json:"method"`
+	URL            string            `json:"url"`
+	Headers        map[string]string `json:"headers,omitempty"`
+	Body           json.RawMessage   `json:"body,omitempty"`
+	AtomicityGroup string            `json:"atomicityGroup,omitempty"`
+	DependsOn      []string          `json:"dependsOn,omitempty"`
+}
+
+// BatchResponse is one part of the answer.
+type BatchResponse struct {
+	ID      string            `json:"id"`
+	Status  int               `json:"status"`
+	Headers map[string]string `json:"headers,omitempty"`
+	Body    json.RawMessage   `json:"body,omitempty"`
+}
+
+// maxBatchRequests bounds the parts of one $batch.
+const maxBatchRequests = 1000
+
+// errGroupFailed marks the other members of a failed atomicity group.
+var errGroupFailed = errors.New("another request of the atomicity group failed")
+
+// batch runs an OData JSON batch. Requests run in order; the requests of one
+// atomicityGroup (which must be adjacent) run in one transaction and commit
+// or fail together: the failing request answers with its error, the others
+// of the group with 424 batch_group_failed. The batch itself answers 200.
+func (s *Server) batch(ctx context.Context, p *Principal, body []byte, base string) opResponse {
+	if err := s.messageAllowed(MsgExecuteBatch); err != nil {
+		return s.errResp(ctx, err)
+	}
+	var in struct {
+		Requests []BatchRequest `json:"requests"`
+	}
+	if err := strictJSON(body, &in); err != nil {
+		return s.errResp(ctx, err)
+	}
+	if len(in.Requests) == 0 || len(in.Requests) > maxBatchRequests {
+		return s.errResp(ctx, fmt.Errorf("%w: a batch needs 1 to %d requests", crm.ErrInvalidArgument, maxBatchRequests))
+	}
+	seenGroup := map[string]bool{}
+	ids := map[string]bool{}
+	for i, r := range in.Requests {
+		if r.ID == "" || ids[r.ID] {
+			return s.errResp(ctx, fmt.Errorf("%w: request %d needs a unique id", crm.ErrInvalidArgument, i))
+		}
+		ids[r.ID] = true
+		if g := r.AtomicityGroup; g != "" {
+			if seenGroup[g] && in.Requests[i-1].AtomicityGroup != g {
+				return s.errResp(ctx, fmt.Errorf("%w: the requests of atomicity group %q must be adjacent", crm.ErrInvalidArgument, g))
+			}
+			seenGroup[g] = true
+		}
+	}
+	out := make([]BatchResponse, 0, len(in.Requests))
+	for i := 0; i < len(in.Requests); {
+		g := in.Requests[i].AtomicityGroup
+		j := i + 1
+		for g != "" && j < len(in.Requests) && in.Requests[j].AtomicityGroup == g {
+			j++
+		}
+		group := in.Requests[i:j]
+		if g == "" {
+			out = append(out, s.batchPart(ctx, p, nil, group[0], base))
+		} else {
+			out = append(out, s.batchGroup(ctx, p, group, base)...)
+		}
+		i = j
+	}
+	b, _ := json.Marshal(map[string]any{"responses": out})
+	return opResponse{status: http.StatusOK, body: b}
+}
+
+func (s *Server) batchGroup(ctx context.Context, p *Principal, group []BatchRequest, base string) []BatchResponse {
+	resps := make([]BatchResponse, len(group))
+	failed := -1
+	err := s.store.Update(ctx, func(tx Tx) error {
+		for i, r := range group {
+			resps[i] = s.batchPart(ctx, p, tx, r, base)
+			if resps[i].Status >= 400 {
+				failed = i
+				return errGroupFailed
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		return resps
+	}
+	if failed < 0 { // the commit itself failed
+		er := s.errResp(ctx, err)
+		for i, r := range group {
+			resps[i] = BatchResponse{ID: r.ID, Status: er.status, Body: er.body}
+		}
+		return resps
+	}
+	gf, _ := json.Marshal(errorBody{Error: errorDetail{Code: "batch_group_failed",
+		Message: fmt.Sprintf("not applied: request %q of atomicity group %q failed", group[failed].ID, group[failed].AtomicityGroup)}})
+	for i, r := range group {
+		if i != failed {
+			resps[i] = BatchResponse{ID: r.ID, Status: http.StatusFailedDependency, Headers: map[string]string{"Content-Type": "application/json"}, Body: gf}
+		}
+	}
+	return resps
+}
+
+func (s *Server) batchPart(ctx context.Context, p *Principal, tx Tx, r BatchRequest, base string) BatchResponse {
+	fail := func(err error) BatchResponse {
+		er := s.errResp(ctx, err)
+		return BatchResponse{ID: r.ID, Status: er.status, Headers: map[string]string{"Content-Type": "application/json"}, Body: er.body}
+	}
+	u, err := url.Parse(r.URL)
+	if err != nil {
+		return fail(fmt.Errorf("%w: bad url %q", crm.ErrInvalidArgument, r.URL))
+	}
+	path := u.Path
+	if i := strings.Index(path, "/api/data/"); i >= 0 {
+		path = path[i+len("/api/data/"):]
+	} else {
+		path = strings.TrimPrefix(path, "/")
+	}
+	if path == "$batch" {
+		return fail(fmt.Errorf("%w: nested $batch", crm.ErrInvalidArgument))
+	}
+	h := http.Header{}
+	for k, v := range r.Headers {
+		h.Set(k, v)
+	}
+	var body []byte
+	if len(r.Body) > 0 && string(r.Body) != "null" {
+		body = r.Body
+	}
+	resp := s.execute(ctx, p, tx, opRequest{method: strings.ToUpper(r.Method), path: path, query: u.Query(), header: h, body: body, base: base})
+	out := BatchResponse{ID: r.ID, Status: resp.status, Body: resp.body}
+	if len(resp.header) > 0 || resp.body != nil {
+		out.Headers = map[string]string{}
+		for k := range resp.header {
+			out.Headers[k] = resp.header.Get(k)
+		}
+		if resp.body != nil {
+			out.Headers["Content-Type"] = "application/json"
+		}
+	}
+	return out
+}

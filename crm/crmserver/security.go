@@ -1,0 +1,153 @@
+package crmserver
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/pimbridge/pimbridge/crm"
+)
+
+// Access is one of the per-entity rights.
+type Access string
+
+// The four rights a role grants per entity.
+const (
+	Create Access = "create"
+	Read   Access = "read"
+	Write  Access = "write"
+	Delete Access = "delete"
+)
+
+// Accesses lists every Access.
+var Accesses = []Access{Create, Read, Write, Delete}
+
+// Scope is the depth of a right: none, the user's own records, or all.
+type Scope int
+
+// Scopes, in increasing order.
+const (
+	ScopeNone Scope = iota
+	ScopeOwn
+	ScopeAll
+)
+
+func (s Scope) String() string {
+	switch s {
+	case ScopeOwn:
+		return "own"
+	case ScopeAll:
+		return "all"
+	}
+	return "none"
+}
+
+// ParseScope parses "none", "own" or "all".
+func ParseScope(s string) (Scope, error) {
+	switch s {
+	case "none":
+		return ScopeNone, nil
+	case "own":
+		return ScopeOwn, nil
+	case "all":
+		return ScopeAll, nil
+	}
+	return 0, fmt.Errorf("%w: scope %q (want none, own or all)", crm.ErrInvalidArgument, s)
+}
+
+// Privileges that are not per-entity.
+const (
+	PrivGoOffline     = "GoOffline"
+	PrivSyncToOutlook = "SyncToOutlook"
+	// PrivAdmin allows customization, user and role management and setting
+	// default local data filters.
+	PrivAdmin = "Admin"
+)
+
+// Privileges lists the known privileges.
+var Privileges = []string{PrivGoOffline, PrivSyncToOutlook, PrivAdmin}
+
+// Role is a named set of rights. Rights maps an entity logical name, or "*"
+// for every entity, to the scope of each Access.
+type Role struct {
+	Name       string                       `json:"name"`
+	Privileges []string                     `json:"privileges"`
+	Rights     map[string]map[Access]string `json:"rights"` // scope names, as stored
+}
+
+// Built-in role names.
+const (
+	RoleAdmin       = "admin"
+	RoleSalesperson = "salesperson"
+)
+
+// BuiltinRoles returns the roles every store starts with: admin (all rights
+// on everything and every privilege) and salesperson (full rights on own
+// records, read on all accounts, contacts and users, Go Offline and Sync to
+// Outlook).
+func BuiltinRoles() []Role {
+	all := map[Access]string{Create: "all", Read: "all", Write: "all", Delete: "all"}
+	own := map[Access]string{Create: "own", Read: "own", Write: "own", Delete: "own"}
+	readAll := map[Access]string{Create: "own", Read: "all", Write: "own", Delete: "own"}
+	return []Role{
+		{Name: RoleAdmin, Privileges: slices.Clone(Privileges), Rights: map[string]map[Access]string{"*": all}},
+		{Name: RoleSalesperson, Privileges: []string{PrivGoOffline, PrivSyncToOutlook}, Rights: map[string]map[Access]string{
+			"*":                   own,
+			crm.EntityAccount:     readAll,
+			crm.EntityContact:     readAll,
+			crm.EntitySystemUser:  {Read: "all"},
+			crm.EntityAttachment:  own,
+			crm.EntityAppointment: own,
+		}},
+	}
+}
+
+// SetRight sets the scope of one access on an entity ("*" for all).
+func (r *Role) SetRight(entity string, a Access, s Scope) {
+	if r.Rights == nil {
+		r.Rights = map[string]map[Access]string{}
+	}
+	if r.Rights[entity] == nil {
+		r.Rights[entity] = map[Access]string{}
+	}
+	r.Rights[entity][a] = s.String()
+}
+
+// Principal is an authenticated user with the union of their roles.
+type Principal struct {
+	UserID crm.ID
+	Name   string
+	Roles  []Role
+}
+
+// Has reports whether any role grants the privilege.
+func (p *Principal) Has(priv string) bool {
+	for _, r := range p.Roles {
+		for _, x := range r.Privileges {
+			if strings.EqualFold(x, priv) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// IsAdmin reports whether the user holds the Admin privilege.
+func (p *Principal) IsAdmin() bool { return p.Has(PrivAdmin) }
+
+// Scope returns the widest scope any role grants for access a on entity.
+// An entity's own entry overrides the role's "*" entry.
+func (p *Principal) Scope(entity string, a Access) Scope {
+	best := ScopeNone
+	for _, r := range p.Roles {
+		m, ok := r.Rights[entity]
+		if !ok {
+			m = r.Rights["*"]
+		}
+		s, err := ParseScope(m[a])
+		if err == nil && s > best {
+			best = s
+		}
+	}
+	return best
+}

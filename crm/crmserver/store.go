@@ -1,0 +1,183 @@
+package crmserver
+
+import (
+	"context"
+	"time"
+
+	"github.com/pimbridge/pimbridge/crm"
+)
+
+// Store is what the server needs from its storage. crmstore.Store (SQLite)
+// implements it. Errors are the crm sentinels: crm.ErrNotFound for a missing
+// record, user, subscription or batch; crm.ErrConflict for an existing key;
+// crm.ErrUnauthenticated for bad credentials.
+type Store interface {
+	// Metadata returns the current schema. The result must not be modified.
+	Metadata(ctx context.Context) (*crm.Metadata, error)
+	// AddAttribute adds a custom attribute to an entity and bumps the
+	// metadata version; it returns the new metadata.
+	AddAttribute(ctx context.Context, entity string, a crm.Attribute) (*crm.Metadata, error)
+
+	// View runs fn in a read-only snapshot; Update runs fn in one write
+	// transaction that commits when fn returns nil and rolls back otherwise.
+	View(ctx context.Context, fn func(Tx) error) error
+	Update(ctx context.Context, fn func(Tx) error) error
+
+	// Authenticate checks a user name and password; AuthenticateToken a
+	// bearer token. Both return crm.ErrUnauthenticated on any mismatch.
+	Authenticate(ctx context.Context, name, password string) (*Principal, error)
+	AuthenticateToken(ctx context.Context, token string) (*Principal, error)
+	// IssueToken creates a bearer token for a user, valid for ttl.
+	IssueToken(ctx context.Context, user crm.ID, ttl time.Duration) (token string, expires time.Time, err error)
+
+	SyncStore
+}
+
+// SyncStore is the server half of the sync protocol (DESIGN.md section 2).
+type SyncStore interface {
+	// Subscribe returns the user's subscription of kind for clientID,
+	// creating it when missing.
+	Subscribe(ctx context.Context, user crm.ID, clientID, kind string) (Subscription, error)
+	// Subscriptions lists the user's subscriptions.
+	Subscriptions(ctx context.Context, user crm.ID) ([]Subscription, error)
+	// Subscription returns one of the user's subscriptions; another user's
+	// gives crm.ErrNotFound.
+	Subscription(ctx context.Context, user crm.ID, id string) (Subscription, error)
+	DeleteSubscription(ctx context.Context, user crm.ID, id string) error
+	// Prepare merges the records that match each spec into the
+	// subscription's SyncEntry rows and returns the pending counts.
+	Prepare(ctx context.Context, sub Subscription, specs []SyncSpec, me crm.ID, now time.Time) ([]PrepareCount, error)
+	// NextBatch returns the payload of the next batch for one entity (see
+	// crm.BatchEncoder): the open, unacknowledged batch again if there is
+	// one, else a new batch of at most max rows. ok is false when nothing is
+	// pending.
+	NextBatch(ctx context.Context, sub Subscription, e *crm.Entity, max int) (payload []byte, ok bool, err error)
+	// PostSync acknowledges a batch.
+	PostSync(ctx context.Context, sub Subscription, batchID uint64) (PostSyncResult, error)
+	// AddSyncInfo stores statistics of a run; SyncInfo returns the latest.
+	AddSyncInfo(ctx context.Context, sub Subscription, info SyncInfo) error
+	SyncInfo(ctx context.Context, sub Subscription, limit int) ([]SyncInfo, error)
+
+	// LocalFilter returns the filter for a user and entity: the user's own,
+	// else the default (user zero). ok is false when neither exists.
+	LocalFilter(ctx context.Context, user crm.ID, entity string) (f LocalFilter, ok bool, err error)
+	// SetLocalFilter stores a filter; user zero sets the default.
+	SetLocalFilter(ctx context.Context, user crm.ID, f LocalFilter) error
+
+	// ClaimPrimary makes clientID the user's synchronizing client and
+	// returns the new fencing generation; Primary reads the current one.
+	ClaimPrimary(ctx context.Context, user crm.ID, clientID string) (Primary, error)
+	Primary(ctx context.Context, user crm.ID) (Primary, error)
+}
+
+// Tx is one transaction over records. Entities are given as metadata so that
+// the store never trusts a name it did not validate.
+type Tx interface {
+	Get(ctx context.Context, e *crm.Entity, id crm.ID) (crm.Record, error)
+	// Query returns at most limit records (0: all) after skipping skip.
+	Query(ctx context.Context, e *crm.Entity, q crm.Query, opts QueryOptions) ([]crm.Record, error)
+	// Insert creates r (r.ID set by the caller) with a new version number,
+	// createdon and modifiedon; crm.ErrConflict when the id exists.
+	Insert(ctx context.Context, e *crm.Entity, r crm.Record) (crm.Record, error)
+	// Patch sets the named attributes and bumps the version.
+	Patch(ctx context.Context, e *crm.Entity, id crm.ID, attrs map[string]any) (crm.Record, error)
+	// Delete removes a record and leaves a tombstone.
+	Delete(ctx context.Context, e *crm.Entity, id crm.ID) error
+	// CreateHash returns the hash of the body that created a record
+	// (idempotent POST); SetCreateHash stores it.
+	CreateHash(ctx context.Context, e *crm.Entity, id crm.ID) (hash string, ok bool, err error)
+	SetCreateHash(ctx context.Context, e *crm.Entity, id crm.ID, hash string) error
+}
+
+// QueryOptions narrow a query beyond crm.Query.
+type QueryOptions struct {
+	Owner crm.ID // non-zero: only records this user owns (own-scope read)
+	Me    crm.ID // value of @me
+	Now   time.Time
+	Skip  int
+	Limit int // 0: no limit (q.Top still applies)
+}
+
+// Subscription kinds.
+const (
+	KindOffline     = "offline"
+	KindOutlook     = "outlook"
+	KindAddressBook = "addressbook"
+)
+
+// Subscription is one client instance's view of the data for one purpose.
+type Subscription struct {
+	ID          string    `json:"id"`
+	UserID      crm.ID    `json:"userid"`
+	ClientID    string    `json:"clientid"`
+	Kind        string    `json:"kind"`
+	Cursor      int64     `json:"cursor"` // highest version merged by prepare
+	CreatedOn   time.Time `json:"createdon"`
+	LastPrepare time.Time `json:"lastprepare,omitzero"`
+}
+
+// SyncSpec says which records of one entity a subscription holds. Filter is
+// nil for all records; Excluded means none (no read right), so every row
+// becomes a delete. Hash identifies the spec: when it differs from the one
+// used last, prepare re-evaluates every record of the entity.
+type SyncSpec struct {
+	Entity   *crm.Entity
+	Filter   crm.Expr
+	Excluded bool
+	Hash     string
+}
+
+// PrepareCount is the per-entity answer of prepare.
+type PrepareCount struct {
+	Entity      string `json:"name"`
+	InsertCount int64  `json:"insert_count"`
+	DeleteCount int64  `json:"delete_count"`
+}
+
+// PostSyncResult reports what an acknowledgement did.
+type PostSyncResult struct {
+	BatchID  uint64 `json:"batch"`
+	Synced   int64  `json:"synced"`   // rows 1 -> 0
+	Removed  int64  `json:"removed"`  // rows in state 2 removed
+	Resend   int64  `json:"resend"`   // rows changed after the cut, still 1
+	Already  bool   `json:"already"`  // the batch was acknowledged before
+	Entity   string `json:"entity"`   // entity of the batch
+	RowCount int64  `json:"rowcount"` // rows in the batch
+}
+
+// SyncInfo is the RecordSyncInfo statistics of one run.
+type SyncInfo struct {
+	RunID      string          `json:"runid"`
+	Started    time.Time       `json:"started"`
+	Finished   time.Time       `json:"finished"`
+	Entities   []SyncInfoCount `json:"entities"`
+	Bytes      int64           `json:"bytes"`
+	Batches    int             `json:"batches"`
+	Error      string          `json:"error,omitempty"`
+	RecordedOn time.Time       `json:"recordedon"`
+}
+
+// SyncInfoCount is one entity's figures of a run.
+type SyncInfoCount struct {
+	Entity     string `json:"name"`
+	Inserted   int64  `json:"inserted"`
+	Deleted    int64  `json:"deleted"`
+	DurationMS int64  `json:"duration_ms"`
+}
+
+// LocalFilter is a local data filter: an OData $filter (with @me, @now-Nd
+// and isparty(@me)) for one entity. A locked default cannot be replaced
+// by a user filter.
+type LocalFilter struct {
+	Entity string `json:"entity"`
+	Filter string `json:"filter"`
+	Locked bool   `json:"locked,omitempty"`
+	User   crm.ID `json:"userid"` // zero for a default
+}
+
+// Primary is the user's synchronizing client and its fencing generation.
+type Primary struct {
+	ClientID   string    `json:"clientid"`
+	Generation int64     `json:"generation"`
+	ClaimedOn  time.Time `json:"claimedon,omitzero"`
+}

@@ -1,0 +1,473 @@
+package crmserver
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/pimbridge/pimbridge/crm"
+)
+
+// Sync API (DESIGN.md section 2, seed 001):
+//
+//	POST   /api/sync/subscriptions                  {"clientid","kind"} -> Subscription (get or create)
+//	GET    /api/sync/subscriptions                  the caller's subscriptions
+//	GET    /api/sync/subscriptions/{id}
+//	DELETE /api/sync/subscriptions/{id}
+//	POST   /api/sync/subscriptions/{id}/prepare     -> {"metadataversion","entities":[{name,insert_count,delete_count}]}
+//	GET    /api/sync/subscriptions/{id}/batches?entity=contact&size=N
+//	                                                -> application/octet-stream: crm batch (16-byte header + payload)
+//	POST   /api/sync/subscriptions/{id}/postsync    {"batch":N} -> PostSyncResult
+//	POST   /api/sync/subscriptions/{id}/syncinfo    SyncInfo (RecordSyncInfo)
+//	GET    /api/sync/subscriptions/{id}/syncinfo    latest SyncInfo, newest first
+//	GET    /api/sync/filters/{entity}               the caller's effective local data filter
+//	PUT    /api/sync/filters/{entity}               {"filter"} the caller's own; ?default=true (Admin) with "locked"
+//	GET    /api/sync/primary                        Primary
+//	POST   /api/sync/primary                        {"clientid"} claim: bumps the fencing generation
+//
+// Subscriptions of kind offline need the Go Offline privilege, outlook needs
+// Sync to Outlook; addressbook needs only read rights. Another user's
+// subscription or batch is not found (404).
+
+// SubscriptionEntities lists the entities a subscription kind carries.
+func SubscriptionEntities(m *crm.Metadata, kind string) []*crm.Entity {
+	var names []string
+	switch kind {
+	case KindOffline:
+		for _, e := range m.Entities {
+			names = append(names, e.Name)
+		}
+	case KindOutlook:
+		names = []string{crm.EntityContact, crm.EntityTask, crm.EntityPhoneCall, crm.EntityLetter, crm.EntityFax, crm.EntityAppointment}
+	case KindAddressBook:
+		names = []string{crm.EntityContact, crm.EntityAccount, crm.EntitySystemUser}
+	}
+	var out []*crm.Entity
+	for _, n := range names {
+		if e, err := m.Entity(n); err == nil {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// DefaultLocalFilters are the local data filters used when an admin has not
+// set a default: contacts and accounts the user owns; activities the user
+// owns or is a party of that are open or were changed in the last 30 days;
+// attachments the user owns. Entities without an entry (systemuser) are not
+// filtered beyond security.
+var DefaultLocalFilters = map[string]string{
+	crm.EntityContact:    "ownerid eq @me",
+	crm.EntityAccount:    "ownerid eq @me",
+	crm.EntityAttachment: "ownerid eq @me",
+}
+
+func init() {
+	for _, a := range crm.ActivityEntities {
+		DefaultLocalFilters[a] = "(ownerid eq @me or isparty(@me)) and (statecode eq 0 or modifiedon ge @now-30d)"
+	}
+}
+
+func (s *Server) syncRoutes(m *http.ServeMux) {
+	m.HandleFunc("POST /api/sync/subscriptions", s.auth(s.handleSubscribe))
+	m.HandleFunc("GET /api/sync/subscriptions", s.auth(s.handleSubscriptions))
+	m.HandleFunc("GET /api/sync/subscriptions/{id}", s.auth(s.withSub(MsgSubscribe, s.handleSubscription)))
+	m.HandleFunc("DELETE /api/sync/subscriptions/{id}", s.auth(s.withSub(MsgSubscribe, s.handleDeleteSubscription)))
+	m.HandleFunc("POST /api/sync/subscriptions/{id}/prepare", s.auth(s.withSub(MsgPrepareSync, s.handlePrepare)))
+	m.HandleFunc("GET /api/sync/subscriptions/{id}/batches", s.auth(s.withSub(MsgGetBatch, s.handleBatch)))
+	m.HandleFunc("POST /api/sync/subscriptions/{id}/postsync", s.auth(s.withSub(MsgPostSync, s.handlePostSync)))
+	m.HandleFunc("POST /api/sync/subscriptions/{id}/syncinfo", s.auth(s.withSub(MsgRecordSyncInfo, s.handleAddSyncInfo)))
+	m.HandleFunc("GET /api/sync/subscriptions/{id}/syncinfo", s.auth(s.withSub(MsgRecordSyncInfo, s.handleSyncInfo)))
+	m.HandleFunc("GET /api/sync/filters/{entity}", s.auth(s.handleGetFilter))
+	m.HandleFunc("PUT /api/sync/filters/{entity}", s.auth(s.handlePutFilter))
+	m.HandleFunc("GET /api/sync/primary", s.auth(s.handleGetPrimary))
+	m.HandleFunc("POST /api/sync/primary", s.auth(s.handleClaimPrimary))
+}
+
+// kindAllowed checks the privilege a subscription kind needs.
+func kindAllowed(p *Principal, kind string) error {
+	switch kind {
+	case KindOffline:
+		if !p.Has(PrivGoOffline) {
+			return fmt.Errorf("%w: offline subscriptions need the Go Offline privilege", crm.ErrForbidden)
+		}
+	case KindOutlook:
+		if !p.Has(PrivSyncToOutlook) {
+			return fmt.Errorf("%w: outlook subscriptions need the Sync to Outlook privilege", crm.ErrForbidden)
+		}
+	case KindAddressBook:
+	default:
+		return fmt.Errorf("%w: subscription kind %q (want offline, outlook or addressbook)", crm.ErrInvalidArgument, kind)
+	}
+	return nil
+}
+
+func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request, p *Principal) {
+	if err := s.messageAllowed(MsgSubscribe); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var in struct {
+		ClientID string `json:"clientid"`
+		Kind     string `json:"kind"`
+	}
+	if err := strictJSON(body, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := kindAllowed(p, in.Kind); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	sub, err := s.store.Subscribe(r.Context(), p.UserID, in.ClientID, in.Kind)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, sub)
+}
+
+func (s *Server) handleSubscriptions(w http.ResponseWriter, r *http.Request, p *Principal) {
+	if err := s.messageAllowed(MsgSubscribe); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	subs, err := s.store.Subscriptions(r.Context(), p.UserID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if subs == nil {
+		subs = []Subscription{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"value": subs})
+}
+
+// withSub loads the caller's subscription {id} and checks its privilege.
+func (s *Server) withSub(msg string, h func(http.ResponseWriter, *http.Request, *Principal, Subscription)) func(http.ResponseWriter, *http.Request, *Principal) {
+	return func(w http.ResponseWriter, r *http.Request, p *Principal) {
+		if err := s.messageAllowed(msg); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		sub, err := s.store.Subscription(r.Context(), p.UserID, r.PathValue("id"))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if err := kindAllowed(p, sub.Kind); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		h(w, r, p, sub)
+	}
+}
+
+func (s *Server) handleSubscription(w http.ResponseWriter, r *http.Request, p *Principal, sub Subscription) {
+	writeJSON(w, http.StatusOK, sub)
+}
+
+func (s *Server) handleDeleteSubscription(w http.ResponseWriter, r *http.Request, p *Principal, sub Subscription) {
+	if err := s.store.DeleteSubscription(r.Context(), p.UserID, sub.ID); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// specs builds the sync specs of a subscription for p: the read scope (none
+// excludes the entity, own adds ownerid eq @me) and the local data filter
+// (addressbook subscriptions use none).
+func (s *Server) specs(r *http.Request, p *Principal, m *crm.Metadata, sub Subscription) ([]SyncSpec, error) {
+	var out []SyncSpec
+	for _, e := range SubscriptionEntities(m, sub.Kind) {
+		scope := p.Scope(e.Name, Read)
+		sp := SyncSpec{Entity: e}
+		var parts []string
+		if scope == ScopeNone {
+			sp.Excluded = true
+		} else {
+			if scope == ScopeOwn {
+				parts = append(parts, "ownerid eq @me")
+			}
+			if sub.Kind != KindAddressBook {
+				f, err := s.localFilter(r, p, e.Name)
+				if err != nil {
+					return nil, err
+				}
+				if f.Filter != "" {
+					parts = append(parts, "("+f.Filter+")")
+				}
+			}
+		}
+		text := strings.Join(parts, " and ")
+		if text != "" {
+			x, err := crm.ParseFilter(text)
+			if err != nil {
+				return nil, fmt.Errorf("local data filter of %s: %w", e.Name, err)
+			}
+			if err := e.CheckQuery(crm.Query{Filter: x}); err != nil {
+				return nil, fmt.Errorf("local data filter of %s: %w", e.Name, err)
+			}
+			sp.Filter = x
+		}
+		// The hash covers everything that decides membership, so a change
+		// of filter, rights or user forces a full evaluation.
+		h := sha256.Sum256([]byte(fmt.Sprintf("%v|%s|%s", sp.Excluded, text, p.UserID)))
+		sp.Hash = hex.EncodeToString(h[:8])
+		out = append(out, sp)
+	}
+	return out, nil
+}
+
+func (s *Server) localFilter(r *http.Request, p *Principal, entity string) (LocalFilter, error) {
+	f, ok, err := s.store.LocalFilter(r.Context(), p.UserID, entity)
+	if err != nil {
+		return f, err
+	}
+	if !ok {
+		f = LocalFilter{Entity: entity, Filter: DefaultLocalFilters[entity]}
+	}
+	return f, nil
+}
+
+func (s *Server) handlePrepare(w http.ResponseWriter, r *http.Request, p *Principal, sub Subscription) {
+	m, err := s.store.Metadata(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	specs, err := s.specs(r, p, m, sub)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	counts, err := s.store.Prepare(r.Context(), sub, specs, p.UserID, s.now())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"metadataversion": m.Version, "entities": counts})
+}
+
+func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request, p *Principal, sub Subscription) {
+	m, err := s.store.Metadata(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	e, err := m.Entity(r.URL.Query().Get("entity"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	allowed := false
+	for _, x := range SubscriptionEntities(m, sub.Kind) {
+		allowed = allowed || x == e
+	}
+	if !allowed {
+		s.writeError(w, r, fmt.Errorf("%w: %s subscriptions do not carry %s", crm.ErrInvalidArgument, sub.Kind, e.Name))
+		return
+	}
+	size := 5000
+	if v := r.URL.Query().Get("size"); v != "" {
+		size, err = strconv.Atoi(v)
+		if err != nil || size < 1 || size > 1000000 {
+			s.writeError(w, r, fmt.Errorf("%w: size must be 1 to 1000000", crm.ErrInvalidArgument))
+			return
+		}
+	}
+	payload, ok, err := s.store.NextBatch(r.Context(), sub, e, size)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	h := crm.BatchHeader{Result: crm.BatchOK, PayloadSize: uint64(len(payload)), MetadataVersion: uint32(m.Version)}
+	if !ok {
+		h.Result, h.PayloadSize, payload = crm.BatchEmpty, 0, nil
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.Itoa(crm.BatchHeaderSize+len(payload)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(h.Append(nil))
+	w.Write(payload)
+}
+
+func (s *Server) handlePostSync(w http.ResponseWriter, r *http.Request, p *Principal, sub Subscription) {
+	body, err := readBody(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var in struct {
+		Batch uint64 `json:"batch"`
+	}
+	if err := strictJSON(body, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	res, err := s.store.PostSync(r.Context(), sub, in.Batch)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) handleAddSyncInfo(w http.ResponseWriter, r *http.Request, p *Principal, sub Subscription) {
+	body, err := readBody(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var in SyncInfo
+	if err := strictJSON(body, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.store.AddSyncInfo(r.Context(), sub, in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handleSyncInfo(w http.ResponseWriter, r *http.Request, p *Principal, sub Subscription) {
+	infos, err := s.store.SyncInfo(r.Context(), sub, 20)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"value": infos})
+}
+
+func (s *Server) handleGetFilter(w http.ResponseWriter, r *http.Request, p *Principal) {
+	m, err := s.store.Metadata(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	e, err := m.Entity(r.PathValue("entity"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	f, err := s.localFilter(r, p, e.Name)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, f)
+}
+
+func (s *Server) handlePutFilter(w http.ResponseWriter, r *http.Request, p *Principal) {
+	if err := s.messageAllowed(MsgSetLocalFilter); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	m, err := s.store.Metadata(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	e, err := m.Entity(r.PathValue("entity"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var in struct {
+		Filter string `json:"filter"`
+		Locked bool   `json:"locked"`
+	}
+	if err := strictJSON(body, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if in.Filter != "" {
+		x, err := crm.ParseFilter(in.Filter)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if err := e.CheckQuery(crm.Query{Filter: x}); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	user := p.UserID
+	if r.URL.Query().Get("default") == "true" {
+		if !p.IsAdmin() {
+			s.writeError(w, r, fmt.Errorf("%w: default filters need the Admin privilege", crm.ErrForbidden))
+			return
+		}
+		user = crm.ID{}
+	} else {
+		if in.Locked {
+			s.writeError(w, r, fmt.Errorf("%w: only a default filter can be locked", crm.ErrInvalidArgument))
+			return
+		}
+		cur, ok, err := s.store.LocalFilter(r.Context(), crm.ID{}, e.Name)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if ok && cur.Locked {
+			s.writeError(w, r, fmt.Errorf("%w: the administrator locked the %s filter", crm.ErrForbidden, e.Name))
+			return
+		}
+	}
+	f := LocalFilter{Entity: e.Name, Filter: in.Filter, Locked: in.Locked, User: user}
+	if err := s.store.SetLocalFilter(r.Context(), user, f); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, f)
+}
+
+func (s *Server) handleGetPrimary(w http.ResponseWriter, r *http.Request, p *Principal) {
+	pr, err := s.store.Primary(r.Context(), p.UserID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, pr)
+}
+
+func (s *Server) handleClaimPrimary(w http.ResponseWriter, r *http.Request, p *Principal) {
+	if err := s.messageAllowed(MsgClaimPrimary); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var in struct {
+		ClientID string `json:"clientid"`
+	}
+	if err := strictJSON(body, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	pr, err := s.store.ClaimPrimary(r.Context(), p.UserID, in.ClientID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.log.Info("crmserver: primary client claimed", "user", p.Name, "client", in.ClientID, "generation", pr.Generation)
+	writeJSON(w, http.StatusOK, pr)
+}

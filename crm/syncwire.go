@@ -1,0 +1,433 @@
+package crm
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"time"
+)
+
+// Sync batch wire format (GET /api/sync/subscriptions/{id}/batches).
+//
+// A batch is a 16-byte header followed by a payload, all integers
+// big-endian:
+//
+//	header:  u32 result code | u64 payload size | u32 metadata version
+//	payload: u64 batch id
+//	         u16 n + n bytes entity logical name
+//	         u16 column count, each column: u8 type code, u16 n + n bytes name
+//	         u32 row count, then the rows
+//	row:     u8 SyncState (1 upsert, 2 delete) | 16 bytes record id
+//	         state 1 only: i64 versionnumber, then per column u8 present (0 null,
+//	         1 set) and, when set, the value:
+//	           string, memo           uvarint n + n bytes UTF-8
+//	           integer types          zig-zag varint
+//	           decimal, money         u64 IEEE 754 bits
+//	           boolean                u8 0/1
+//	           datetime, dateonly     zig-zag varint Unix seconds (UTC)
+//	           uniqueidentifier       16 bytes
+//	           lookup, owner          uvarint n + entity name, 16 bytes id
+//	           partylist              uvarint n + JSON array of Party
+//	           binary                 uvarint n + bytes
+//
+// Result code BatchOK carries rows; BatchEmpty means nothing is pending for
+// the entity and the payload is empty. The client compares the metadata
+// version with its own before inserting rows; a mismatch means it must
+// propagate the schema first.
+
+// Batch result codes.
+const (
+	BatchOK    uint32 = 0
+	BatchEmpty uint32 = 1
+)
+
+// BatchHeaderSize is the size of the fixed batch header.
+const BatchHeaderSize = 16
+
+// SyncState values of a SyncEntry row (seed 001).
+const (
+	SyncStateSynced   = 0
+	SyncStateToSend   = 1
+	SyncStateToDelete = 2
+)
+
+// BatchHeader is the fixed header of a batch.
+type BatchHeader struct {
+	Result          uint32
+	PayloadSize     uint64
+	MetadataVersion uint32
+}
+
+// Append appends the 16-byte encoding of h to b.
+func (h BatchHeader) Append(b []byte) []byte {
+	b = binary.BigEndian.AppendUint32(b, h.Result)
+	b = binary.BigEndian.AppendUint64(b, h.PayloadSize)
+	return binary.BigEndian.AppendUint32(b, h.MetadataVersion)
+}
+
+// Batch is a decoded batch.
+type Batch struct {
+	Header  BatchHeader
+	ID      uint64
+	Entity  string
+	Columns []Attribute // Name and Type only
+	Upserts []Record    // SyncState 1: full records
+	Deletes []ID        // SyncState 2: ids to delete
+}
+
+var typeCodes = []AttrType{TypeUniqueID, TypeString, TypeMemo, TypeInteger, TypeBigInt, TypeDecimal, TypeMoney,
+	TypeBoolean, TypeDateTime, TypeDateOnly, TypePicklist, TypeState, TypeStatus, TypeLookup, TypeOwner,
+	TypePartyList, TypeBinary}
+
+func typeCode(t AttrType) (byte, error) {
+	for i, x := range typeCodes {
+		if x == t {
+			return byte(i), nil
+		}
+	}
+	return 0, fmt.Errorf("%w: attribute type %q", ErrInvalidArgument, t)
+}
+
+// BatchEncoder builds a batch payload. Use NewBatchEncoder, Upsert and
+// Delete per row, then WriteTo.
+type BatchEncoder struct {
+	cols  []Attribute
+	buf   bytes.Buffer
+	rows  uint32
+	scr   []byte
+	start int
+}
+
+// NewBatchEncoder starts the payload of batch id for entity with cols.
+func NewBatchEncoder(id uint64, entity string, cols []Attribute) (*BatchEncoder, error) {
+	e := &BatchEncoder{cols: cols}
+	b := binary.BigEndian.AppendUint64(nil, id)
+	b = appendStr16(b, entity)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(cols)))
+	for _, c := range cols {
+		code, err := typeCode(c.Type)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, code)
+		b = appendStr16(b, c.Name)
+	}
+	b = append(b, 0, 0, 0, 0) // row count, patched in WriteTo
+	e.start = len(b) - 4
+	e.buf.Write(b)
+	return e, nil
+}
+
+func appendStr16(b []byte, s string) []byte {
+	b = binary.BigEndian.AppendUint16(b, uint16(len(s)))
+	return append(b, s...)
+}
+
+// Rows returns the number of rows added so far.
+func (e *BatchEncoder) Rows() int { return int(e.rows) }
+
+// Delete adds an id to delete.
+func (e *BatchEncoder) Delete(id ID) {
+	e.buf.WriteByte(SyncStateToDelete)
+	e.buf.Write(id[:])
+	e.rows++
+}
+
+// Upsert adds a full record; vals holds one Go value (see AttrType) or nil
+// per column.
+func (e *BatchEncoder) Upsert(id ID, version int64, vals []any) error {
+	b := e.scr[:0]
+	b = append(b, SyncStateToSend)
+	b = append(b, id[:]...)
+	b = binary.BigEndian.AppendUint64(b, uint64(version))
+	for i, c := range e.cols {
+		v := vals[i]
+		if v == nil {
+			b = append(b, 0)
+			continue
+		}
+		b = append(b, 1)
+		var err error
+		if b, err = appendValue(b, c.Type, v); err != nil {
+			return fmt.Errorf("crm: encode %s: %w", c.Name, err)
+		}
+	}
+	e.scr = b
+	e.buf.Write(b)
+	e.rows++
+	return nil
+}
+
+func appendValue(b []byte, t AttrType, v any) ([]byte, error) {
+	bad := fmt.Errorf("%w: %T for %s", ErrInvalidArgument, v, t)
+	switch t {
+	case TypeString, TypeMemo:
+		s, ok := v.(string)
+		if !ok {
+			return b, bad
+		}
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		return append(b, s...), nil
+	case TypeInteger, TypeBigInt, TypePicklist, TypeState, TypeStatus:
+		n, ok := v.(int64)
+		if !ok {
+			return b, bad
+		}
+		return binary.AppendVarint(b, n), nil
+	case TypeDecimal, TypeMoney:
+		f, ok := v.(float64)
+		if !ok {
+			return b, bad
+		}
+		return binary.BigEndian.AppendUint64(b, math.Float64bits(f)), nil
+	case TypeBoolean:
+		x, ok := v.(bool)
+		if !ok {
+			return b, bad
+		}
+		if x {
+			return append(b, 1), nil
+		}
+		return append(b, 0), nil
+	case TypeDateTime, TypeDateOnly:
+		tm, ok := v.(time.Time)
+		if !ok {
+			return b, bad
+		}
+		return binary.AppendVarint(b, tm.Unix()), nil
+	case TypeUniqueID:
+		id, ok := v.(ID)
+		if !ok {
+			return b, bad
+		}
+		return append(b, id[:]...), nil
+	case TypeLookup, TypeOwner:
+		r, ok := v.(Ref)
+		if !ok {
+			return b, bad
+		}
+		b = binary.AppendUvarint(b, uint64(len(r.Entity)))
+		b = append(b, r.Entity...)
+		return append(b, r.ID[:]...), nil
+	case TypePartyList:
+		ps, ok := v.([]Party)
+		if !ok {
+			return b, bad
+		}
+		j, err := json.Marshal(ps)
+		if err != nil {
+			return b, err
+		}
+		b = binary.AppendUvarint(b, uint64(len(j)))
+		return append(b, j...), nil
+	case TypeBinary:
+		x, ok := v.([]byte)
+		if !ok {
+			return b, bad
+		}
+		b = binary.AppendUvarint(b, uint64(len(x)))
+		return append(b, x...), nil
+	}
+	return b, bad
+}
+
+// Payload returns the encoded payload (the encoder must not be used after).
+func (e *BatchEncoder) Payload() []byte {
+	p := e.buf.Bytes()
+	binary.BigEndian.PutUint32(p[e.start:], e.rows)
+	return p
+}
+
+// ErrBadBatch is returned for a malformed batch stream.
+var ErrBadBatch = errors.New("malformed sync batch")
+
+// maxBatchPayload bounds what ReadBatch accepts (1 GiB).
+const maxBatchPayload = 1 << 30
+
+// ReadBatch reads one batch (header and payload) from r. A BatchEmpty batch
+// has no rows. Errors wrap ErrBadBatch or come from r.
+func ReadBatch(r io.Reader) (*Batch, error) {
+	var hb [BatchHeaderSize]byte
+	if _, err := io.ReadFull(r, hb[:]); err != nil {
+		return nil, fmt.Errorf("crm: read batch header: %w", err)
+	}
+	h := BatchHeader{
+		Result:          binary.BigEndian.Uint32(hb[0:]),
+		PayloadSize:     binary.BigEndian.Uint64(hb[4:]),
+		MetadataVersion: binary.BigEndian.Uint32(hb[12:]),
+	}
+	if h.PayloadSize > maxBatchPayload {
+		return nil, fmt.Errorf("%w: payload of %d bytes", ErrBadBatch, h.PayloadSize)
+	}
+	var payload bytes.Buffer
+	if n, err := io.CopyN(&payload, r, int64(h.PayloadSize)); err != nil {
+		return nil, fmt.Errorf("crm: read batch payload (%d of %d bytes): %w", n, h.PayloadSize, err)
+	}
+	b, err := DecodeBatchPayload(payload.Bytes())
+	if err != nil {
+		return nil, err
+	}
+	b.Header = h
+	return b, nil
+}
+
+// DecodeBatchPayload decodes a payload as described above. An empty payload
+// gives an empty batch.
+func DecodeBatchPayload(p []byte) (*Batch, error) {
+	d := &wireReader{p: p}
+	out := &Batch{}
+	if len(p) == 0 {
+		return out, nil
+	}
+	out.ID = d.u64()
+	out.Entity = d.str16()
+	ncols := int(d.u16())
+	for i := 0; i < ncols && d.err == nil; i++ {
+		code := d.byte()
+		name := d.str16()
+		if int(code) >= len(typeCodes) {
+			d.fail("unknown type code %d", code)
+			break
+		}
+		out.Columns = append(out.Columns, Attribute{Name: name, Type: typeCodes[code]})
+	}
+	nrows := d.u32()
+	for i := uint32(0); i < nrows && d.err == nil; i++ {
+		state := d.byte()
+		var id ID
+		copy(id[:], d.bytes(16))
+		switch state {
+		case SyncStateToDelete:
+			out.Deletes = append(out.Deletes, id)
+		case SyncStateToSend:
+			rec := Record{Entity: out.Entity, ID: id, Version: int64(d.u64()), Attrs: make(map[string]any, len(out.Columns))}
+			for _, c := range out.Columns {
+				switch d.byte() {
+				case 0:
+					rec.Attrs[c.Name] = nil
+				case 1:
+					rec.Attrs[c.Name] = d.value(c.Type)
+				default:
+					d.fail("bad presence byte")
+				}
+			}
+			out.Upserts = append(out.Upserts, rec)
+		default:
+			d.fail("bad row state %d", state)
+		}
+	}
+	if d.err == nil && d.off != len(p) {
+		d.fail("%d trailing bytes", len(p)-d.off)
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	return out, nil
+}
+
+type wireReader struct {
+	p   []byte
+	off int
+	err error
+}
+
+func (d *wireReader) fail(format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: at byte %d: %s", ErrBadBatch, d.off, fmt.Sprintf(format, args...))
+	}
+}
+
+func (d *wireReader) bytes(n int) []byte {
+	if d.err != nil {
+		return make([]byte, n)
+	}
+	if n < 0 || n > len(d.p)-d.off {
+		d.fail("truncated")
+		return make([]byte, max(n, 0))
+	}
+	b := d.p[d.off : d.off+n]
+	d.off += n
+	return b
+}
+
+func (d *wireReader) byte() byte    { return d.bytes(1)[0] }
+func (d *wireReader) u16() uint16   { return binary.BigEndian.Uint16(d.bytes(2)) }
+func (d *wireReader) u32() uint32   { return binary.BigEndian.Uint32(d.bytes(4)) }
+func (d *wireReader) u64() uint64   { return binary.BigEndian.Uint64(d.bytes(8)) }
+func (d *wireReader) str16() string { return string(d.bytes(int(d.u16()))) }
+
+func (d *wireReader) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.p[d.off:])
+	if n <= 0 {
+		d.fail("bad varint")
+		return 0
+	}
+	d.off += n
+	return v
+}
+
+func (d *wireReader) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.p[d.off:])
+	if n <= 0 {
+		d.fail("bad varint")
+		return 0
+	}
+	d.off += n
+	return v
+}
+
+func (d *wireReader) lenBytes() []byte {
+	n := d.uvarint()
+	if n > uint64(len(d.p)-d.off) {
+		d.fail("length %d past the end", n)
+		return nil
+	}
+	return d.bytes(int(n))
+}
+
+func (d *wireReader) value(t AttrType) any {
+	switch t {
+	case TypeString, TypeMemo:
+		return string(d.lenBytes())
+	case TypeInteger, TypeBigInt, TypePicklist, TypeState, TypeStatus:
+		return d.varint()
+	case TypeDecimal, TypeMoney:
+		return math.Float64frombits(d.u64())
+	case TypeBoolean:
+		return d.byte() != 0
+	case TypeDateTime, TypeDateOnly:
+		return time.Unix(d.varint(), 0).UTC()
+	case TypeUniqueID:
+		var id ID
+		copy(id[:], d.bytes(16))
+		return id
+	case TypeLookup, TypeOwner:
+		ent := string(d.lenBytes())
+		var id ID
+		copy(id[:], d.bytes(16))
+		return Ref{Entity: ent, ID: id}
+	case TypePartyList:
+		var ps []Party
+		if err := json.Unmarshal(d.lenBytes(), &ps); err != nil {
+			d.fail("party list: %v", err)
+		}
+		if ps == nil {
+			ps = []Party{}
+		}
+		return ps
+	case TypeBinary:
+		return bytes.Clone(d.lenBytes())
+	}
+	d.fail("type %q", t)
+	return nil
+}
