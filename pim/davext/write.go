@@ -54,7 +54,9 @@ func (c *Client) Put(ctx context.Context, href, contentType string, data []byte,
 	if err != nil {
 		return "", fmt.Errorf("davext: put: %w", err)
 	}
-	_, _ = readAll(resp)
+	if err := multistatusFailure(resp, http.MethodPut, href); err != nil {
+		return "", fmt.Errorf("davext: put: %w", err)
+	}
 	if etag := resp.Header.Get("ETag"); etag != "" {
 		return etag, nil
 	}
@@ -77,7 +79,9 @@ func (c *Client) Delete(ctx context.Context, href, ifMatch string) error {
 	if err != nil {
 		return fmt.Errorf("davext: delete: %w", err)
 	}
-	_, _ = readAll(resp)
+	if err := multistatusFailure(resp, http.MethodDelete, href); err != nil {
+		return fmt.Errorf("davext: delete: %w", err)
+	}
 	return nil
 }
 
@@ -123,5 +127,29 @@ func (c *Client) mk(ctx context.Context, method, href, body string) error {
 		return fmt.Errorf("davext: %s: %w", method, err)
 	}
 	_, _ = readAll(resp)
+	return nil
+}
+
+// multistatusFailure reads and closes resp. A 207 Multi-Status reply to a
+// PUT or DELETE carries per-resource failures (Xandikos answers a
+// no-uid-conflict this way): the first non-2xx one becomes a
+// *pim.StatusError with the whole body.
+func multistatusFailure(resp *http.Response, method, href string) error {
+	b, err := readAll(resp)
+	if resp.StatusCode != http.StatusMultiStatus {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	ms, err := decodeMultistatus(b)
+	if err != nil {
+		return err
+	}
+	for _, r := range ms.Responses {
+		if code := statusCode(r.Status); r.Status != "" && (code < 200 || code > 299) {
+			return &pim.StatusError{Method: method, URL: href, Code: code, Body: string(b)}
+		}
+	}
 	return nil
 }
