@@ -1,11 +1,15 @@
 package realserver
 
 import (
+	"bytes"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // Radicale is a running Radicale (CalDAV + CardDAV, sync-token and getctag)
@@ -64,3 +68,26 @@ func (r *Radicale) Principal() string { return "/" + r.User + "/" }
 // CollectionPath is the href of a collection named name under the
 // principal ("/alice/name/"); create it with MKCOL/MKCALENDAR or a bulk PUT.
 func (r *Radicale) CollectionPath(name string) string { return r.Principal() + name + "/" }
+
+// BulkLoad creates the collection at href holding every object in data (a
+// multi-object .vcf or .ics file) with one PUT of the whole file, which
+// Radicale turns into a new address book or calendar: 10k vCards take
+// about 30 s instead of hours of single PUTs.
+func (r *Radicale) BulkLoad(t testing.TB, href, contentType string, data []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPut, r.URL+href, bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", contentType)
+	req.SetBasicAuth(r.User, r.Password)
+	resp, err := (&http.Client{Timeout: 10 * time.Minute}).Do(req)
+	if err != nil {
+		t.Fatalf("realserver: radicale bulk load: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		t.Fatalf("realserver: radicale bulk load %s: %s: %s", href, resp.Status, b)
+	}
+}

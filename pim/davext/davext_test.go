@@ -324,4 +324,3 @@ func TestMkcol(t *testing.T) {
 		t.Errorf("MkCalendar(existing) = nil, want an error")
 	}
 }
-
