@@ -70,8 +70,8 @@ func Dovecot(t testing.TB) *DovecotServer {
 	}
 	s.AddUser(t, s.User, s.Password)
 	t.Cleanup(func() {
-		if err := s.stop(); err != nil {
-			t.Errorf("realserver: dovecot: stop: %v", err)
+		if err := s.kill(); err != nil {
+			t.Errorf("realserver: dovecot: kill: %v", err)
 		}
 	})
 	s.Start(t)
@@ -180,6 +180,8 @@ func (s *DovecotServer) Start(t testing.TB) {
 	// can be waited for.
 	cmd := exec.Command(s.binary, "-F", "-c", filepath.Join(s.Dir, "dovecot.conf"))
 	cmd.Stdout, cmd.Stderr = logf, logf
+	// Its own process group, so that Kill reaches the master's children.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		s.mu.Unlock()
@@ -241,6 +243,42 @@ func (s *DovecotServer) stop() error {
 	return nil
 }
 
+// Kill kills the master and all its children at once with SIGKILL (a
+// crash, and the fast way to end a test) and waits until they are gone.
+// Start starts the server again.
+func (s *DovecotServer) Kill(t testing.TB) {
+	t.Helper()
+	if err := s.kill(); err != nil {
+		t.Fatalf("realserver: dovecot: kill: %v", err)
+	}
+}
+
+func (s *DovecotServer) kill() error {
+	s.mu.Lock()
+	cmd, exited := s.cmd, s.exited
+	s.cmd, s.exited = nil, nil
+	s.mu.Unlock()
+	if cmd == nil {
+		return nil
+	}
+	pgid := cmd.Process.Pid
+	if err := syscall.Kill(-pgid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return err
+	}
+	<-exited
+	deadline := time.Now().Add(10 * time.Second)
+	for groupAlive(pgid) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("process group %d still alive 10 s after SIGKILL", pgid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// A killed master leaves master.pid behind; Start would refuse to run
+	// over a live one, not over a stale one, but remove it for clarity.
+	_ = os.Remove(filepath.Join(s.Dir, "run", "master.pid"))
+	return nil
+}
+
 // Log returns Dovecot's log so far, for failure messages.
 func (s *DovecotServer) Log() string {
 	b, _ := os.ReadFile(s.logPath)
@@ -279,4 +317,36 @@ func (s *DovecotServer) WriteMaildir(t testing.TB, user, mailbox string, msgs []
 	if err != nil {
 		t.Fatalf("realserver: dovecot: chown: %v", err)
 	}
+}
+
+// groupAlive reports whether a process of group pgid is still running.
+// Zombies do not count: killed children of the master are reparented to
+// PID 1, which may reap them late, but they hold no files or ports.
+func groupAlive(pgid int) bool {
+	if syscall.Kill(-pgid, 0) != nil {
+		return false
+	}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return true // no /proc: trust kill(2)
+	}
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp ...
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) >= 3 && f[2] == strconv.Itoa(pgid) && f[0] != "Z" && f[0] != "X" {
+			return true
+		}
+	}
+	return false
 }

@@ -89,3 +89,17 @@ func rawSession2(t *testing.T, addr, user, pass string) []string {
 	}
 	return []string{l}
 }
+
+func TestDovecot_Kill(t *testing.T) {
+	s := Dovecot(t)
+	s.Kill(t)
+	if c, err := net.DialTimeout("tcp", s.Addr, time.Second); err == nil {
+		c.Close()
+		t.Fatalf("dovecot still accepts connections after Kill")
+	}
+	s.Start(t)
+	got := strings.Join(rawSession(t, s.Addr, s.User, s.Password), "\n")
+	if !strings.Contains(got, "a OK") {
+		t.Fatalf("session after Kill+Start = %q, want a OK", got)
+	}
+}
