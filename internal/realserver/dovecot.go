@@ -70,7 +70,7 @@ func Dovecot(t testing.TB) *DovecotServer {
 	}
 	s.AddUser(t, s.User, s.Password)
 	t.Cleanup(func() {
-		if err := s.kill(); err != nil {
+		if err := s.stop(false); err != nil {
 			t.Errorf("realserver: dovecot: kill: %v", err)
 		}
 	})
@@ -201,12 +201,24 @@ func (s *DovecotServer) Start(t testing.TB) {
 	}
 }
 
-// Stop stops the server (SIGTERM to the master, which stops its children,
-// then waits; SIGKILL after 10 s). Start starts it again on the same port.
+// Stop stops the server: SIGTERM to the master, then SIGKILL to whatever
+// is left of its process group (Dovecot lets running imap processes outlive
+// the master), and waits until all are gone. Every client connection
+// drops. Start starts it again on the same port.
 func (s *DovecotServer) Stop(t testing.TB) {
 	t.Helper()
-	if err := s.stop(); err != nil {
+	if err := s.stop(true); err != nil {
 		t.Fatalf("realserver: dovecot: stop: %v", err)
+	}
+}
+
+// Kill kills the master and all its children at once with SIGKILL (a
+// crash, and the fast way to end a test) and waits until they are gone.
+// Start starts the server again.
+func (s *DovecotServer) Kill(t testing.TB) {
+	t.Helper()
+	if err := s.stop(false); err != nil {
+		t.Fatalf("realserver: dovecot: kill: %v", err)
 	}
 }
 
@@ -217,7 +229,7 @@ func (s *DovecotServer) Restart(t testing.TB) {
 	s.Start(t)
 }
 
-func (s *DovecotServer) stop() error {
+func (s *DovecotServer) stop(graceful bool) error {
 	s.mu.Lock()
 	cmd, exited := s.cmd, s.exited
 	s.cmd, s.exited = nil, nil
@@ -225,58 +237,33 @@ func (s *DovecotServer) stop() error {
 	if cmd == nil {
 		return nil
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return err
+	pgid := cmd.Process.Pid // Setpgid: the master leads its group
+	var errs []error
+	if graceful {
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			errs = append(errs, err)
+		}
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			errs = append(errs, fmt.Errorf("master still running 10 s after SIGTERM"))
+		}
 	}
-	select {
-	case <-exited:
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
-		<-exited
-		return fmt.Errorf("dovecot did not stop within 10 s after SIGTERM; killed")
-	}
-	// The master removes master.pid on a clean exit; its children have
-	// exited by then.
-	if _, err := os.Stat(filepath.Join(s.Dir, "run", "master.pid")); err == nil {
-		return fmt.Errorf("dovecot left master.pid behind")
-	}
-	return nil
-}
-
-// Kill kills the master and all its children at once with SIGKILL (a
-// crash, and the fast way to end a test) and waits until they are gone.
-// Start starts the server again.
-func (s *DovecotServer) Kill(t testing.TB) {
-	t.Helper()
-	if err := s.kill(); err != nil {
-		t.Fatalf("realserver: dovecot: kill: %v", err)
-	}
-}
-
-func (s *DovecotServer) kill() error {
-	s.mu.Lock()
-	cmd, exited := s.cmd, s.exited
-	s.cmd, s.exited = nil, nil
-	s.mu.Unlock()
-	if cmd == nil {
-		return nil
-	}
-	pgid := cmd.Process.Pid
 	if err := syscall.Kill(-pgid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return err
+		errs = append(errs, err)
 	}
 	<-exited
 	deadline := time.Now().Add(10 * time.Second)
 	for groupAlive(pgid) {
 		if time.Now().After(deadline) {
-			return fmt.Errorf("process group %d still alive 10 s after SIGKILL", pgid)
+			errs = append(errs, fmt.Errorf("process group %d still alive 10 s after SIGKILL", pgid))
+			break
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	// A killed master leaves master.pid behind; Start would refuse to run
-	// over a live one, not over a stale one, but remove it for clarity.
+	// A killed master leaves master.pid behind.
 	_ = os.Remove(filepath.Join(s.Dir, "run", "master.pid"))
-	return nil
+	return errors.Join(errs...)
 }
 
 // Log returns Dovecot's log so far, for failure messages.

@@ -103,3 +103,32 @@ func TestDovecot_Kill(t *testing.T) {
 		t.Fatalf("session after Kill+Start = %q, want a OK", got)
 	}
 }
+
+func TestDovecot_RestartDropsClients(t *testing.T) {
+	s := Dovecot(t)
+	c, err := net.DialTimeout("tcp", s.Addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := r.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(c, "a LOGIN %s %s\r\n", s.User, s.Password)
+	if l, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(l, "a OK") {
+		t.Fatalf("login = %q, %v", l, err)
+	}
+	s.Restart(t)
+	fmt.Fprintf(c, "b NOOP\r\n")
+	for {
+		l, err := r.ReadString('\n')
+		if err != nil {
+			return // dropped, as wanted
+		}
+		if strings.HasPrefix(l, "b OK") {
+			t.Fatalf("a session survived Restart")
+		}
+	}
+}
