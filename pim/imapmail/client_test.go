@@ -61,7 +61,7 @@ func TestFindSpecialUse(t *testing.T) {
 		{Name: "Drafts", Delim: "."},
 	}
 	for _, tc := range []struct{ use, want string }{
-		{SpecialDrafts, "Entwürfe"},  // the attribute wins over the name
+		{SpecialDrafts, "Entwürfe"},       // the attribute wins over the name
 		{SpecialSent, "INBOX.Sent Items"}, // name fallback under INBOX
 	} {
 		if got, err := findSpecialUse(mbs, tc.use); got != tc.want || err != nil {
