@@ -1,0 +1,160 @@
+package imapmail
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+)
+
+// bulkDovecot starts Dovecot with n messages written straight into INBOX.
+func bulkDovecot(b *testing.B, n int) *server {
+	b.Helper()
+	srv := newDovecot(b)
+	msgs := make([][]byte, n)
+	for i := range msgs {
+		msgs[i] = testMail(fmt.Sprintf("bulk-%d@x", i), fmt.Sprintf("bulk %d", i))
+	}
+	srv.dovecot.WriteMaildir(b, srv.user, "INBOX", msgs)
+	return srv
+}
+
+func limitLine(name string, got, limit float64, unit string, ok bool) string {
+	verdict := "MISSED"
+	if ok {
+		verdict = "ok"
+	}
+	return fmt.Sprintf("LIMIT %s: %.4g%s vs %.4g%s -> %s", name, got, unit, limit, unit, verdict)
+}
+
+// BenchmarkChanges_NoChange10k measures Changes on an unchanged
+// 10,000-message Dovecot folder (CONDSTORE): target < 300 ms and <= 3
+// round trips.
+func BenchmarkChanges_NoChange10k(b *testing.B) {
+	const n = 10000
+	srv := bulkDovecot(b, n)
+	c := srv.dial(b)
+	ctx := context.Background()
+	start := time.Now()
+	first, err := c.Changes(ctx, "INBOX", Cursor{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(first.Messages) != n {
+		b.Fatalf("first Changes = %d messages, want %d", len(first.Messages), n)
+	}
+	b.Logf("first full Changes of %d messages (index + headers): %v", n, time.Since(start))
+	cur := first.Cursor
+	before := c.Stats()
+	b.ResetTimer()
+	for range b.N {
+		cs, err := c.Changes(ctx, "INBOX", cur)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(cs.Messages) != 0 || len(cs.Expunged) != 0 {
+			b.Fatalf("no-change Changes = %d messages, %d expunged", len(cs.Messages), len(cs.Expunged))
+		}
+	}
+	b.StopTimer()
+	after := c.Stats()
+	per := float64(b.Elapsed().Microseconds()) / 1000 / float64(b.N)
+	rt := float64(after.RoundTrips-before.RoundTrips) / float64(b.N)
+	cmds := float64(after.Commands-before.Commands) / float64(b.N)
+	b.ReportMetric(per, "ms/cycle")
+	b.ReportMetric(rt, "roundtrips/cycle")
+	b.ReportMetric(cmds, "commands/cycle")
+	b.Log(limitLine("imap no-change cycle 10k", per, 300, " ms", per < 300))
+	b.Log(limitLine("imap no-change round trips", rt, 3, "", rt <= 3))
+
+	// For comparison: one keyword change in the same folder.
+	other := srv.dial(b)
+	if err := other.SetKeyword(ctx, "INBOX", 0, []uint32{n / 2}, tracked); err != nil {
+		b.Fatal(err)
+	}
+	before = c.Stats()
+	t0 := time.Now()
+	cs, err := c.Changes(ctx, "INBOX", cur)
+	if err != nil || len(cs.Messages) != 1 {
+		b.Fatalf("one-change Changes = %v, %v", cs, err)
+	}
+	after = c.Stats()
+	b.Logf("one-change cycle 10k: %v, %d round trips, %d commands", time.Since(t0),
+		after.RoundTrips-before.RoundTrips, after.Commands-before.Commands)
+}
+
+// BenchmarkChanges_Keyworded1k measures Changes reporting 1,000 messages
+// that another session just keyworded $CRMTracked (headers included), next
+// to a raw UID FETCH of the same items with go-imap.
+func BenchmarkChanges_Keyworded1k(b *testing.B) {
+	const n = 1000
+	srv := bulkDovecot(b, n)
+	c, other := srv.dial(b), srv.dial(b)
+	ctx := context.Background()
+	first, err := c.Changes(ctx, "INBOX", Cursor{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cur := first.Cursor
+	uids := make([]uint32, n)
+	for i := range uids {
+		uids[i] = uint32(i + 1)
+	}
+	var elapsed time.Duration
+	for i := range b.N {
+		b.StopTimer()
+		toggle := other.SetKeyword
+		if i%2 == 1 {
+			toggle = other.ClearKeyword
+		}
+		if err := toggle(ctx, "INBOX", cur.UIDValidity, uids, tracked); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		t0 := time.Now()
+		cs, err := c.Changes(ctx, "INBOX", cur)
+		elapsed += time.Since(t0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(cs.Messages) != n {
+			b.Fatalf("Changes = %d messages, want %d", len(cs.Messages), n)
+		}
+		cur = cs.Cursor
+	}
+	b.StopTimer()
+	rate := float64(n*b.N) / elapsed.Seconds()
+
+	// Raw: the same FETCH straight through imapclient.
+	raw, err := imapclient.DialInsecure(srv.addr, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer raw.Close()
+	if err := raw.Login(srv.user, srv.pass).Wait(); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := raw.Select("INBOX", nil).Wait(); err != nil {
+		b.Fatal(err)
+	}
+	opts := &imap.FetchOptions{UID: true, Flags: true, InternalDate: true, RFC822Size: true, ModSeq: true,
+		BodySection: []*imap.FetchItemBodySection{headerSection(DefaultHeaderFields)}}
+	t0 := time.Now()
+	const rawRuns = 5
+	for range rawRuns {
+		bufs, err := raw.Fetch(imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}}, opts).Collect()
+		if err != nil || len(bufs) != n {
+			b.Fatalf("raw FETCH = %d, %v", len(bufs), err)
+		}
+	}
+	rawRate := float64(n*rawRuns) / time.Since(t0).Seconds()
+	b.ReportMetric(rate, "msgs/s")
+	b.ReportMetric(rawRate, "raw-msgs/s")
+	b.Log(limitLine("imap keyworded 1k headers (msgs/s; limit: half the raw UID FETCH rate)",
+		rate, rawRate/2, " msg/s", rate >= rawRate/2))
+	b.Logf("imap keyworded 1k: Changes %.0f msgs/s (%v per 1,000) vs raw UID FETCH %.0f msgs/s",
+		rate, elapsed/time.Duration(b.N), rawRate)
+}
