@@ -2,7 +2,7 @@
 # Installs the Debian packages the integration tests need, when missing.
 # Tests start and stop the servers themselves, on 127.0.0.1 only.
 set -euo pipefail
-pkgs=(radicale xandikos dovecot-imapd vdirsyncer python3-caldav)
+pkgs=(radicale xandikos dovecot-imapd vdirsyncer python3-caldav systemd)
 missing=()
 for p in "${pkgs[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
