@@ -289,10 +289,14 @@ func sortMessages(ms []Message) {
 	slices.SortFunc(ms, func(a, b Message) int { return int64cmp(int64(a.UID), int64(b.UID)) })
 }
 
+// flagStrings converts flags, dropping \Recent (session state, not a
+// change of the message).
 func flagStrings(fs []imap.Flag) []string {
-	out := make([]string, len(fs))
-	for i, f := range fs {
-		out[i] = string(f)
+	out := make([]string, 0, len(fs))
+	for _, f := range fs {
+		if !strings.EqualFold(string(f), `\Recent`) {
+			out = append(out, string(f))
+		}
 	}
 	return out
 }
