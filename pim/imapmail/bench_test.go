@@ -1,6 +1,7 @@
 package imapmail
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"testing"
@@ -158,3 +159,47 @@ func BenchmarkChanges_Keyworded1k(b *testing.B) {
 	b.Logf("imap keyworded 1k: Changes %.0f msgs/s (%v per 1,000) vs raw UID FETCH %.0f msgs/s",
 		rate, elapsed/time.Duration(b.N), rawRate)
 }
+
+// BenchmarkChanges_NoChangeScan10k measures the flag-scan path (no
+// CONDSTORE) on an unchanged 10,000-message imapmemserver folder. It has
+// no target: without CONDSTORE every cycle reads all flags.
+func BenchmarkChanges_NoChangeScan10k(b *testing.B) {
+	const n = 10000
+	srv := newMemServer(b)
+	msg := testMail("scan@x", "scan")
+	for i := range n {
+		if _, err := srv.mem.Append("INBOX", bytesLiteral(msg), &imap.AppendOptions{}); err != nil {
+			b.Fatalf("append %d: %v", i, err)
+		}
+	}
+	c := srv.dial(b)
+	ctx := context.Background()
+	first, err := c.Changes(ctx, "INBOX", Cursor{})
+	if err != nil || len(first.Messages) != n {
+		b.Fatalf("first Changes = %v", err)
+	}
+	cur := first.Cursor
+	before := c.Stats()
+	b.ResetTimer()
+	for range b.N {
+		cs, err := c.Changes(ctx, "INBOX", cur)
+		if err != nil || len(cs.Messages) != 0 {
+			b.Fatalf("no-change Changes = %v", err)
+		}
+	}
+	b.StopTimer()
+	after := c.Stats()
+	per := float64(b.Elapsed().Microseconds()) / 1000 / float64(b.N)
+	b.ReportMetric(per, "ms/cycle")
+	b.ReportMetric(float64(after.RoundTrips-before.RoundTrips)/float64(b.N), "roundtrips/cycle")
+	b.Logf("imap no-change flag-scan cycle 10k (imapmemserver): %.1f ms, %.1f round trips", per,
+		float64(after.RoundTrips-before.RoundTrips)/float64(b.N))
+}
+
+type literal struct {
+	*bytes.Reader
+}
+
+func (l literal) Size() int64 { return l.Reader.Size() }
+
+func bytesLiteral(b []byte) literal { return literal{bytes.NewReader(b)} }
