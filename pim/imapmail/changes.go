@@ -153,6 +153,10 @@ func (c *Client) changesCondStore(s *session, sel *imap.SelectData, cur Cursor, 
 		if serr != nil {
 			return fmt.Errorf("search: %w", serr)
 		}
+		opts.ChangedSince = 0
+		if bufs, err = s.completeHeaders(bufs, opts); err != nil {
+			return err
+		}
 		fields := opts.BodySection[0]
 		for _, b := range bufs {
 			if b.UID == 0 {
@@ -195,6 +199,9 @@ func (c *Client) changesScan(s *session, sel *imap.SelectData, cur Cursor, cs *C
 			newBufs, err = s.cl.Fetch(imap.UIDSet{imap.UIDRange{Start: imap.UID(cur.LastUID + 1), Stop: 0}}, opts).Collect()
 			if err != nil {
 				return fmt.Errorf("fetch new: %w", err)
+			}
+			if newBufs, err = s.completeHeaders(newBufs, opts); err != nil {
+				return err
 			}
 		}
 		var scanBufs []*imapclient.FetchMessageBuffer
@@ -239,6 +246,9 @@ func (c *Client) changesScan(s *session, sel *imap.SelectData, cur Cursor, cs *C
 			if err != nil {
 				return fmt.Errorf("fetch changed: %w", err)
 			}
+			if bufs, err = s.completeHeaders(bufs, opts); err != nil {
+				return err
+			}
 			for _, buf := range bufs {
 				if buf.UID == 0 || uint32(buf.UID) > cur.LastUID {
 					continue
@@ -268,6 +278,49 @@ func (c *Client) changesScan(s *session, sel *imap.SelectData, cur Cursor, cs *C
 	return nil
 }
 
+// completeHeaders fetches again the messages of bufs that came without the
+// header section. go-imap hands an unsolicited FETCH (another session's
+// flag change, announced while our FETCH runs) to the pending FETCH command
+// when the UID is in its set, and then drops the real answer for that UID
+// as a duplicate.
+func (s *session) completeHeaders(bufs []*imapclient.FetchMessageBuffer, opts *imap.FetchOptions) ([]*imapclient.FetchMessageBuffer, error) {
+	section := opts.BodySection[0]
+	var missing []uint32
+	for _, b := range bufs {
+		if b.UID != 0 && b.FindBodySection(section) == nil {
+			missing = append(missing, uint32(b.UID))
+		}
+	}
+	if len(missing) == 0 {
+		return bufs, nil
+	}
+	again, err := s.cl.Fetch(UIDSetOf(missing...).imapSet(), opts).Collect()
+	if err != nil {
+		return nil, fmt.Errorf("fetch headers again: %w", err)
+	}
+	byUID := make(map[imap.UID]*imapclient.FetchMessageBuffer, len(again))
+	for _, b := range again {
+		if b.FindBodySection(section) == nil {
+			// Never report a message without its Message-ID: fail, and
+			// let the caller retry from its unchanged cursor.
+			return nil, fmt.Errorf("fetch headers again: uid %d came without them", b.UID)
+		}
+		byUID[b.UID] = b
+	}
+	out := bufs[:0]
+	for _, b := range bufs {
+		if b.UID != 0 && b.FindBodySection(section) == nil {
+			nb, ok := byUID[b.UID]
+			if !ok {
+				continue // expunged meanwhile: the next call reports it
+			}
+			b = nb
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
 func expunged(known, exist UIDSet) []uint32 {
 	var out []uint32
 	known.Minus(exist).All(func(u uint32) bool {
@@ -289,10 +342,14 @@ func sortMessages(ms []Message) {
 	slices.SortFunc(ms, func(a, b Message) int { return int64cmp(int64(a.UID), int64(b.UID)) })
 }
 
+// flagStrings converts flags, dropping \Recent (session state, not a
+// change of the message).
 func flagStrings(fs []imap.Flag) []string {
-	out := make([]string, len(fs))
-	for i, f := range fs {
-		out[i] = string(f)
+	out := make([]string, 0, len(fs))
+	for _, f := range fs {
+		if !strings.EqualFold(string(f), `\Recent`) {
+			out = append(out, string(f))
+		}
 	}
 	return out
 }

@@ -4,6 +4,9 @@ import (
 	"errors"
 	"slices"
 	"testing"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 )
 
 const tracked = "$CRMTracked"
@@ -142,4 +145,40 @@ func TestClient_ChangesResync(t *testing.T) {
 			t.Fatalf("FetchMessage with the old UIDVALIDITY = %v, want ErrUIDValidity", err)
 		}
 	})
+}
+
+// TestSession_CompleteHeaders covers the answer go-imap may hand a FETCH
+// when another session's flag change arrives mid-command: a message
+// without the header section, which is fetched again.
+func TestSession_CompleteHeaders(t *testing.T) {
+	srv := newMemServer(t)
+	c := srv.dial(t)
+	u1 := appendMail(t, c, "INBOX", "h1@x")
+	u2 := appendMail(t, c, "INBOX", "h2@x")
+	err := c.do(testCtx(t), "test", false, func(s *session) error {
+		if _, err := s.selectMailbox("INBOX", true); err != nil {
+			return err
+		}
+		opts := c.fetchOptions(s)
+		bufs, err := s.cl.Fetch(all, &imap.FetchOptions{UID: true, Flags: true}).Collect()
+		if err != nil {
+			return err
+		}
+		bufs = append(bufs, &imapclient.FetchMessageBuffer{UID: 99}) // expunged meanwhile
+		got, err := s.completeHeaders(bufs, opts)
+		if err != nil {
+			return err
+		}
+		var ids []string
+		for _, b := range got {
+			ids = append(ids, messageOf(b, opts.BodySection[0]).MessageID)
+		}
+		if want := []string{"h1@x", "h2@x"}; !slices.Equal(ids, want) {
+			t.Errorf("completeHeaders of UIDs %d, %d, 99 = %q, want %q", u1, u2, ids, want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }

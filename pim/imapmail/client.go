@@ -101,10 +101,8 @@ func (c *Client) Close() error {
 	s := c.sess
 	c.sess = nil
 	s.conn.setOpDeadline(time.Now().Add(2 * time.Second))
-	_ = s.cl.Logout().Wait()
-	if err := s.cl.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-		return nil // the server may close first after LOGOUT
-	}
+	_ = s.cl.Logout().Wait() // best effort: the server may be gone
+	_ = s.cl.Close()
 	return nil
 }
 
@@ -145,10 +143,10 @@ func (c *Client) do(ctx context.Context, op string, retry bool, fn func(s *sessi
 		if err == nil {
 			return nil
 		}
-		if ctx.Err() != nil {
+		if ctxErr := ctxDone(ctx); ctxErr != nil {
 			// The connection was aborted or timed out mid-command.
 			c.dropLocked()
-			return wrap(op, ctx.Err())
+			return wrap(op, ctxErr)
 		}
 		if !isConnError(err) {
 			return wrap(op, err)
@@ -159,6 +157,18 @@ func (c *Client) do(ctx context.Context, op string, retry bool, fn func(s *sessi
 		}
 		c.log.Info("imap connection lost; reconnecting", "op", op, "err", err)
 	}
+}
+
+// ctxDone is ctx.Err(), or DeadlineExceeded once the deadline has passed
+// (the connection's deadline may fire a moment before ctx's timer).
+func ctxDone(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // run applies ctx to s while fn runs.

@@ -353,3 +353,53 @@ func TestClient_ReconnectAfterRestart(t *testing.T) {
 		t.Fatalf("Changes after kill+start = %+v, want no change", cs2)
 	}
 }
+
+// TestClient_KillMidChanges kills Dovecot while a full Changes of 1,500
+// messages is in flight: the call either completes or fails with a
+// retryable error and no ChangeSet, so the caller keeps its old cursor; the
+// next run after the restart reports every message exactly once.
+func TestClient_KillMidChanges(t *testing.T) {
+	const n = 1500
+	srv := newDovecot(t)
+	msgs := make([][]byte, n)
+	for i := range msgs {
+		msgs[i] = testMail(fmt.Sprintf("k%d@x", i), "kill")
+	}
+	srv.dovecot.WriteMaildir(t, srv.user, "INBOX", msgs)
+	c := srv.dial(t)
+	if err := c.Create(testCtx(t), "Warm"); err != nil { // log in before the race
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	cur := Cursor{}
+	killed := make(chan struct{})
+	go func() {
+		defer close(killed)
+		time.Sleep(20 * time.Millisecond)
+		srv.dovecot.Kill(t)
+	}()
+	cs, err := c.Changes(testCtx(t), "INBOX", cur)
+	<-killed
+	if err == nil {
+		t.Logf("Changes finished before the kill")
+		for _, m := range cs.Messages {
+			seen[m.MessageID]++
+		}
+		cur = cs.Cursor
+	} else if ce := (*ConnError)(nil); !errors.As(err, &ce) || cs != nil {
+		t.Fatalf("Changes during kill = %v, %v; want a *ConnError and no change set", cs, err)
+	}
+	srv.dovecot.Start(t)
+	cs = mustChanges(t, c, "INBOX", cur)
+	for _, m := range cs.Messages {
+		seen[m.MessageID]++
+	}
+	if len(seen) != n {
+		t.Fatalf("after restart: %d distinct messages, want %d", len(seen), n)
+	}
+	for id, k := range seen {
+		if k != 1 {
+			t.Fatalf("message %s reported %d times", id, k)
+		}
+	}
+}

@@ -61,12 +61,10 @@ func (c *Client) Mailboxes(ctx context.Context) ([]Mailbox, error) {
 				if a == imap.MailboxAttrNoSelect || a == imap.MailboxAttrNonExistent {
 					m.NoSelect = true
 				}
-				if m.SpecialUse == "" && slices.ContainsFunc(specialUses, func(su imap.MailboxAttr) bool {
+				if i := slices.IndexFunc(specialUses, func(su imap.MailboxAttr) bool {
 					return strings.EqualFold(string(su), string(a))
-				}) {
-					m.SpecialUse = string(specialUses[slices.IndexFunc(specialUses, func(su imap.MailboxAttr) bool {
-						return strings.EqualFold(string(su), string(a))
-					})])
+				}); i >= 0 && m.SpecialUse == "" {
+					m.SpecialUse = string(specialUses[i])
 				}
 			}
 			out = append(out, m)
