@@ -52,7 +52,7 @@ type Tracker struct {
 
 	mu sync.Mutex // serialises cycles; guards the fields below
 
-	resolved    bool   // folder names resolved
+	resolved    bool // folder names resolved
 	folders     []string
 	sent        string
 	drafts      string
