@@ -129,6 +129,15 @@ func (t *Tracker) apply(ctx context.Context) (Stats, error) {
 			}
 		}
 		for _, f := range fails {
+			if retryable(f.err) {
+				// The connection broke (IMAP or CRM): no attempt spent,
+				// the change stays due for the next cycle.
+				st.Failed++
+				if firstErr == nil {
+					firstErr = f.err
+				}
+				continue
+			}
 			pol := t.opts.Retry
 			var pe *permanentError
 			if errors.As(f.err, &pe) {
@@ -139,9 +148,6 @@ func (t *Tracker) apply(ctx context.Context) (Stats, error) {
 				return err
 			}
 			st.Failed++
-			if firstErr == nil && !errors.As(f.err, &pe) {
-				firstErr = f.err
-			}
 		}
 		return nil
 	})
@@ -151,8 +157,9 @@ func (t *Tracker) apply(ctx context.Context) (Stats, error) {
 	if ctx.Err() != nil {
 		return st, ctx.Err()
 	}
-	_ = firstErr // item failures are retried and reported as sync errors, not as the cycle's error
-	return st, nil
+	// Item failures are retried and then reported as sync errors; only a
+	// broken connection fails the cycle (so that Run backs off).
+	return st, firstErr
 }
 
 func (t *Tracker) failure(mp idmap.Mapping, err error) idmap.Failure {
@@ -369,4 +376,15 @@ func (t *Tracker) fromOwn(a map[string]any) bool {
 		}
 	}
 	return false
+}
+
+// retryable reports a transport failure: a broken IMAP connection or a
+// CRM answer that says "try again".
+func retryable(err error) bool {
+	var ce *imapmail.ConnError
+	if errors.As(err, &ce) {
+		return true
+	}
+	var r interface{ Retryable() bool }
+	return errors.As(err, &r) && r.Retryable()
 }

@@ -158,7 +158,7 @@ func TestTracker_DovecotRestart(t *testing.T) {
 	e := newDovecotEnv(t)
 	c := e.dial(t)
 	tr := e.tracker(t, "a.db", nil)
-	const n = 150
+	const n = 60
 	for i := range n {
 		appendMail(t, c, "INBOX", testMail(fmt.Sprintf("r%d@x", i), "Ann <ann@example.com>", "restart"), DefaultKeyword)
 	}

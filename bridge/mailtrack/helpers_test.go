@@ -229,3 +229,12 @@ func regardingID(r crm.Record) crm.ID {
 	ref, _ := r.Attrs["regardingobjectid"].(crm.Ref)
 	return ref.ID
 }
+
+func mustAll(t testing.TB, c *imapmail.Client) []imapmail.Message {
+	t.Helper()
+	cs, err := c.Changes(testCtx(t), "INBOX", imapmail.Cursor{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs.Messages
+}
