@@ -212,4 +212,3 @@ func BenchmarkFirstPush(b *testing.B) {
 			ourRate, 0.8*rawRate, rawRate, workers, verdict)
 	}
 }
-
