@@ -12,40 +12,77 @@ import (
 	"time"
 
 	"github.com/pimbridge/pimbridge/internal/realserver"
+	"github.com/pimbridge/pimbridge/pim"
+	"github.com/pimbridge/pimbridge/pim/davcalendar"
 	"github.com/pimbridge/pimbridge/pim/davcontacts"
 	"github.com/pimbridge/pimbridge/pim/pimtest"
 )
 
-// benchServer is a real server with a 10k-contact address book.
+// benchServer is a real server with one 10k-object collection.
 type benchServer struct {
 	name, url, user, pass, href string
+	kind                        pimtest.Kind
 }
 
-func bulkRadicale(b *testing.B, n int) benchServer {
+var benchKinds = []struct {
+	name string
+	kind pimtest.Kind
+	comp string
+}{{"", pimtest.Contacts, ""}, {"events", pimtest.Events, "VEVENT"}, {"tasks", pimtest.Tasks, "VTODO"}}
+
+func bulkRadicale(b *testing.B, n int) []benchServer {
 	r := realserver.StartRadicale(b)
-	var buf bytes.Buffer
-	for i := range n {
-		buf.Write(pimtest.Sample(pimtest.Contacts, fmt.Sprintf("bulk-%05d", i), fmt.Sprintf("Person %05d", i)))
+	var out []benchServer
+	for _, k := range benchKinds {
+		var buf bytes.Buffer
+		ctype := "text/vcard"
+		if k.kind != pimtest.Contacts {
+			ctype = "text/calendar"
+			buf.WriteString("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//pimbridge//bench//EN\r\n")
+		}
+		for i := range n {
+			obj := pimtest.Sample(k.kind, fmt.Sprintf("bulk-%s-%05d", k.name, i), fmt.Sprintf("Item %05d", i))
+			if k.kind != pimtest.Contacts { // keep only the component
+				s := string(obj)
+				obj = []byte(s[strings.Index(s, "BEGIN:"+k.comp):strings.Index(s, "END:VCALENDAR")])
+			}
+			buf.Write(obj)
+		}
+		if k.kind != pimtest.Contacts {
+			buf.WriteString("END:VCALENDAR\r\n")
+		}
+		href := r.CollectionPath("big" + k.name)
+		r.BulkLoad(b, href, ctype, buf.Bytes())
+		out = append(out, benchServer{strings.TrimSpace("radicale " + k.name), r.URL, r.User, r.Password, href, k.kind})
 	}
-	href := r.CollectionPath("big")
-	r.BulkLoad(b, href, "text/vcard", buf.Bytes())
-	return benchServer{"radicale", r.URL, r.User, r.Password, href}
+	return out
 }
 
-func bulkXandikos(b *testing.B, n int) benchServer {
+func bulkXandikos(b *testing.B, n int) []benchServer {
 	x := realserver.StartXandikos(b)
 	c := client(b, x.URL, x.User, x.Password)
-	href := x.ContactsHome() + "big/"
-	if err := c.MkAddressBook(context.Background(), href, "Big"); err != nil {
-		b.Fatal(err)
+	var out []benchServer
+	for _, k := range benchKinds {
+		href := x.ContactsHome() + "big/"
+		var err error
+		if k.kind == pimtest.Contacts {
+			err = c.MkAddressBook(context.Background(), href, "Big")
+		} else {
+			href = x.CalendarsHome() + "big" + k.name + "/"
+			err = c.MkCalendar(context.Background(), href, "Big", k.comp)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		files := make(map[string][]byte, n)
+		for i := range n {
+			uid := fmt.Sprintf("bulk-%s-%05d", k.name, i)
+			files[uid+pimtest.Ext(k.kind)] = pimtest.Sample(k.kind, uid, "Item "+uid)
+		}
+		x.BulkLoad(b, href, files)
+		out = append(out, benchServer{strings.TrimSpace("xandikos " + k.name), x.URL, x.User, x.Password, href, k.kind})
 	}
-	files := make(map[string][]byte, n)
-	for i := range n {
-		uid := fmt.Sprintf("bulk-%05d", i)
-		files[uid+".vcf"] = pimtest.Sample(pimtest.Contacts, uid, "Person "+uid)
-	}
-	x.BulkLoad(b, href, files)
-	return benchServer{"xandikos", x.URL, x.User, x.Password, href}
+	return out
 }
 
 // rawSync sends the bare sync-collection REPORT (getetag only) with token,
@@ -88,48 +125,59 @@ func median(d []time.Duration) time.Duration {
 // against the raw sync-collection request alone (target <= 1.5x).
 func BenchmarkNoChange(b *testing.B) {
 	const n, rounds = 10000, 3
-	for _, start := range []func(*testing.B, int) benchServer{bulkRadicale, bulkXandikos} {
-		s := start(b, n)
-		b.Run(s.name, func(b *testing.B) {
-			ctx := context.Background()
-			ab := davcontacts.New(client(b, s.url, s.user, s.pass), s.href)
-			t0 := time.Now()
-			changed, _, cursor, err := ab.Changes(ctx, "")
-			if err != nil || len(changed) != n {
-				b.Fatalf("first Changes = %d objects, %v; want %d", len(changed), err, n)
-			}
-			b.Logf("%s: first full Changes of %d contacts: %v", s.name, n, time.Since(t0).Round(time.Millisecond))
-			token := strings.TrimPrefix(cursor, "s:")
-			b.ResetTimer()
-			for range b.N {
-				var ours, raw []time.Duration
-				for range rounds {
-					t := time.Now()
-					if err := rawSync(ctx, s, token); err != nil {
-						b.Fatal(err)
-					}
-					raw = append(raw, time.Since(t))
-					t = time.Now()
-					changed, deleted, next, err := ab.Changes(ctx, cursor)
-					if err != nil || len(changed)+len(deleted) != 0 {
-						b.Fatalf("no-change Changes = %d, %d, %v", len(changed), len(deleted), err)
-					}
-					ours = append(ours, time.Since(t))
-					cursor = next
-				}
-				o, r := median(ours), median(raw)
-				verdict := "ok"
-				if float64(o) > 1.5*float64(r) {
-					verdict = "MISSED"
-				}
-				b.ReportMetric(float64(o.Milliseconds()), "ms/changes")
-				b.ReportMetric(float64(r.Milliseconds()), "ms/raw")
-				b.ReportMetric(float64(o)/float64(r), "ratio")
-				b.Logf("LIMIT dav no-change %s: %d ms vs %d ms (1.5x raw %d ms) -> %s", s.name, o.Milliseconds(),
-					time.Duration(1.5*float64(r)).Milliseconds(), r.Milliseconds(), verdict)
-			}
-		})
+	for _, start := range []func(*testing.B, int) []benchServer{bulkRadicale, bulkXandikos} {
+		for _, s := range start(b, n) {
+			benchNoChange(b, s, n, rounds)
+		}
 	}
+}
+
+func benchNoChange(b *testing.B, s benchServer, n, rounds int) {
+	b.Run(strings.ReplaceAll(s.name, " ", "-"), func(b *testing.B) {
+		ctx := context.Background()
+		c := client(b, s.url, s.user, s.pass)
+		var col interface {
+			Changes(context.Context, string) ([]pim.Object, []string, string, error)
+		} = davcontacts.New(c, s.href)
+		if s.kind != pimtest.Contacts {
+			col = davcalendar.New(c, s.href)
+		}
+		t0 := time.Now()
+		changed, _, cursor, err := col.Changes(ctx, "")
+		if err != nil || len(changed) != n {
+			b.Fatalf("first Changes = %d objects, %v; want %d", len(changed), err, n)
+		}
+		b.Logf("%s: first full Changes of %d objects: %v", s.name, n, time.Since(t0).Round(time.Millisecond))
+		token := strings.TrimPrefix(cursor, "s:")
+		b.ResetTimer()
+		for range b.N {
+			var ours, raw []time.Duration
+			for range rounds {
+				t := time.Now()
+				if err := rawSync(ctx, s, token); err != nil {
+					b.Fatal(err)
+				}
+				raw = append(raw, time.Since(t))
+				t = time.Now()
+				changed, deleted, next, err := col.Changes(ctx, cursor)
+				if err != nil || len(changed)+len(deleted) != 0 {
+					b.Fatalf("no-change Changes = %d, %d, %v", len(changed), len(deleted), err)
+				}
+				ours = append(ours, time.Since(t))
+				cursor = next
+			}
+			o, r := median(ours), median(raw)
+			verdict := "ok"
+			if float64(o) > 1.5*float64(r) {
+				verdict = "MISSED"
+			}
+			b.ReportMetric(float64(o.Milliseconds()), "ms/changes")
+			b.ReportMetric(float64(r.Milliseconds()), "ms/raw")
+			b.ReportMetric(float64(o)/float64(r), "ratio")
+			b.Logf("LIMIT dav no-change %s: %d ms vs %d ms (1.5x raw %d ms) -> %s", s.name, o.Milliseconds(),
+				time.Duration(1.5*float64(r)).Milliseconds(), r.Milliseconds(), verdict)
+		}
+	})
 }
 
 // BenchmarkFirstPush: 1,000 new contacts to Radicale with Create against a
@@ -212,4 +260,3 @@ func BenchmarkFirstPush(b *testing.B) {
 			ourRate, 0.8*rawRate, rawRate, workers, verdict)
 	}
 }
-

@@ -3,7 +3,11 @@ package davcontacts_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -98,5 +102,46 @@ func TestDiscover(t *testing.T) {
 				t.Errorf("Discover = %q, %q; want home set and %q", home, got, want)
 			}
 		})
+	}
+}
+
+// Malformed vCards placed on a real server behind its back (Xandikos
+// serves what its git repository holds) come back as raw bytes, each
+// under its own href, next to the valid ones.
+func TestAddressBook_XandikosMalformedRaw(t *testing.T) {
+	x := realserver.StartXandikos(t)
+	c := client(t, x.URL, x.User, x.Password)
+	href := x.ContactsHome() + "addressbook/"
+	files := map[string][]byte{"good.vcf": pimtest.Sample(pimtest.Contacts, "good", "Good")}
+	paths, err := filepath.Glob("../davext/testdata/malformed/*.vcf")
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("fixtures: %v, %d", err, len(paths))
+	}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[filepath.Base(p)] = b
+	}
+	x.BulkLoad(t, href, files)
+	changed, _, _, err := davcontacts.New(c, href).Changes(t.Context(), "")
+	if err != nil {
+		t.Fatalf("Changes = %v", err)
+	}
+	got := map[string][]byte{}
+	for _, o := range changed {
+		got[path.Base(o.Href)] = o.Data
+	}
+	for name, want := range files {
+		data, ok := got[name]
+		if !ok {
+			t.Errorf("Changes lacks %s", name)
+			continue
+		}
+		norm := func(b []byte) string { return strings.ReplaceAll(string(b), "\r\n", "\n") }
+		if norm(data) != norm(want) {
+			t.Errorf("Changes data of %s = %q, want %q", name, data, want)
+		}
 	}
 }

@@ -137,18 +137,87 @@ func (col *Collection) full(ctx context.Context) ([]pim.Object, []string, string
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("davext: changes: %w", err)
 	}
-	if st.SyncToken != "" {
-		changed, deleted, next, err := col.syncDelta(ctx, "")
-		if err == nil {
-			return changed, deleted, next, nil
-		}
-		var se *pim.StatusError
-		if !errors.As(err, &se) || se.Code >= 500 || errors.Is(err, pim.ErrUnauthorized) {
-			return nil, nil, "", err
-		}
-		col.c.log.Info("davext: sync-collection refused, falling back to an ETag listing", "collection", col.href, "err", err)
+	refs, token, err := col.listAll(ctx, st)
+	if err != nil {
+		return nil, nil, "", err
 	}
-	return col.etagDelta(ctx, etagCursor{CTag: st.CTag, ETags: nil})
+	// One query fetches the data; what it leaves out (go-webdav's server
+	// matches nothing with an empty filter) is multigot.
+	queried, err := col.c.QueryAll(ctx, col.href, col.kind == Calendar)
+	if err != nil {
+		var se *pim.StatusError
+		if !errors.As(err, &se) || se.Retryable() || se.Code == http.StatusUnauthorized {
+			return nil, nil, "", fmt.Errorf("davext: changes: %w", err)
+		}
+		col.c.log.Debug("davext: query refused, using multiget", "collection", col.href, "err", err)
+		queried = nil
+	}
+	have := make(map[string]bool, len(queried))
+	for _, o := range queried {
+		have[o.Href] = true
+	}
+	var rest []string
+	for _, r := range refs {
+		if !have[r.Href] {
+			rest = append(rest, r.Href)
+			have[r.Href] = true
+		}
+	}
+	fetched, _, err := col.fetch(ctx, rest)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	objs := append(queried, fetched...)
+	if token != "" {
+		return objs, nil, "s:" + token, nil
+	}
+	next := etagCursor{CTag: st.CTag, ETags: make(map[string]string, len(objs))}
+	for _, o := range objs {
+		next.ETags[o.Href] = o.ETag
+	}
+	cur, err := encodeETagCursor(next)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("davext: changes: %w", err)
+	}
+	return objs, nil, cur, nil
+}
+
+// listAll lists every member with its ETag: sync-collection from an empty
+// token when the server has sync-tokens (the token returned covers the
+// listing), else a PROPFIND Depth 1 (token "").
+func (col *Collection) listAll(ctx context.Context, st State) ([]pim.Ref, string, error) {
+	if st.SyncToken != "" {
+		var refs []pim.Ref
+		token := ""
+		for {
+			changes, next, more, err := col.c.SyncCollection(ctx, col.href, token, 0)
+			if err != nil {
+				var se *pim.StatusError
+				if token == "" && errors.As(err, &se) && !se.Retryable() && se.Code != http.StatusUnauthorized {
+					col.c.log.Info("davext: sync-collection refused, falling back to an ETag listing", "collection", col.href, "err", err)
+					break
+				}
+				return nil, "", fmt.Errorf("davext: changes: %w", err)
+			}
+			for _, ch := range changes {
+				if !ch.Deleted {
+					refs = append(refs, pim.Ref{Href: ch.Href, ETag: ch.ETag})
+				}
+			}
+			if next == "" {
+				return nil, "", fmt.Errorf("davext: changes: server sent no sync-token")
+			}
+			token = next
+			if !more {
+				return refs, token, nil
+			}
+		}
+	}
+	refs, err := col.c.ListETags(ctx, col.href)
+	if err != nil {
+		return nil, "", fmt.Errorf("davext: changes: %w", err)
+	}
+	return refs, "", nil
 }
 
 func (col *Collection) syncDelta(ctx context.Context, token string) ([]pim.Object, []string, string, error) {

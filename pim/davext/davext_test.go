@@ -46,7 +46,8 @@ func TestCollection_FaultServer(t *testing.T) {
 			s.ETagForm = pimtest.UnquotedETag
 			s.NoSyncToken, s.NoCTag = true, true
 		}, false},
-		{"paged-sync-no-put-etag", func(s *pimtest.FaultServer) { s.PageSize = 2; s.NoPutETag = true }, true},
+		{"paged-sync-no-put-etag-no-query", func(s *pimtest.FaultServer) { s.PageSize = 2; s.NoPutETag = true; s.NoQuery = true }, true},
+		{"listing-only-no-query", func(s *pimtest.FaultServer) { s.NoSyncToken, s.NoCTag, s.NoQuery = true, true, true }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -166,6 +167,7 @@ func TestSyncCollection_Paging(t *testing.T) {
 	if err != nil || len(changes) != 2 || !more || tok == "" {
 		t.Fatalf("SyncCollection(page 1) = %d, %q, %v, %v; want 2 changes, a token, more", len(changes), tok, more, err)
 	}
+	s.NoQuery = true // make the full listing page through sync-collection
 	col := davext.NewCollection(c, "/b/", davext.AddressBook)
 	changed, _, cur, err := col.Changes(ctx, "")
 	if err != nil || len(changed) != 5 {

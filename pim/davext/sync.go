@@ -201,3 +201,44 @@ func (c *Client) MultiGet(ctx context.Context, collection string, calendar bool,
 	}
 	return objs, missing, nil
 }
+
+// QueryAll fetches every object of the collection at href with their raw
+// data and ETags in one REPORT: an addressbook-query with an empty filter,
+// or a calendar-query for any VCALENDAR. It is the cheap way to do a full
+// listing; multiget of every href costs far more on some servers
+// (Xandikos: ~15 s per 100 hrefs in a 10k collection).
+func (c *Client) QueryAll(ctx context.Context, href string, calendar bool) ([]pim.Object, error) {
+	var body string
+	if calendar {
+		body = xmlHeader + `<C:calendar-query xmlns:D="DAV:" xmlns:C="` + nsCalDAV + `"><D:prop><D:getetag/><C:calendar-data/></D:prop>` +
+			`<C:filter><C:comp-filter name="VCALENDAR"/></C:filter></C:calendar-query>`
+	} else {
+		body = xmlHeader + `<C:addressbook-query xmlns:D="DAV:" xmlns:C="` + nsCardDAV + `"><D:prop><D:getetag/><C:address-data/></D:prop>` +
+			`<C:filter/></C:addressbook-query>`
+	}
+	ms, err := c.report(ctx, "REPORT", href, "1", body)
+	if err != nil {
+		return nil, fmt.Errorf("davext: query: %w", err)
+	}
+	self := strings.TrimSuffix(NormalizeHref(href), "/")
+	var objs []pim.Object
+	for _, r := range ms.Responses {
+		h := r.href()
+		if strings.TrimSuffix(h, "/") == self || strings.HasSuffix(h, "/") {
+			continue
+		}
+		if code := statusCode(r.Status); r.Status != "" && (code < 200 || code > 299) {
+			continue
+		}
+		p := r.okProp()
+		data := p.AddressData
+		if calendar {
+			data = p.CalendarData
+		}
+		if data == nil {
+			continue
+		}
+		objs = append(objs, pim.Object{Href: h, ETag: etagValue(p.GetETag), Data: restoreCRLF(*data)})
+	}
+	return objs, nil
+}

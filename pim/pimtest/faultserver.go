@@ -40,6 +40,8 @@ type FaultServer struct {
 	// PageSize > 0 truncates sync-collection replies to that many entries
 	// with a 507 for the collection (RFC 6578 section 3.6).
 	PageSize int
+	// NoQuery refuses addressbook-query and calendar-query (501).
+	NoQuery bool
 	// NoPutETag leaves the ETag header off PUT replies.
 	NoPutETag bool
 
@@ -303,10 +305,17 @@ func (s *FaultServer) report(w http.ResponseWriter, coll string, body []byte) {
 	var b strings.Builder
 	b.WriteString(`<?xml version="1.0"?><D:multistatus xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:carddav" xmlns:I="urn:ietf:params:xml:ns:caldav">`)
 	switch rep.XMLName.Local {
-	case "addressbook-multiget", "calendar-multiget":
+	case "addressbook-multiget", "calendar-multiget", "addressbook-query", "calendar-query":
 		tag := "C:address-data"
-		if rep.XMLName.Local == "calendar-multiget" {
+		if strings.HasPrefix(rep.XMLName.Local, "calendar") {
 			tag = "I:calendar-data"
+		}
+		if strings.HasSuffix(rep.XMLName.Local, "-query") {
+			if s.NoQuery {
+				http.Error(w, "query not supported", http.StatusNotImplemented)
+				return
+			}
+			rep.Hrefs = s.hrefsLocked(coll)
 		}
 		for _, h := range rep.Hrefs {
 			it, ok := s.items[h]
