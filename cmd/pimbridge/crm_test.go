@@ -231,4 +231,3 @@ func TestCRM_ServeTLS(t *testing.T) {
 		t.Errorf("--tls-cert without --tls-key: %v", err)
 	}
 }
-
