@@ -235,6 +235,21 @@ func appendValue(b []byte, t AttrType, v any) ([]byte, error) {
 	return b, bad
 }
 
+// BatchCheckpoint marks a point of an encoder to roll back to.
+type BatchCheckpoint struct {
+	n    int
+	rows uint32
+}
+
+// Checkpoint returns the current point.
+func (e *BatchEncoder) Checkpoint() BatchCheckpoint { return BatchCheckpoint{e.buf.Len(), e.rows} }
+
+// Rollback drops the rows added after cp.
+func (e *BatchEncoder) Rollback(cp BatchCheckpoint) {
+	e.buf.Truncate(cp.n)
+	e.rows = cp.rows
+}
+
 // Payload returns the encoded payload (the encoder must not be used after).
 func (e *BatchEncoder) Payload() []byte {
 	p := e.buf.Bytes()
