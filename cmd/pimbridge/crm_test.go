@@ -57,7 +57,7 @@ func TestCRM_ServeUsersRoles(t *testing.T) {
 	var out, errb bytes.Buffer
 	userPW := "carol-Password-42"
 	// The database does not exist yet: user add creates it.
-	if err := run(ctx, []string{"crm", "user", "add", "carol", "--role", "salesperson", "--password-stdin", "--db", db},
+	if err := run(ctx, []string{"crm", "user", "add", "carol", "--role", "salesperson", "--password-stdin", "--db", db, "--bcrypt-cost", "4"},
 		strings.NewReader(userPW+"\n"), &out, &errb); err != nil {
 		t.Fatalf("user add: %v (%s)", err, errb.String())
 	}
@@ -91,7 +91,7 @@ func TestCRM_ServeUsersRoles(t *testing.T) {
 	logs := &lockedBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(sctx, []string{"crm", "serve", "--db", db, "--listen", addr, "--admin-password-file", pwFile}, nil, io.Discard, logs)
+		done <- run(sctx, []string{"crm", "serve", "--db", db, "--listen", addr, "--admin-password-file", pwFile, "--bcrypt-cost", "4"}, nil, io.Discard, logs)
 	}()
 	defer func() {
 		cancel()
@@ -105,7 +105,7 @@ func TestCRM_ServeUsersRoles(t *testing.T) {
 			}
 		}
 	}()
-	if err := realserver.WaitPort(port, 10*time.Second); err != nil {
+	if err := realserver.WaitPort(port, 60*time.Second); err != nil {
 		t.Fatalf("server did not start: %v\n%s", err, logs.String())
 	}
 	do := func(user, pw, method, path, body string) (int, string) {
@@ -144,8 +144,10 @@ func TestCRM_ServeFirstStart(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &lockedBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"crm", "serve", "--listen", addr}, nil, io.Discard, logs) }()
-	if err := realserver.WaitPort(port, 10*time.Second); err != nil {
+	go func() {
+		done <- run(ctx, []string{"crm", "serve", "--listen", addr, "--bcrypt-cost", "4"}, nil, io.Discard, logs)
+	}()
+	if err := realserver.WaitPort(port, 60*time.Second); err != nil {
 		cancel()
 		<-done
 		t.Fatalf("server did not start: %v\n%s", err, logs.String())
@@ -199,7 +201,7 @@ func TestCRM_ServeTLS(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"crm", "serve", "--db", filepath.Join(dir, "crm.db"), "--listen", addr,
-			"--tls-cert", certFile, "--tls-key", keyFile, "--admin-password-file", pwFile}, nil, io.Discard, io.Discard)
+			"--tls-cert", certFile, "--tls-key", keyFile, "--admin-password-file", pwFile, "--bcrypt-cost", "4"}, nil, io.Discard, io.Discard)
 	}()
 	defer func() {
 		cancel()
@@ -207,7 +209,7 @@ func TestCRM_ServeTLS(t *testing.T) {
 			t.Errorf("serve: %v", err)
 		}
 	}()
-	if err := realserver.WaitPort(port, 10*time.Second); err != nil {
+	if err := realserver.WaitPort(port, 60*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	cert, err := x509.ParseCertificate(der)

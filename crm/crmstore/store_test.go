@@ -389,11 +389,12 @@ func BenchmarkBatchGeneration(b *testing.B) {
 // one range scan merged with the batch (dense) and one lookup per row
 // (sparse), with a change after the cut and a deletion.
 func TestStore_BatchesDenseAndSparse(t *testing.T) {
+	defer crmstore.SetMergeMinRows(100)()
 	st := openTest(t, t.TempDir())
 	defer st.Close()
 	ctx := context.Background()
 	u, _ := st.CreateUser(ctx, "alice", "alice-password")
-	if err := st.BulkInsert(ctx, "contact", contacts(u.ID, 8000, 0)); err != nil {
+	if err := st.BulkInsert(ctx, "contact", contacts(u.ID, 1200, 0)); err != nil {
 		t.Fatal(err)
 	}
 	m, _ := st.Metadata(ctx)
@@ -435,15 +436,15 @@ func TestStore_BatchesDenseAndSparse(t *testing.T) {
 		t.Fatal(err)
 	}
 	var changed crm.ID
-	seen, last, _ := run(1500, func(b *crm.Batch) {
+	seen, last, _ := run(500, func(b *crm.Batch) {
 		changed = b.Upserts[10].ID
 		st.Update(ctx, func(tx crmserver.Tx) error {
 			_, err := tx.Patch(ctx, e, changed, map[string]any{"jobtitle": "after cut"})
 			return err
 		})
 	})
-	if len(seen) != 8000 {
-		t.Fatalf("dense: %d records delivered, want 8000", len(seen))
+	if len(seen) != 1200 {
+		t.Fatalf("dense: %d records delivered, want 1200", len(seen))
 	}
 	for id, n := range seen {
 		if n != 1 && id != changed || id == changed && n != 2 {
@@ -453,7 +454,7 @@ func TestStore_BatchesDenseAndSparse(t *testing.T) {
 	if last[changed].Attrs["jobtitle"] != "after cut" {
 		t.Errorf("changed record not re-sent with the change")
 	}
-	// Sparse: 1200 changes spread over 8000 records, one deletion.
+	// Sparse: 200 changes spread over 1200 records, one deletion.
 	var ids []crm.ID
 	for id := range seen {
 		ids = append(ids, id)
@@ -468,12 +469,12 @@ func TestStore_BatchesDenseAndSparse(t *testing.T) {
 		return tx.Delete(ctx, e, ids[1])
 	})
 	counts, err := st.Prepare(ctx, sub, specs, u.ID, time.Now())
-	if err != nil || counts[0].InsertCount != 1334 || counts[0].DeleteCount != 1 {
+	if err != nil || counts[0].InsertCount != 200 || counts[0].DeleteCount != 1 {
 		t.Fatalf("sparse prepare = %+v, %v", counts, err)
 	}
-	seen, last, dels := run(1300, nil)
-	if len(seen) != 1334 || dels != 1 {
-		t.Errorf("sparse: %d upserts, %d deletes; want 1334 and 1", len(seen), dels)
+	seen, last, dels := run(150, nil)
+	if len(seen) != 200 || dels != 1 {
+		t.Errorf("sparse: %d upserts, %d deletes; want 200 and 1", len(seen), dels)
 	}
 	for id, r := range last {
 		if r.Attrs["jobtitle"] != "sparse" || seen[id] != 1 {

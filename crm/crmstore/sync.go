@@ -374,7 +374,7 @@ type pending struct {
 // scan of the entity table merged with the batch's ids (both in id order)
 // instead of one lookup per row; mergeSlack bounds the rows that scan may
 // read that are not in the batch before it gives up.
-const (
+var (
 	mergeMinRows = 1000
 	mergeSlack   = 3
 )
