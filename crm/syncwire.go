@@ -163,31 +163,30 @@ func (e *BatchEncoder) Upsert(id ID, version int64, vals []any) error {
 }
 
 func appendValue(b []byte, t AttrType, v any) ([]byte, error) {
-	bad := fmt.Errorf("%w: %T for %s", ErrInvalidArgument, v, t)
 	switch t {
 	case TypeString, TypeMemo:
 		s, ok := v.(string)
 		if !ok {
-			return b, bad
+			return b, badValue(t, v)
 		}
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		return append(b, s...), nil
 	case TypeInteger, TypeBigInt, TypePicklist, TypeState, TypeStatus:
 		n, ok := v.(int64)
 		if !ok {
-			return b, bad
+			return b, badValue(t, v)
 		}
 		return binary.AppendVarint(b, n), nil
 	case TypeDecimal, TypeMoney:
 		f, ok := v.(float64)
 		if !ok {
-			return b, bad
+			return b, badValue(t, v)
 		}
 		return binary.BigEndian.AppendUint64(b, math.Float64bits(f)), nil
 	case TypeBoolean:
 		x, ok := v.(bool)
 		if !ok {
-			return b, bad
+			return b, badValue(t, v)
 		}
 		if x {
 			return append(b, 1), nil
@@ -196,19 +195,19 @@ func appendValue(b []byte, t AttrType, v any) ([]byte, error) {
 	case TypeDateTime, TypeDateOnly:
 		tm, ok := v.(time.Time)
 		if !ok {
-			return b, bad
+			return b, badValue(t, v)
 		}
 		return binary.AppendVarint(b, tm.Unix()), nil
 	case TypeUniqueID:
 		id, ok := v.(ID)
 		if !ok {
-			return b, bad
+			return b, badValue(t, v)
 		}
 		return append(b, id[:]...), nil
 	case TypeLookup, TypeOwner:
 		r, ok := v.(Ref)
 		if !ok {
-			return b, bad
+			return b, badValue(t, v)
 		}
 		b = binary.AppendUvarint(b, uint64(len(r.Entity)))
 		b = append(b, r.Entity...)
@@ -216,7 +215,7 @@ func appendValue(b []byte, t AttrType, v any) ([]byte, error) {
 	case TypePartyList:
 		ps, ok := v.([]Party)
 		if !ok {
-			return b, bad
+			return b, badValue(t, v)
 		}
 		j, err := json.Marshal(ps)
 		if err != nil {
@@ -227,12 +226,31 @@ func appendValue(b []byte, t AttrType, v any) ([]byte, error) {
 	case TypeBinary:
 		x, ok := v.([]byte)
 		if !ok {
-			return b, bad
+			return b, badValue(t, v)
 		}
 		b = binary.AppendUvarint(b, uint64(len(x)))
 		return append(b, x...), nil
 	}
-	return b, bad
+	return b, badValue(t, v)
+}
+
+func badValue(t AttrType, v any) error {
+	return fmt.Errorf("%w: %T for %s", ErrInvalidArgument, v, t)
+}
+
+// BatchCheckpoint marks a point of an encoder to roll back to.
+type BatchCheckpoint struct {
+	n    int
+	rows uint32
+}
+
+// Checkpoint returns the current point.
+func (e *BatchEncoder) Checkpoint() BatchCheckpoint { return BatchCheckpoint{e.buf.Len(), e.rows} }
+
+// Rollback drops the rows added after cp.
+func (e *BatchEncoder) Rollback(cp BatchCheckpoint) {
+	e.buf.Truncate(cp.n)
+	e.rows = cp.rows
 }
 
 // Payload returns the encoded payload (the encoder must not be used after).

@@ -17,8 +17,15 @@ func newCRMCmd(g *globals) *cobra.Command {
 		Use:   "crm",
 		Short: "Run and administer the CRM server",
 	}
-	c.AddCommand(newCRMServeCmd(g), newCRMUserCmd(g), newCRMRoleCmd(g))
+	cf := &crmFlags{}
+	c.PersistentFlags().IntVar(&cf.bcryptCost, "bcrypt-cost", 10, "bcrypt cost of new password hashes (4-31)")
+	c.AddCommand(newCRMServeCmd(g, cf), newCRMUserCmd(g, cf), newCRMRoleCmd(g, cf))
 	return c
+}
+
+// crmFlags are the flags every crm subcommand has.
+type crmFlags struct {
+	bcryptCost int
 }
 
 // defaultDBPath is $XDG_DATA_HOME/pimbridge/crm.db (XDG_DATA_HOME defaults
@@ -37,7 +44,7 @@ func defaultDBPath() (string, error) {
 
 // openStore opens the CRM database at path (default location when empty),
 // creating its directory.
-func openStore(ctx context.Context, path string, log *slog.Logger) (*crmstore.Store, string, error) {
+func openStore(ctx context.Context, cf *crmFlags, path string, log *slog.Logger) (*crmstore.Store, string, error) {
 	if path == "" {
 		var err error
 		if path, err = defaultDBPath(); err != nil {
@@ -47,7 +54,10 @@ func openStore(ctx context.Context, path string, log *slog.Logger) (*crmstore.St
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, "", fmt.Errorf("create data directory: %w", err)
 	}
-	st, err := crmstore.Open(ctx, path, &crmstore.Options{Logger: log})
+	if cf.bcryptCost < 4 || cf.bcryptCost > 31 {
+		return nil, "", usageErr(fmt.Errorf("--bcrypt-cost %d out of range 4-31", cf.bcryptCost))
+	}
+	st, err := crmstore.Open(ctx, path, &crmstore.Options{Logger: log, BcryptCost: cf.bcryptCost})
 	if err != nil {
 		return nil, "", err
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func newCRMRoleCmd(g *globals) *cobra.Command {
+func newCRMRoleCmd(g *globals, cf *crmFlags) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "role",
 		Short: "Manage roles: privileges (GoOffline, SyncToOutlook, Admin) and per-entity rights",
@@ -34,7 +34,7 @@ func newCRMRoleCmd(g *globals) *cobra.Command {
 		Use:  "list",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, _, err := openStore(cmd.Context(), db, quietLogger(g))
+			st, _, err := openStore(cmd.Context(), cf, db, quietLogger(g))
 			if err != nil {
 				return err
 			}
@@ -53,7 +53,7 @@ func newCRMRoleCmd(g *globals) *cobra.Command {
 		Use:  "create NAME",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, _, err := openStore(cmd.Context(), db, quietLogger(g))
+			st, _, err := openStore(cmd.Context(), cf, db, quietLogger(g))
 			if err != nil {
 				return err
 			}
@@ -87,7 +87,7 @@ func newCRMRoleCmd(g *globals) *cobra.Command {
 				if (len(args) == 2) == (entity != "") {
 					return usageErr(errors.New("give either a PRIVILEGE or --entity with --access"))
 				}
-				st, _, err := openStore(cmd.Context(), db, quietLogger(g))
+				st, _, err := openStore(cmd.Context(), cf, db, quietLogger(g))
 				if err != nil {
 					return err
 				}

@@ -21,6 +21,7 @@ import (
 
 type crmServeCmd struct {
 	g                 *globals
+	cf                *crmFlags
 	db, listen        string
 	tlsCert, tlsKey   string
 	adminPasswordFile string
@@ -28,8 +29,8 @@ type crmServeCmd struct {
 	maxBody           int64
 }
 
-func newCRMServeCmd(g *globals) *cobra.Command {
-	s := &crmServeCmd{g: g}
+func newCRMServeCmd(g *globals, cf *crmFlags) *cobra.Command {
+	s := &crmServeCmd{g: g, cf: cf}
 	c := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the CRM Web API and sync API",
@@ -67,7 +68,7 @@ func (s *crmServeCmd) run(ctx context.Context) error {
 		}
 	}
 	log := slog.New(slog.NewTextHandler(s.g.stderr, nil))
-	st, path, err := openStore(ctx, s.db, log)
+	st, path, err := openStore(ctx, s.cf, s.db, log)
 	if err != nil {
 		return err
 	}

@@ -3,8 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -48,7 +57,7 @@ func TestCRM_ServeUsersRoles(t *testing.T) {
 	var out, errb bytes.Buffer
 	userPW := "carol-Password-42"
 	// The database does not exist yet: user add creates it.
-	if err := run(ctx, []string{"crm", "user", "add", "carol", "--role", "salesperson", "--password-stdin", "--db", db},
+	if err := run(ctx, []string{"crm", "user", "add", "carol", "--role", "salesperson", "--password-stdin", "--db", db, "--bcrypt-cost", "4"},
 		strings.NewReader(userPW+"\n"), &out, &errb); err != nil {
 		t.Fatalf("user add: %v (%s)", err, errb.String())
 	}
@@ -82,7 +91,7 @@ func TestCRM_ServeUsersRoles(t *testing.T) {
 	logs := &lockedBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(sctx, []string{"crm", "serve", "--db", db, "--listen", addr, "--admin-password-file", pwFile}, nil, io.Discard, logs)
+		done <- run(sctx, []string{"crm", "serve", "--db", db, "--listen", addr, "--admin-password-file", pwFile, "--bcrypt-cost", "4"}, nil, io.Discard, logs)
 	}()
 	defer func() {
 		cancel()
@@ -96,7 +105,7 @@ func TestCRM_ServeUsersRoles(t *testing.T) {
 			}
 		}
 	}()
-	if err := realserver.WaitPort(port, 10*time.Second); err != nil {
+	if err := realserver.WaitPort(port, 60*time.Second); err != nil {
 		t.Fatalf("server did not start: %v\n%s", err, logs.String())
 	}
 	do := func(user, pw, method, path, body string) (int, string) {
@@ -135,8 +144,10 @@ func TestCRM_ServeFirstStart(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &lockedBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"crm", "serve", "--listen", addr}, nil, io.Discard, logs) }()
-	if err := realserver.WaitPort(port, 10*time.Second); err != nil {
+	go func() {
+		done <- run(ctx, []string{"crm", "serve", "--listen", addr, "--bcrypt-cost", "4"}, nil, io.Discard, logs)
+	}()
+	if err := realserver.WaitPort(port, 60*time.Second); err != nil {
 		cancel()
 		<-done
 		t.Fatalf("server did not start: %v\n%s", err, logs.String())
@@ -159,5 +170,66 @@ func TestCRM_ServeFirstStart(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(os.Getenv("XDG_DATA_HOME"), "pimbridge", "crm.db")); err != nil {
 		t.Errorf("default database: %v", err)
+	}
+}
+
+// TestCRM_ServeTLS serves HTTPS with a self-signed certificate.
+func TestCRM_ServeTLS(t *testing.T) {
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore:   time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile, pwFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), filepath.Join(dir, "pw")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	os.WriteFile(pwFile, []byte("tls-Admin-Password"), 0o600)
+	port := realserver.FreePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"crm", "serve", "--db", filepath.Join(dir, "crm.db"), "--listen", addr,
+			"--tls-cert", certFile, "--tls-key", keyFile, "--admin-password-file", pwFile, "--bcrypt-cost", "4"}, nil, io.Discard, io.Discard)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	if err := realserver.WaitPort(port, 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	req, _ := http.NewRequest("GET", "https://"+addr+"/api/whoami", nil)
+	req.SetBasicAuth("admin", "tls-Admin-Password")
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("whoami over TLS = %d", resp.StatusCode)
+	}
+	if err := run(context.Background(), []string{"crm", "serve", "--tls-cert", certFile}, nil, io.Discard, io.Discard); exitCode(io.Discard, err) != exitUsage {
+		t.Errorf("--tls-cert without --tls-key: %v", err)
 	}
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func newCRMUserCmd(g *globals) *cobra.Command {
+func newCRMUserCmd(g *globals, cf *crmFlags) *cobra.Command {
 	c := &cobra.Command{Use: "user", Short: "Manage CRM users"}
 	var db string
 	c.PersistentFlags().StringVar(&db, "db", "", "database file (default $XDG_DATA_HOME/pimbridge/crm.db)")
@@ -29,7 +29,7 @@ func newCRMUserCmd(g *globals) *cobra.Command {
 				return fmt.Errorf("read password from stdin: %w", err)
 			}
 			pw := strings.TrimRight(line, "\r\n")
-			st, _, err := openStore(cmd.Context(), db, quietLogger(g))
+			st, _, err := openStore(cmd.Context(), cf, db, quietLogger(g))
 			if err != nil {
 				return err
 			}
@@ -51,7 +51,7 @@ func newCRMUserCmd(g *globals) *cobra.Command {
 		Short: "List users and their roles",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, _, err := openStore(cmd.Context(), db, quietLogger(g))
+			st, _, err := openStore(cmd.Context(), cf, db, quietLogger(g))
 			if err != nil {
 				return err
 			}
@@ -71,7 +71,7 @@ func newCRMUserCmd(g *globals) *cobra.Command {
 		Short: "Give a user a role",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, _, err := openStore(cmd.Context(), db, quietLogger(g))
+			st, _, err := openStore(cmd.Context(), cf, db, quietLogger(g))
 			if err != nil {
 				return err
 			}

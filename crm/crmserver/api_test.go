@@ -297,6 +297,21 @@ func TestAPI_CustomAttribute(t *testing.T) {
 	if err != nil || len(got) != 1 || got[0].ID != c.ID || got[0].Attrs["new_shoesize"] != int64(47) {
 		t.Errorf("query on custom attribute = %v, %v", got, err)
 	}
+	// Sync carries it, under the new metadata version.
+	sub, err := srv.Alice.Client.Subscribe(ctx, "laptop", crmclient.KindOffline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Alice.Client.Prepare(ctx, sub.ID); err != nil {
+		t.Fatal(err)
+	}
+	b, err := srv.Alice.Client.NextBatch(ctx, sub.ID, "contact", 10)
+	if err != nil || len(b.Upserts) != 1 {
+		t.Fatalf("batch = %+v, %v", b, err)
+	}
+	if int64(b.Header.MetadataVersion) != v || b.Upserts[0].Attrs["new_shoesize"] != int64(47) {
+		t.Errorf("batch metadata version %d (want %d), new_shoesize %v", b.Header.MetadataVersion, v, b.Upserts[0].Attrs["new_shoesize"])
+	}
 }
 
 func TestAPI_OfflineMode(t *testing.T) {

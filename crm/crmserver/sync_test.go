@@ -8,6 +8,7 @@ import (
 
 	"github.com/pimbridge/pimbridge/crm"
 	"github.com/pimbridge/pimbridge/crm/crmclient"
+	"github.com/pimbridge/pimbridge/crm/crmserver"
 	"github.com/pimbridge/pimbridge/crm/crmtest"
 )
 
@@ -284,5 +285,50 @@ func TestSync_LocalFilters(t *testing.T) {
 	prep, _ = a.Prepare(ctx, sub.ID)
 	if c := prep.Count("contact"); c.InsertCount != 1 {
 		t.Errorf("after locked default = %+v, want the dropped contact back", c)
+	}
+}
+
+// TestSync_PartyFilter: the default activity filter includes activities
+// where the user is a party, if security lets them read them.
+func TestSync_PartyFilter(t *testing.T) {
+	srv := crmtest.Start(t, nil)
+	ctx := context.Background()
+	role := crmserver.BuiltinRoles()[1]
+	role.Name = "manager"
+	role.SetRight("*", crmserver.Read, crmserver.ScopeAll)
+	if err := srv.Store.SaveRole(ctx, role); err != nil {
+		t.Fatal(err)
+	}
+	meg := srv.AddUser(t, "meg", "meg-secret-pw", "manager")
+	party := []crm.Party{{Party: &crm.Ref{Entity: crm.EntitySystemUser, ID: meg.ID}}}
+	invited, err := srv.Bob.Client.Create(ctx, crm.Record{Entity: "appointment", Attrs: map[string]any{"subject": "with meg", "requiredattendees": party}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Bob.Client.Create(ctx, crm.Record{Entity: "appointment", Attrs: map[string]any{"subject": "without meg"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := meg.Client.Subscribe(ctx, "desk", crmclient.KindOutlook)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prep, err := meg.Client.Prepare(ctx, sub.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := prep.Count("appointment"); c.InsertCount != 1 {
+		t.Errorf("appointments for meg = %+v, want the one she attends", c)
+	}
+	ups, _, _ := drain(t, meg.Client, sub.ID, "appointment", 10)
+	if ups[invited.ID] != 1 {
+		t.Errorf("delivered %v", ups)
+	}
+	// Removing meg from the party list removes it from her replica.
+	if _, err := srv.Bob.Client.Update(ctx, crm.Record{Entity: "appointment", ID: invited.ID, Attrs: map[string]any{"requiredattendees": []crm.Party{}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	prep, _ = meg.Client.Prepare(ctx, sub.ID)
+	if c := prep.Count("appointment"); c.DeleteCount != 1 {
+		t.Errorf("after removal = %+v, want 1 delete", c)
 	}
 }

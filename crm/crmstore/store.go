@@ -22,6 +22,21 @@
 //   - users, roles, user_roles, tokens (bcrypt password hashes; only
 //     SHA-256 of tokens), subscriptions, syncentry, batches, syncinfo,
 //     localfilters, primaries: see migrations/0001_init.sql.
+//
+// # Sync
+//
+// SyncEntry rows are (subscription, entity, object id, state, version,
+// gen). Prepare bumps the subscription's generation and marks rows 1 or 2
+// with it; incremental prepares read only records above the subscription's
+// cursor (the highest version merged) and newer tombstones. A batch is not
+// written row by row: it is the range of pending rows up to the max-th in
+// (state, object id) order among those marked by a generation <= the one
+// current when it was cut. Rows marked again later leave the batch (they
+// changed and go out in a later one) and none can join it, so an
+// unacknowledged batch can be sent again as it was, and postsync updates
+// exactly its rows: 1 -> 0 when the record still has the version sent, 2
+// removed. Dense batches read their records with one range scan of the
+// entity table merged with the batch's ids; sparse ones with lookups.
 package crmstore
 
 import (

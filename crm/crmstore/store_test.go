@@ -225,9 +225,27 @@ func getFixture(b *testing.B, n int) *fixture {
 		b.Fatalf("full prepare = %v, %v", counts, err)
 	}
 	b.Logf("full prepare of %d in %v", n, time.Since(start).Round(time.Millisecond))
-	// Batches, timed without the acknowledgements.
-	var batchTime time.Duration
-	rows := 0
+	// Batches, timed without the acknowledgements, each followed by a plain
+	// SELECT of the same rows and columns scanned the same way, so that
+	// both see the same machine load.
+	cols := []string{"id", "versionnumber"}
+	for _, a := range e.Attributes {
+		if a.Type == crm.TypeUniqueID {
+			continue
+		}
+		cols = append(cols, `"`+a.Name+`"`)
+		if a.Type == crm.TypeLookup {
+			cols = append(cols, `"`+a.Name+`__type"`)
+		}
+	}
+	plain := "SELECT " + strings.Join(cols, ", ") + " FROM e_contact WHERE id >= ? AND id <= ? ORDER BY id"
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	var batchTime, selectTime time.Duration
+	rows, sel := 0, 0
 	for {
 		t0 := time.Now()
 		p, ok, err := st.NextBatch(ctx, fx.sub, e, 100000)
@@ -243,45 +261,32 @@ func getFixture(b *testing.B, n int) *fixture {
 			b.Fatal(err)
 		}
 		rows += len(bt.Upserts)
+		lo, hi := bt.Upserts[0].ID.String(), bt.Upserts[0].ID.String()
+		for _, u := range bt.Upserts {
+			lo, hi = min(lo, u.ID.String()), max(hi, u.ID.String())
+		}
+		t0 = time.Now()
+		r, err := st.DB().QueryContext(ctx, plain, lo, hi)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for r.Next() {
+			if err := r.Scan(ptrs...); err != nil {
+				b.Fatal(err)
+			}
+			sel++
+		}
+		r.Close()
+		selectTime += time.Since(t0)
 		if _, err := st.PostSync(ctx, fx.sub, bt.ID); err != nil {
 			b.Fatal(err)
 		}
 	}
-	if rows != n {
-		b.Fatalf("batches carried %d rows, want %d", rows, n)
+	if rows != n || sel != n {
+		b.Fatalf("batches carried %d rows, the selects %d, want %d", rows, sel, n)
 	}
 	fx.batchRowsPerSec = float64(rows) / batchTime.Seconds()
-	// A plain SELECT of the same rows and columns, scanned the same way.
-	cols := []string{"id", "versionnumber"}
-	for _, a := range e.Attributes {
-		if a.Type == crm.TypeUniqueID {
-			continue
-		}
-		cols = append(cols, `"`+a.Name+`"`)
-		if a.Type == crm.TypeLookup {
-			cols = append(cols, `"`+a.Name+`__type"`)
-		}
-	}
-	t0 := time.Now()
-	r, err := st.DB().QueryContext(ctx, "SELECT "+strings.Join(cols, ", ")+" FROM e_contact")
-	if err != nil {
-		b.Fatal(err)
-	}
-	vals := make([]any, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
-	sel := 0
-	for r.Next() {
-		if err := r.Scan(ptrs...); err != nil {
-			b.Fatal(err)
-		}
-		sel++
-	}
-	r.Close()
-	fx.selectRowsPerSec = float64(sel) / time.Since(t0).Seconds()
-	st.DB().QueryRowContext(ctx, "SELECT count(*) FROM e_contact").Scan(&sel)
+	fx.selectRowsPerSec = float64(sel) / selectTime.Seconds()
 	rs, err := st.DB().QueryContext(ctx, "SELECT id FROM e_contact")
 	if err != nil {
 		b.Fatal(err)
@@ -378,4 +383,102 @@ func BenchmarkBatchGeneration(b *testing.B) {
 	b.ReportMetric(fx.selectRowsPerSec, "select-rows/s")
 	b.ReportMetric(ratio, "ratio")
 	b.Logf("LIMIT batch-rows-per-sec-vs-select: %.0f%% (%.0f vs %.0f rows/s) vs 50%% -> %s", ratio*100, fx.batchRowsPerSec, fx.selectRowsPerSec, verdict(ratio >= 0.5))
+}
+
+// TestStore_BatchesDenseAndSparse covers both ways a batch reads records:
+// one range scan merged with the batch (dense) and one lookup per row
+// (sparse), with a change after the cut and a deletion.
+func TestStore_BatchesDenseAndSparse(t *testing.T) {
+	defer crmstore.SetMergeMinRows(100)()
+	st := openTest(t, t.TempDir())
+	defer st.Close()
+	ctx := context.Background()
+	u, _ := st.CreateUser(ctx, "alice", "alice-password")
+	if err := st.BulkInsert(ctx, "contact", contacts(u.ID, 1200, 0)); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := st.Metadata(ctx)
+	e, _ := m.Entity("contact")
+	x, _ := crm.ParseFilter("ownerid eq @me")
+	specs := []crmserver.SyncSpec{{Entity: e, Filter: x, Hash: "h"}}
+	sub, _ := st.Subscribe(ctx, u.ID, "c", crmserver.KindOffline)
+	run := func(size int, edit func(first *crm.Batch)) (map[crm.ID]int, map[crm.ID]crm.Record, int) {
+		seen, last, dels := map[crm.ID]int{}, map[crm.ID]crm.Record{}, 0
+		for i := 0; ; i++ {
+			p, ok, err := st.NextBatch(ctx, sub, e, size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				return seen, last, dels
+			}
+			b, err := crm.DecodeBatchPayload(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range b.Upserts {
+				seen[r.ID]++
+				last[r.ID] = r
+				if want := r.Attrs["fullname"]; want != fmt.Sprintf("%s %s", r.Attrs["firstname"], r.Attrs["lastname"]) {
+					t.Fatalf("row %s has mixed-up columns: %v", r.ID, r.Attrs)
+				}
+			}
+			dels += len(b.Deletes)
+			if i == 0 && edit != nil {
+				edit(b)
+			}
+			if _, err := st.PostSync(ctx, sub, b.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := st.Prepare(ctx, sub, specs, u.ID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	var changed crm.ID
+	seen, last, _ := run(500, func(b *crm.Batch) {
+		changed = b.Upserts[10].ID
+		st.Update(ctx, func(tx crmserver.Tx) error {
+			_, err := tx.Patch(ctx, e, changed, map[string]any{"jobtitle": "after cut"})
+			return err
+		})
+	})
+	if len(seen) != 1200 {
+		t.Fatalf("dense: %d records delivered, want 1200", len(seen))
+	}
+	for id, n := range seen {
+		if n != 1 && id != changed || id == changed && n != 2 {
+			t.Fatalf("dense: %s delivered %d times", id, n)
+		}
+	}
+	if last[changed].Attrs["jobtitle"] != "after cut" {
+		t.Errorf("changed record not re-sent with the change")
+	}
+	// Sparse: 200 changes spread over 1200 records, one deletion.
+	var ids []crm.ID
+	for id := range seen {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, func(a, b crm.ID) int { return strings.Compare(a.String(), b.String()) })
+	st.Update(ctx, func(tx crmserver.Tx) error {
+		for i := 0; i < len(ids); i += 6 {
+			if _, err := tx.Patch(ctx, e, ids[i], map[string]any{"jobtitle": "sparse"}); err != nil {
+				return err
+			}
+		}
+		return tx.Delete(ctx, e, ids[1])
+	})
+	counts, err := st.Prepare(ctx, sub, specs, u.ID, time.Now())
+	if err != nil || counts[0].InsertCount != 200 || counts[0].DeleteCount != 1 {
+		t.Fatalf("sparse prepare = %+v, %v", counts, err)
+	}
+	seen, last, dels := run(150, nil)
+	if len(seen) != 200 || dels != 1 {
+		t.Errorf("sparse: %d upserts, %d deletes; want 200 and 1", len(seen), dels)
+	}
+	for id, r := range last {
+		if r.Attrs["jobtitle"] != "sparse" || seen[id] != 1 {
+			t.Fatalf("sparse: %s = %v (%d times)", id, r.Attrs["jobtitle"], seen[id])
+		}
+	}
 }

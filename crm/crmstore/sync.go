@@ -311,59 +311,160 @@ func (t *txn) encodeBatch(ctx context.Context, sub string, e *crm.Entity, b batc
 		}
 		rows.Close()
 	}
-	cond, args, ok := b.member("s.", crm.SyncStateToSend)
+	cond, args, ok := b.member("", crm.SyncStateToSend)
 	if !ok {
 		return enc.Payload(), enc.Rows(), nil
+	}
+	// The batch's state-1 rows in id order, with the version prepare saw.
+	rows, err := t.q.QueryContext(ctx, "SELECT objectid, version FROM syncentry INDEXED BY syncentry_state WHERE sub = ? AND entity = ? AND "+cond+
+		" ORDER BY objectid", append([]any{sub, e.Name}, args...)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("crmstore: batch: %w", err)
+	}
+	var pend []pending
+	for rows.Next() {
+		var p pending
+		if err := rows.Scan(&p.id, &p.version); err != nil {
+			rows.Close()
+			return nil, 0, fmt.Errorf("crmstore: batch: %w", err)
+		}
+		pend = append(pend, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("crmstore: batch: %w", err)
+	}
+	if len(pend) == 0 {
+		return enc.Payload(), enc.Rows(), nil
+	}
+	cp := enc.Checkpoint()
+	var changed []pending
+	done := false
+	if len(pend) >= mergeMinRows {
+		if changed, done, err = t.mergeRecords(ctx, e, cols, attrs, pend, enc); err != nil {
+			return nil, 0, err
+		}
+		if !done {
+			enc.Rollback(cp)
+		}
+	}
+	if !done {
+		if changed, err = t.joinRecords(ctx, e, cols, attrs, sub, b, enc); err != nil {
+			return nil, 0, err
+		}
 	}
 	// The version sent is remembered, so that postsync can tell a record
 	// that changed after this point (it stays 1 and is sent again). It
 	// differs from the one prepare saw only for records changed since.
-	rows, err := t.q.QueryContext(ctx, "SELECT "+cols+", s.version FROM syncentry s INDEXED BY syncentry_state JOIN "+table(e)+
-		" t ON t.id = s.objectid WHERE s.sub = ? AND s.entity = ? AND "+cond,
-		append([]any{sub, e.Name}, args...)...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("crmstore: batch: %w", err)
-	}
-	sc := newScanner(e, attrs)
-	var seen int64
-	sc.ptrs = append(sc.ptrs, &seen)
-	vals := make([]any, 0, len(attrs))
-	type moved struct {
-		id  crm.ID
-		ver int64
-	}
-	var changed []moved
-	for rows.Next() {
-		if err := rows.Scan(sc.ptrs...); err != nil {
-			rows.Close()
+	for _, m := range changed {
+		if _, err := t.q.ExecContext(ctx, "UPDATE syncentry SET version = ? WHERE sub = ? AND entity = ? AND objectid = ?", m.version, sub, e.Name, m.id); err != nil {
 			return nil, 0, fmt.Errorf("crmstore: batch: %w", err)
+		}
+	}
+	return enc.Payload(), enc.Rows(), nil
+}
+
+// pending is one state-1 SyncEntry row of a batch.
+type pending struct {
+	id      string
+	version int64
+}
+
+// mergeMinRows is the batch size from which records are read by one range
+// scan of the entity table merged with the batch's ids (both in id order)
+// instead of one lookup per row; mergeSlack bounds the rows that scan may
+// read that are not in the batch before it gives up.
+var (
+	mergeMinRows = 1000
+	mergeSlack   = 3
+)
+
+// mergeRecords reads the entity table from the batch's first to its last
+// id and encodes the rows that are in the batch. A scan that reads more than
+// mergeSlack times as many rows as the batch holds (a sparse batch) stops
+// with done false.
+func (t *txn) mergeRecords(ctx context.Context, e *crm.Entity, cols string, attrs []*crm.Attribute, pend []pending, enc *crm.BatchEncoder) (changed []pending, done bool, err error) {
+	rows, err := t.q.QueryContext(ctx, "SELECT "+cols+" FROM "+table(e)+" t WHERE t.id >= ? AND t.id <= ? ORDER BY t.id",
+		pend[0].id, pend[len(pend)-1].id)
+	if err != nil {
+		return nil, false, fmt.Errorf("crmstore: batch: %w", err)
+	}
+	defer rows.Close()
+	sc := newScanner(e, attrs)
+	vals := make([]any, 0, len(attrs))
+	limit := mergeSlack*len(pend) + mergeMinRows
+	i, scanned := 0, 0
+	for rows.Next() && i < len(pend) {
+		scanned++
+		if scanned > limit {
+			return nil, false, nil
+		}
+		if err := rows.Scan(sc.ptrs...); err != nil {
+			return nil, false, fmt.Errorf("crmstore: batch: %w", err)
+		}
+		id, _ := sc.vals[0].(string)
+		for i < len(pend) && pend[i].id < id {
+			i++ // gone since prepare; the next prepare turns it into a delete
+		}
+		if i == len(pend) || pend[i].id != id {
+			continue
 		}
 		var oid crm.ID
 		var ver int64
 		vals, oid, ver, err = sc.values(vals)
 		if err != nil {
-			rows.Close()
-			return nil, 0, fmt.Errorf("crmstore: batch: %w", err)
+			return nil, false, fmt.Errorf("crmstore: batch: %w", err)
 		}
-		if ver != seen {
-			changed = append(changed, moved{oid, ver})
+		if ver != pend[i].version {
+			changed = append(changed, pending{id, ver})
 		}
 		if err := enc.Upsert(oid, ver, vals); err != nil {
-			rows.Close()
-			return nil, 0, err
+			return nil, false, err
+		}
+		i++
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("crmstore: batch: %w", err)
+	}
+	return changed, true, nil
+}
+
+// joinRecords reads the batch's records with one lookup per row.
+func (t *txn) joinRecords(ctx context.Context, e *crm.Entity, cols string, attrs []*crm.Attribute, sub string, b batchRange, enc *crm.BatchEncoder) ([]pending, error) {
+	cond, args, _ := b.member("s.", crm.SyncStateToSend)
+	rows, err := t.q.QueryContext(ctx, "SELECT "+cols+", s.version FROM syncentry s INDEXED BY syncentry_state JOIN "+table(e)+
+		" t ON t.id = s.objectid WHERE s.sub = ? AND s.entity = ? AND "+cond,
+		append([]any{sub, e.Name}, args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("crmstore: batch: %w", err)
+	}
+	defer rows.Close()
+	sc := newScanner(e, attrs)
+	var seen int64
+	sc.ptrs = append(sc.ptrs, &seen)
+	vals := make([]any, 0, len(attrs))
+	var changed []pending
+	for rows.Next() {
+		if err := rows.Scan(sc.ptrs...); err != nil {
+			return nil, fmt.Errorf("crmstore: batch: %w", err)
+		}
+		var oid crm.ID
+		var ver int64
+		vals, oid, ver, err = sc.values(vals)
+		if err != nil {
+			return nil, fmt.Errorf("crmstore: batch: %w", err)
+		}
+		if ver != seen {
+			changed = append(changed, pending{oid.String(), ver})
+		}
+		if err := enc.Upsert(oid, ver, vals); err != nil {
+			return nil, err
 		}
 	}
 	if err := rows.Err(); err != nil {
-		rows.Close()
-		return nil, 0, fmt.Errorf("crmstore: batch: %w", err)
+		return nil, fmt.Errorf("crmstore: batch: %w", err)
 	}
-	rows.Close()
-	for _, m := range changed {
-		if _, err := t.q.ExecContext(ctx, "UPDATE syncentry SET version = ? WHERE sub = ? AND entity = ? AND objectid = ?", m.ver, sub, e.Name, m.id.String()); err != nil {
-			return nil, 0, fmt.Errorf("crmstore: batch: %w", err)
-		}
-	}
-	return enc.Payload(), enc.Rows(), nil
+	return changed, nil
 }
 
 // PostSync acknowledges a batch: rows still at the version the batch sent

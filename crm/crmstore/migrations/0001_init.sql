@@ -97,8 +97,9 @@ CREATE TABLE syncentry (
     gen      INTEGER NOT NULL,      -- prepare generation that last marked the row
     PRIMARY KEY (sub, entity, objectid)
 ) WITHOUT ROWID;
--- Pending rows in (state, objectid) order: batches are ranges of it.
-CREATE INDEX syncentry_state ON syncentry (sub, entity, state, objectid);
+-- Pending rows in (state, objectid) order: batches are ranges of it
+-- (covering, so that cutting and reading a batch needs no row lookups).
+CREATE INDEX syncentry_state ON syncentry (sub, entity, state, objectid, gen, version);
 CREATE TABLE batches (
     id      INTEGER PRIMARY KEY AUTOINCREMENT,
     sub     TEXT NOT NULL REFERENCES subscriptions (id) ON DELETE CASCADE,
