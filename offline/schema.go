@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-
 )
 
 // SchemaChange is one difference applied to the replica.
