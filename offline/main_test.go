@@ -154,7 +154,7 @@ func killResume(tb testing.TB, n, kills, batch int, maxDelay time.Duration) {
 }
 
 func TestGoOffline_KillResume(t *testing.T) {
-	killResume(t, 5000, 8, 200, 700*time.Millisecond)
+	killResume(t, 2000, 6, 100, 500*time.Millisecond)
 }
 
 // TestLocalAPI_WriteAndQueueAtomic kills a process that writes through the
@@ -170,7 +170,7 @@ func TestLocalAPI_WriteAndQueueAtomic(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.Close()
-	for round := range 3 {
+	for round := range 2 {
 		cmd := child(t, "writes", "OFFLINE_DB="+db)
 		stdout, _ := cmd.StdoutPipe()
 		if err := cmd.Start(); err != nil {
