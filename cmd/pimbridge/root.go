@@ -70,6 +70,10 @@ var commands = []func(*globals) *cobra.Command{
 	newVersionCmd,
 	newMapCmd,
 	newCRMCmd,
+	newGoOfflineCmd,
+	newGoOnlineCmd,
+	newSetOfflineCmd,
+	newStatusCmd,
 }
 
 // isUsage reports whether err is one of cobra's own argument errors.

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pimbridge/pimbridge/crm/crmclient"
+	"github.com/pimbridge/pimbridge/offline"
+)
+
+// newStatusCmd is `pimbridge status [--json]`: the offline engine's client
+// state, queue, last runs and the API address to use now.
+func newStatusCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "status",
+		Short: "Show the client state, offline queue, last runs and the API to use now",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			env, err := g.openOffline(ctx, false, nil)
+			if err != nil {
+				return err
+			}
+			defer env.engine.Close()
+			// The server is asked (last runs, version check) only when a
+			// password is configured.
+			var remote offline.Remote
+			if pw, err := readSecret("crm", env.cfg.CRM.SecretRef); err == nil {
+				c, err := crmclient.New(env.cfg.CRM.URL, &crmclient.Options{User: env.cfg.CRM.User, Password: pw})
+				if err != nil {
+					return err
+				}
+				remote = c
+			}
+			st, err := env.engine.Status(ctx, remote, env.cfg.Offline.Listen)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(g.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			fmt.Fprintf(g.stdout, "state          %s\n", st.State)
+			fmt.Fprintf(g.stdout, "offline        %v\n", st.Offline)
+			fmt.Fprintf(g.stdout, "server uri     %s\n", st.ServerURI)
+			fmt.Fprintf(g.stdout, "queue length   %d\n", st.QueueLength)
+			fmt.Fprintf(g.stdout, "sync errors    %d\n", st.SyncErrors)
+			fmt.Fprintf(g.stdout, "last offline   %s\n", st.LastGoOffline)
+			fmt.Fprintf(g.stdout, "last online    %s\n", st.LastGoOnline)
+			if st.LastError != "" {
+				fmt.Fprintf(g.stdout, "last error     %s\n", st.LastError)
+			}
+			if st.Version != "" {
+				fmt.Fprintf(g.stdout, "version check  %s\n", st.Version)
+			}
+			for i, r := range st.Runs {
+				if i == 5 {
+					break
+				}
+				fmt.Fprintf(g.stdout, "run            %s  %d batches  %d bytes\n", r.Finished.Format("2006-01-02 15:04:05Z"), r.Batches, r.Bytes)
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}

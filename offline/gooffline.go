@@ -1,0 +1,323 @@
+package offline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/pimbridge/pimbridge/crm"
+	"github.com/pimbridge/pimbridge/crm/crmclient"
+	"github.com/pimbridge/pimbridge/crm/crmserver"
+	"github.com/pimbridge/pimbridge/crm/crmstore"
+)
+
+// Credentials are the user's CRM login; the local API accepts the same
+// (a bcrypt hash of the password is cached in the replica).
+type Credentials struct {
+	User, Password string
+}
+
+// Report describes one GoOffline run.
+type Report struct {
+	Subscription string
+	Schema       []SchemaChange
+	Entities     []crmclient.SyncInfoCount
+	Rows         int64 // upserts and deletes applied
+	Batches      int   // batches applied
+	Resent       int   // batches the server sent again that were already applied
+	Bytes        int64
+	Duration     time.Duration
+}
+
+// GoOffline fills (or refreshes) the replica from the server: subscribe,
+// prepare, schema propagation, then per entity batches of dynamic size,
+// each applied in one replica transaction with its batch id and
+// acknowledged with postsync, then RecordSyncInfo. The client state is
+// GoingOffline during the run and Offline after it.
+//
+// A broken run (error, cancel, kill -9) can simply be started again: a
+// batch the server re-sends because it was not acknowledged is recognised
+// by its id and only acknowledged; acknowledged batches are never sent
+// again.
+func (e *Engine) GoOffline(ctx context.Context, r Remote, cred Credentials) (Report, error) {
+	e.run.Lock()
+	defer e.run.Unlock()
+	if err := e.setState(ctx, GoingOffline); err != nil {
+		return Report{}, err
+	}
+	rep, err := e.goOffline(ctx, r, cred)
+	switch {
+	case err == nil:
+		err = e.setState(ctx, Offline)
+		if err == nil {
+			err = setState(ctx, e.replica.DB(), keyLastOffline, e.stamp())
+		}
+	case errors.Is(err, context.Canceled):
+		e.setState(ctx, GoOfflineCanceled)
+	case errors.Is(err, ErrServerUnavailable):
+		e.setState(ctx, ServerUnavailable)
+	case errors.Is(err, ErrClientVersion):
+		e.setState(ctx, ClientVersionLower)
+	default:
+		e.setState(ctx, Online)
+	}
+	e.setError(ctx, err)
+	return rep, err
+}
+
+// Refresh is the background synchronization of the replica while online
+// (an incremental GoOffline that leaves the client online). The daemon
+// calls it every RefreshInterval.
+func (e *Engine) Refresh(ctx context.Context, r Remote, cred Credentials) (Report, error) {
+	e.run.Lock()
+	defer e.run.Unlock()
+	st, err := e.State(ctx)
+	if err != nil {
+		return Report{}, err
+	}
+	if st.IsOffline() {
+		return Report{}, fmt.Errorf("offline: refresh: the client is %s", st)
+	}
+	if err := e.setState(ctx, BackgroundSync); err != nil {
+		return Report{}, err
+	}
+	rep, err := e.goOffline(ctx, r, cred)
+	next := Online
+	if errors.Is(err, ErrServerUnavailable) {
+		next = ServerUnavailable
+	} else if errors.Is(err, ErrClientVersion) {
+		next = ClientVersionLower
+	}
+	e.setState(ctx, next)
+	e.setError(ctx, err)
+	return rep, err
+}
+
+func (e *Engine) goOffline(ctx context.Context, r Remote, cred Credentials) (Report, error) {
+	start := e.now()
+	db := e.replica.DB()
+	who, err := r.WhoAmI(ctx)
+	if err != nil {
+		return Report{}, unavailable(fmt.Errorf("offline: whoami: %w", err))
+	}
+	if !slicesContains(who.Privileges, crmserver.PrivGoOffline) {
+		return Report{}, fmt.Errorf("%w: %s lacks the Go Offline privilege", crm.ErrForbidden, who.Name)
+	}
+	if err := e.cacheUser(ctx, who, cred); err != nil {
+		return Report{}, err
+	}
+	if err := setState(ctx, db, keyServerURL, r.BaseURL()); err != nil {
+		return Report{}, err
+	}
+	sub, err := r.Subscribe(ctx, e.opts.ClientID, crmclient.KindOffline)
+	if err != nil {
+		return Report{}, unavailable(fmt.Errorf("offline: subscribe: %w", err))
+	}
+	if err := setState(ctx, db, keySubscription, sub.ID); err != nil {
+		return Report{}, err
+	}
+	rep := Report{Subscription: sub.ID}
+	prep, err := r.Prepare(ctx, sub.ID)
+	if err != nil {
+		return rep, unavailable(fmt.Errorf("offline: prepare: %w", err))
+	}
+	metaVer, changes, err := e.propagateSchema(ctx, r)
+	if err != nil {
+		return rep, err
+	}
+	rep.Schema = changes
+	var total int64
+	for _, c := range prep.Entities {
+		total += c.InsertCount + c.DeleteCount
+	}
+	var done int64
+	info := crmclient.SyncInfo{RunID: uuid.NewString(), Started: start.UTC()}
+	for _, c := range prep.Entities {
+		if c.InsertCount+c.DeleteCount == 0 {
+			continue
+		}
+		es := time.Now()
+		cnt := crmclient.SyncInfoCount{Entity: c.Entity}
+		sizer := NewSizer(e.opts.Batch, c.InsertCount+c.DeleteCount)
+		retries := 0
+		for {
+			t0 := time.Now()
+			b, err := r.NextBatch(ctx, sub.ID, c.Entity, sizer.Size())
+			if err != nil {
+				err = unavailable(fmt.Errorf("offline: batch of %s: %w", c.Entity, err))
+				if errors.Is(err, ErrServerUnavailable) && retries < e.opts.Batch.MaxRetryCount {
+					retries++
+					e.log.Warn("offline: batch failed, retrying", "entity", c.Entity, "attempt", retries, "err", err)
+					if err := sleepCtx(ctx, time.Duration(retries)*200*time.Millisecond); err != nil {
+						return rep, err
+					}
+					continue
+				}
+				return rep, err
+			}
+			if b.Header.Result == crm.BatchEmpty {
+				break
+			}
+			if int64(b.Header.MetadataVersion) != metaVer {
+				// Never insert rows cut with another schema: refresh it
+				// and fetch the (unacknowledged, re-encoded) batch again.
+				if retries >= max(e.opts.Batch.MaxRetryCount, 1) {
+					return rep, fmt.Errorf("%w: batch %d has version %d, replica %d", ErrSchemaMismatch, b.ID, b.Header.MetadataVersion, metaVer)
+				}
+				retries++
+				e.log.Warn("offline: metadata version changed, propagating schema", "batch", b.ID, "batch_version", b.Header.MetadataVersion, "replica_version", metaVer)
+				if metaVer, changes, err = e.propagateSchema(ctx, r); err != nil {
+					return rep, err
+				}
+				rep.Schema = append(rep.Schema, changes...)
+				continue
+			}
+			resent, err := e.applyBatch(ctx, b)
+			if err != nil {
+				return rep, err
+			}
+			ps, err := e.postSync(ctx, r, sub.ID, b.ID)
+			if err != nil {
+				return rep, err
+			}
+			if ps.Already {
+				e.log.Error("offline: the server had already acknowledged a batch it sent", "batch", b.ID)
+			}
+			retries = 0
+			n := int64(len(b.Upserts) + len(b.Deletes))
+			rep.Batches++
+			rep.Bytes += int64(b.Header.PayloadSize) + crm.BatchHeaderSize
+			if resent {
+				rep.Resent++
+			}
+			cnt.Inserted += int64(len(b.Upserts))
+			cnt.Deleted += int64(len(b.Deletes))
+			rep.Rows += n
+			done += n
+			sizer.Observe(time.Since(t0))
+			if e.opts.Progress != nil {
+				e.opts.Progress(Progress{Entity: c.Entity, Done: done, Total: total, BatchSize: sizer.Size()})
+			}
+		}
+		cnt.DurationMS = time.Since(es).Milliseconds()
+		rep.Entities = append(rep.Entities, cnt)
+	}
+	info.Finished = e.now().UTC()
+	info.Entities, info.Bytes, info.Batches = rep.Entities, rep.Bytes, rep.Batches
+	if err := r.RecordSyncInfo(ctx, sub.ID, info); err != nil {
+		return rep, unavailable(fmt.Errorf("offline: syncinfo: %w", err))
+	}
+	rep.Duration = e.now().Sub(start)
+	return rep, nil
+}
+
+// applyBatch inserts a batch into the replica together with its id, in one
+// transaction. resent reports a batch whose id was already recorded (the
+// server sent it again because the acknowledgement was lost).
+func (e *Engine) applyBatch(ctx context.Context, b *crm.Batch) (resent bool, err error) {
+	md, err := e.replica.Metadata(ctx)
+	if err != nil {
+		return false, err
+	}
+	ent, err := md.Entity(b.Entity)
+	if err != nil {
+		return false, fmt.Errorf("offline: batch %d: %w", b.ID, err)
+	}
+	err = e.replica.Update(ctx, func(tx crmserver.Tx) error {
+		stx, _ := crmstore.SQLTx(tx)
+		var have int
+		if err := stx.QueryRowContext(ctx, "SELECT count(*) FROM offline_batches WHERE id = ?", int64(b.ID)).Scan(&have); err != nil {
+			return fmt.Errorf("offline: batch %d: %w", b.ID, err)
+		}
+		resent = have > 0
+		var seq int64
+		if err := stx.QueryRowContext(ctx, `INSERT INTO offline_fetches (batch, entity, rows, resent, fetched_on) VALUES (?, ?, ?, ?, ?) RETURNING seq`,
+			int64(b.ID), b.Entity, len(b.Upserts)+len(b.Deletes), resent, e.now().Unix()).Scan(&seq); err != nil {
+			return fmt.Errorf("offline: batch %d: %w", b.ID, err)
+		}
+		// A re-sent batch is applied again: the server re-encodes it with
+		// the records' current values, and upserts are idempotent.
+		if err := crmstore.ApplyBatch(ctx, tx, ent, b); err != nil {
+			return fmt.Errorf("offline: apply batch %d: %w", b.ID, err)
+		}
+		if _, err := stx.ExecContext(ctx, "INSERT OR IGNORE INTO offline_batches (id, entity, rows, applied_seq) VALUES (?, ?, ?, ?)",
+			int64(b.ID), b.Entity, len(b.Upserts)+len(b.Deletes), seq); err != nil {
+			return fmt.Errorf("offline: batch %d: %w", b.ID, err)
+		}
+		return nil
+	})
+	return resent, err
+}
+
+func (e *Engine) postSync(ctx context.Context, r Remote, sub string, id uint64) (crmclient.PostSyncResult, error) {
+	var ps crmclient.PostSyncResult
+	var err error
+	for attempt := 0; ; attempt++ {
+		ps, err = r.PostSync(ctx, sub, id)
+		if err == nil {
+			break
+		}
+		err = unavailable(fmt.Errorf("offline: postsync %d: %w", id, err))
+		if !errors.Is(err, ErrServerUnavailable) || attempt >= e.opts.Batch.MaxRetryCount {
+			return ps, err
+		}
+		if err := sleepCtx(ctx, time.Duration(attempt+1)*200*time.Millisecond); err != nil {
+			return ps, err
+		}
+	}
+	_, err = e.replica.DB().ExecContext(ctx, `UPDATE offline_batches SET acked_seq = (SELECT max(seq) FROM offline_fetches WHERE batch = ?) WHERE id = ?`, int64(id), int64(id))
+	if err != nil {
+		return ps, fmt.Errorf("offline: postsync %d: %w", id, err)
+	}
+	return ps, nil
+}
+
+// cacheUser stores who the user is and a hash of the password, for the
+// local API's authentication.
+func (e *Engine) cacheUser(ctx context.Context, who crmclient.WhoAmI, cred Credentials) error {
+	db := e.replica.DB()
+	kv := []string{keyUserID, who.UserID.String(), keyUserName, who.Name, keyRoles, strings.Join(who.Roles, ",")}
+	if cred.Password != "" {
+		old, err := getState(ctx, db, keyPasswordHash)
+		if err != nil {
+			return err
+		}
+		if old == "" || bcrypt.CompareHashAndPassword([]byte(old), []byte(cred.Password)) != nil {
+			cost := e.opts.BcryptCost
+			if cost == 0 {
+				cost = bcrypt.DefaultCost
+			}
+			h, err := bcrypt.GenerateFromPassword([]byte(cred.Password), cost)
+			if err != nil {
+				return fmt.Errorf("offline: hash password: %w", err)
+			}
+			kv = append(kv, keyPasswordHash, string(h))
+		}
+	}
+	return setState(ctx, db, kv...)
+}
+
+func slicesContains(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

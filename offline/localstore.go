@@ -1,0 +1,121 @@
+package offline
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/pimbridge/pimbridge/crm"
+	"github.com/pimbridge/pimbridge/crm/crmserver"
+	"github.com/pimbridge/pimbridge/crm/crmstore"
+)
+
+// localStore is the crmserver.Store of the local API: the replica, with
+// every write transaction also writing the offline queue rows of the
+// request being served, and authentication against the cached login.
+type localStore struct {
+	*crmstore.Store
+	e *Engine
+}
+
+var _ crmserver.Store = (*localStore)(nil)
+
+// AddAttribute is refused: metadata is read-only offline (seed 000).
+func (s *localStore) AddAttribute(ctx context.Context, entity string, a crm.Attribute) (*crm.Metadata, error) {
+	return nil, fmt.Errorf("%w: %s is not available offline (metadata is read-only)", crm.ErrUnavailable, crmserver.MsgCreateAttribute)
+}
+
+// Update runs fn in one replica transaction and, when fn succeeds and the
+// context carries a captured request, writes its queue rows in the same
+// transaction: a write and its queue row commit or vanish together.
+func (s *localStore) Update(ctx context.Context, fn func(crmserver.Tx) error) error {
+	c, _ := ctx.Value(captureKey{}).(*capture)
+	return s.Store.Update(ctx, func(tx crmserver.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		if c == nil || c.done || len(c.rows) == 0 {
+			return nil
+		}
+		stx, ok := crmstore.SQLTx(tx)
+		if !ok {
+			return fmt.Errorf("offline: queue: no SQL transaction")
+		}
+		for _, q := range c.rows {
+			if err := insertQueueRow(ctx, stx, q); err != nil {
+				return err
+			}
+		}
+		c.done = true
+		return nil
+	})
+}
+
+// Authenticate checks the cached login (name and bcrypt hash taken at the
+// last GoOffline).
+func (s *localStore) Authenticate(ctx context.Context, name, password string) (*crmserver.Principal, error) {
+	db := s.DB()
+	user, err := getState(ctx, db, keyUserName)
+	if err != nil {
+		return nil, err
+	}
+	hash, err := getState(ctx, db, keyPasswordHash)
+	if err != nil {
+		return nil, err
+	}
+	if user == "" || hash == "" || name != user || bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil {
+		return nil, fmt.Errorf("%w: bad user name or password", crm.ErrUnauthenticated)
+	}
+	id, err := getID(ctx, db, keyUserID)
+	if err != nil {
+		return nil, err
+	}
+	return s.Principal(ctx, id)
+}
+
+// AuthenticateToken is refused: bearer tokens are issued by the server.
+func (s *localStore) AuthenticateToken(ctx context.Context, token string) (*crmserver.Principal, error) {
+	return nil, fmt.Errorf("%w: bearer tokens are not accepted offline; use Basic", crm.ErrUnauthenticated)
+}
+
+// IssueToken is a server-only message.
+func (s *localStore) IssueToken(ctx context.Context, user crm.ID, ttl time.Duration) (string, time.Time, error) {
+	return "", time.Time{}, fmt.Errorf("%w: %s is not available offline", crm.ErrUnavailable, crmserver.MsgIssueToken)
+}
+
+// Principal builds the cached user with the roles the server named (the
+// role definitions are the replica's, the same built-in ones).
+func (s *localStore) Principal(ctx context.Context, uid crm.ID) (*crmserver.Principal, error) {
+	db := s.DB()
+	id, err := getID(ctx, db, keyUserID)
+	if err != nil {
+		return nil, err
+	}
+	if id != uid || id == (crm.ID{}) {
+		return nil, crm.ErrUnauthenticated
+	}
+	name, err := getState(ctx, db, keyUserName)
+	if err != nil {
+		return nil, err
+	}
+	roles, err := getState(ctx, db, keyRoles)
+	if err != nil {
+		return nil, err
+	}
+	p := &crmserver.Principal{UserID: id, Name: name}
+	for _, rn := range strings.Split(roles, ",") {
+		if rn == "" {
+			continue
+		}
+		r, err := s.Role(ctx, rn)
+		if err != nil {
+			s.e.log.Warn("offline: role unknown to the replica", "role", rn)
+			continue
+		}
+		p.Roles = append(p.Roles, r)
+	}
+	return p, nil
+}

@@ -1,0 +1,59 @@
+package offline
+
+import "fmt"
+
+// ClientState is the state of the client (seed 000's ClientState), kept in
+// the replica so that it survives restarts.
+type ClientState int
+
+// The states of seed 000 that apply to pimbridge.
+const (
+	Online ClientState = iota
+	Offline
+	GoingOffline
+	GoingOnline
+	Syncing
+	SyncError
+	ServerUnavailable
+	GoOfflineCanceled
+	BackgroundSync
+	ClientVersionLower
+	ClientVersionHigher
+)
+
+var stateNames = []string{"Online", "Offline", "GoingOffline", "GoingOnline", "Syncing", "SyncError",
+	"ServerUnavailable", "GoOfflineCanceled", "BackgroundSync", "ClientVersionLower", "ClientVersionHigher"}
+
+func (s ClientState) String() string {
+	if s >= 0 && int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return fmt.Sprintf("ClientState(%d)", int(s))
+}
+
+// ParseClientState parses a state name.
+func ParseClientState(name string) (ClientState, error) {
+	for i, n := range stateNames {
+		if n == name {
+			return ClientState(i), nil
+		}
+	}
+	return 0, fmt.Errorf("offline: unknown client state %q", name)
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s ClientState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (s *ClientState) UnmarshalText(b []byte) error {
+	v, err := ParseClientState(string(b))
+	*s = v
+	return err
+}
+
+// IsOffline reports whether the local API is the one to use in state s:
+// the client is offline, or went offline and came back with sync errors it
+// was told to keep (they stay queued).
+func (s ClientState) IsOffline() bool {
+	return s == Offline || s == GoingOnline || s == SyncError
+}
