@@ -27,8 +27,8 @@ import (
 
 // davEnv is one DAV server with the three collections a bridge syncs.
 type davEnv struct {
-	Name                 string
-	URL, User, Password  string
+	Name                  string
+	URL, User, Password   string
 	Book, Tasks, Calendar string
 	// Rewrites: the server rewrites objects on PUT (Radicale), so tests
 	// compare content lines as sets.
