@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/pimbridge/pimbridge/crm"
@@ -43,6 +44,10 @@ type pair struct {
 	tracked   bool // the PIM object is tracked (in the collection / has the category)
 	base      reconcile.Fields
 	hasBase   bool
+	// pimBase is the mapped fields of the PIM object as the last sync left
+	// it (the snapshot's raw bytes), which can differ from base where the
+	// PIM form adds a default (PRIORITY) or drops precision.
+	pimBase reconcile.Fields
 }
 
 func (b *Bridge) applyPair(ctx context.Context, cs *cycleState, l *lane, p idmap.Pending) error {
@@ -104,11 +109,26 @@ func (b *Bridge) read(ctx context.Context, cs *cycleState, l *lane, p idmap.Pend
 			return nil, err
 		}
 		pr.hasBase = true
+		pr.pimBase = pr.base
+		if len(snap.Raw) > 0 {
+			if rec, err := pr.withObj(snap.Raw).pimRecord(); err == nil {
+				if f, err := fieldsOf(rec); err == nil {
+					pr.pimBase = f
+				}
+			}
+		}
 	case errors.Is(err, idmap.ErrNoSnapshot):
 	default:
 		return nil, err
 	}
 	return pr, nil
+}
+
+// withObj returns a copy of pr holding raw as its PIM object.
+func (pr *pair) withObj(raw []byte) *pair {
+	c := *pr
+	c.obj = pim.Object{Data: raw}
+	return &c
 }
 
 // pimRecord maps the PIM object of a pair to its CRM fields.
@@ -173,8 +193,19 @@ func (b *Bridge) applyOnce(ctx context.Context, cs *cycleState, l *lane, p idmap
 			in.Cell.PIM, in.PIMEvent = reconcile.Deleted, reconcile.PIMDeleted
 		case !pr.tracked:
 			in.Cell.PIM, in.PIMEvent = reconcile.Deleted, reconcile.PIMUntracked
-		case !pimF.Equal(pr.base):
-			in.Cell.PIM = reconcile.Modified
+		default:
+			// Only what the PIM side changed since the last sync counts
+			// as a PIM edit; the rest is the base's value.
+			adj := pr.base.Clone()
+			for _, k := range unionNames(pimF, pr.pimBase) {
+				if pimF[k] != pr.pimBase[k] {
+					adj[k] = pimF[k]
+				}
+			}
+			pimF = adj.Compact()
+			if !pimF.Equal(pr.base) {
+				in.Cell.PIM = reconcile.Modified
+			}
 		}
 	case !pr.crmExists && pr.pimExists && !pr.m.TrackedFromPIM:
 		// The object names a CRM record (X-CRM-ID) that is gone, and there is
@@ -206,6 +237,13 @@ func (b *Bridge) applyOnce(ctx context.Context, cs *cycleState, l *lane, p idmap
 		cs.stats.Conflicts += len(plan.Merge.Conflicts)
 	}
 	cs.note(pr, plan)
+	if b.log.Enabled(ctx, slog.LevelDebug) {
+		args := []any{"href", pr.m.Entry.Href, "cell", in.Cell.String(), "outcome", plan.Outcome.String(), "base", in.Fields.Base, "crm", crmF, "pim", pimF}
+		if plan.Merge != nil {
+			args = append(args, "to_crm", plan.Merge.ToCRM, "to_pim", plan.Merge.ToPIM)
+		}
+		b.log.Debug("bridge: pair", args...)
+	}
 	switch plan.Outcome {
 	case reconcile.Nothing:
 		if pr.hasBase && pr.pimExists && pr.crmExists {
@@ -311,6 +349,7 @@ func (b *Bridge) putPIM(ctx context.Context, cs *cycleState, pr *pair, data []by
 	}
 	pr.obj = pim.Object{Href: pr.m.Entry.Href, ETag: etag, Data: data}
 	delete(cs.pimSeen, pr.m.Entry.Href)
+	cs.written[pr.l] = true
 	return nil
 }
 
@@ -343,6 +382,9 @@ func (b *Bridge) createOnPIM(ctx context.Context, cs *cycleState, pr *pair, plan
 	if err != nil {
 		return &itemError{Err: err}
 	}
+	if b.opts.Settings.TrackByCategory {
+		data = addCategory(data, b.opts.Settings.category())
+	}
 	name := pr.m.CRMID.String() + pr.l.ext
 	ref, err := cs.col(pr.l).Create(ctx, name, data)
 	if errors.Is(err, pim.ErrPreconditionFailed) || errors.Is(err, pim.ErrUIDConflict) {
@@ -359,6 +401,7 @@ func (b *Bridge) createOnPIM(ctx context.Context, cs *cycleState, pr *pair, plan
 		return fmt.Errorf("bridge: create %s: %w", pr.m.Entry.Href, err)
 	}
 	cs.stats.ToPIM.Created++
+	cs.written[pr.l] = true
 	return b.commit(ctx, pr, plan.Snapshot, data, ref.ETag, ref.Href)
 }
 
@@ -413,6 +456,12 @@ func (b *Bridge) merge(ctx context.Context, cs *cycleState, pr *pair, plan *reco
 			rec, err := cs.crm.Update(ctx, crm.Record{Entity: pr.m.CRMEntity, ID: pr.m.CRMID, Attrs: attrs}, &crmclient.WriteOptions{IfMatch: pr.rec.Version})
 			if errors.Is(err, crm.ErrPreconditionFailed) || errors.Is(err, crm.ErrNotFound) {
 				return errReread
+			}
+			if errors.Is(err, crm.ErrReadOnly) {
+				// A completed or canceled activity takes no edits in CRM: the
+				// PIM edit stays on the PIM side only.
+				b.log.Warn("bridge: PIM edit of a closed CRM activity not sent", "item", pr.m.Entry.Href, "fields", st.Fields.Names())
+				break
 			}
 			if err != nil {
 				field := ""
@@ -518,6 +567,7 @@ func (b *Bridge) applyDeletion(ctx context.Context, cs *cycleState, pr *pair, ac
 				return fmt.Errorf("bridge: delete %s: %w", pr.m.Entry.Href, err)
 			}
 			cs.stats.ToPIM.Deleted++
+			cs.written[pr.l] = true
 		}
 		return b.remove(ctx, pr, func(tx *idmap.Tx) error { return tx.Delete(ctx, id) })
 	case reconcile.Unlink:
@@ -528,4 +578,19 @@ func (b *Bridge) applyDeletion(ctx context.Context, cs *cycleState, pr *pair, ac
 		return b.remove(ctx, pr, func(tx *idmap.Tx) error { return tx.MarkDeletedLocally(ctx, id) })
 	}
 	return fmt.Errorf("bridge: unknown deletion action %v", act)
+}
+
+func unionNames(a, b reconcile.Fields) []string {
+	m := map[string]bool{}
+	for k := range a {
+		m[k] = true
+	}
+	for k := range b {
+		m[k] = true
+	}
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }

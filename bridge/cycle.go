@@ -27,6 +27,7 @@ type cycleState struct {
 	accounts map[crm.ID]string
 	stats    Stats
 	plan     *[]PlannedWrite // dry run: the decisions
+	written  map[*lane]bool  // lanes whose collection the cycle wrote to
 }
 
 func (cs *cycleState) col(l *lane) Collection {
@@ -99,7 +100,7 @@ func (b *Bridge) DryRun(ctx context.Context, opts CycleOptions) ([]PlannedWrite,
 
 func (b *Bridge) cycle(ctx context.Context, opts CycleOptions, plan *[]PlannedWrite, wrap func(CRM, map[*lane]Collection) (CRM, map[*lane]Collection)) (Stats, error) {
 	start := b.now()
-	cs := &cycleState{crmSeen: map[crm.ID]crm.Record{}, pimSeen: map[string]pim.Object{}, accounts: map[crm.ID]string{}, plan: plan, cols: map[*lane]Collection{}}
+	cs := &cycleState{crmSeen: map[crm.ID]crm.Record{}, pimSeen: map[string]pim.Object{}, accounts: map[crm.ID]string{}, plan: plan, cols: map[*lane]Collection{}, written: map[*lane]bool{}}
 	finish := func(err error) (Stats, error) {
 		cs.stats.Duration = b.now().Sub(start)
 		if n, cerr := b.opts.Cache.CountPending(ctx); cerr == nil {
@@ -156,6 +157,16 @@ func (b *Bridge) cycle(ctx context.Context, opts CycleOptions, plan *[]PlannedWr
 	guardErr, err := b.applyDue(ctx, cs, opts)
 	if err != nil {
 		return finish(err)
+	}
+	// Move the cursors past the cycle's own writes: a server may leave out
+	// of a later delta an object that was created and deleted after the
+	// token, so a token from before our creates would hide their deletion.
+	for _, l := range b.lanes {
+		if cs.written[l] {
+			if err := b.pimIntake(ctx, cs, l); err != nil {
+				return finish(classifyFatal(err))
+			}
+		}
 	}
 	if !opts.Light {
 		if err := b.verify(ctx, cs); err != nil {

@@ -198,3 +198,20 @@ func parseStamp(v string) (time.Time, bool) {
 	}
 	return time.Time{}, false
 }
+
+// addCategory adds a CATEGORIES line to a new object written by mapping
+// (one component, CRLF line ends), before its END:VCARD, END:VTODO or
+// END:VEVENT line.
+func addCategory(data []byte, cat string) []byte {
+	s := string(data)
+	for _, end := range []string{"END:VCARD\r\n", "END:VTODO\r\n", "END:VEVENT\r\n"} {
+		if i := strings.Index(s, end); i >= 0 {
+			return []byte(s[:i] + "CATEGORIES:" + escapeText(cat) + "\r\n" + s[i:])
+		}
+	}
+	return data
+}
+
+func escapeText(s string) string {
+	return strings.NewReplacer("\\", "\\\\", ",", "\\,", ";", "\\;", "\n", "\\n").Replace(s)
+}

@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -22,6 +23,7 @@ import (
 	"github.com/pimbridge/pimbridge/idmap"
 	"github.com/pimbridge/pimbridge/internal/davserver"
 	"github.com/pimbridge/pimbridge/internal/realserver"
+	"github.com/pimbridge/pimbridge/pim"
 	"github.com/pimbridge/pimbridge/pim/davext"
 )
 
@@ -33,6 +35,26 @@ type davEnv struct {
 	// Rewrites: the server rewrites objects on PUT (Radicale), so tests
 	// compare content lines as sets.
 	Rewrites bool
+	// paths gives the collection paths for a set named name.
+	paths func(name string) (book, tasks, cal string)
+}
+
+// fresh returns the server with three new, empty collections.
+func (e davEnv) fresh(t testing.TB, name string) davEnv {
+	name = strings.NewReplacer("/", "-", " ", "-", "_", "-").Replace(strings.ToLower(name))
+	e.Book, e.Tasks, e.Calendar = e.paths(name)
+	c := e.client(t)
+	ctx := context.Background()
+	if err := c.MkAddressBook(ctx, e.Book, "CRM contacts"); err != nil {
+		t.Fatalf("mkaddressbook %s: %v", e.Book, err)
+	}
+	if err := c.MkCalendar(ctx, e.Tasks, "CRM tasks", "VTODO"); err != nil {
+		t.Fatalf("mkcalendar %s: %v", e.Tasks, err)
+	}
+	if err := c.MkCalendar(ctx, e.Calendar, "CRM appointments", "VEVENT"); err != nil {
+		t.Fatalf("mkcalendar %s: %v", e.Calendar, err)
+	}
+	return e
 }
 
 type davFactory struct {
@@ -50,45 +72,25 @@ func fastDAV(t testing.TB) davEnv {
 	if err := srv.AddUser(ctx, "alice", "davpw"); err != nil {
 		t.Fatal(err)
 	}
-	book, _ := srv.CreateAddressBook(ctx, "alice", "crm", "CRM contacts")
-	tasks, _ := srv.CreateCalendar(ctx, "alice", "tasks", "CRM tasks", "VTODO")
-	cal, err := srv.CreateCalendar(ctx, "alice", "calendar", "CRM appointments", "VEVENT")
-	if err != nil {
-		t.Fatal(err)
-	}
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	return davEnv{Name: "davserver", URL: hs.URL, User: "alice", Password: "davpw", Book: book, Tasks: tasks, Calendar: cal}
-}
-
-func mkCollections(t testing.TB, e *davEnv) {
-	c := e.client(t)
-	ctx := context.Background()
-	if err := c.MkAddressBook(ctx, e.Book, "CRM contacts"); err != nil {
-		t.Fatalf("mkaddressbook: %v", err)
-	}
-	if err := c.MkCalendar(ctx, e.Tasks, "CRM tasks", "VTODO"); err != nil {
-		t.Fatalf("mkcalendar tasks: %v", err)
-	}
-	if err := c.MkCalendar(ctx, e.Calendar, "CRM appointments", "VEVENT"); err != nil {
-		t.Fatalf("mkcalendar: %v", err)
-	}
+	return davEnv{Name: "davserver", URL: hs.URL, User: "alice", Password: "davpw", paths: func(n string) (string, string, string) {
+		return "/alice/contacts/" + n + "/", "/alice/calendars/" + n + "-tasks/", "/alice/calendars/" + n + "-cal/"
+	}}
 }
 
 func radicaleDAV(t testing.TB) davEnv {
 	r := realserver.StartRadicale(t)
-	e := davEnv{Name: "radicale", URL: r.URL, User: r.User, Password: r.Password,
-		Book: r.CollectionPath("crm-contacts"), Tasks: r.CollectionPath("crm-tasks"), Calendar: r.CollectionPath("crm-calendar"), Rewrites: true}
-	mkCollections(t, &e)
-	return e
+	return davEnv{Name: "radicale", URL: r.URL, User: r.User, Password: r.Password, Rewrites: true, paths: func(n string) (string, string, string) {
+		return r.CollectionPath(n + "-contacts"), r.CollectionPath(n + "-tasks"), r.CollectionPath(n + "-cal")
+	}}
 }
 
 func xandikosDAV(t testing.TB) davEnv {
 	x := realserver.StartXandikos(t)
-	e := davEnv{Name: "xandikos", URL: x.URL, User: "alice", Password: "x",
-		Book: x.ContactsHome() + "crm/", Tasks: x.CalendarsHome() + "crm-tasks/", Calendar: x.CalendarsHome() + "crm-calendar/", Rewrites: true}
-	mkCollections(t, &e)
-	return e
+	return davEnv{Name: "xandikos", URL: x.URL, User: "alice", Password: "x", Rewrites: true, paths: func(n string) (string, string, string) {
+		return x.ContactsHome() + n + "/", x.CalendarsHome() + n + "-tasks/", x.CalendarsHome() + n + "-cal/"
+	}}
 }
 
 var (
@@ -98,11 +100,26 @@ var (
 	allDAV   = []davFactory{fast, radicale, xandikos}
 )
 
-// eachDAV runs body once per server as a subtest.
+// eachDAV runs body once per server as a subtest, on new collections.
 func eachDAV(t *testing.T, servers []davFactory, body func(t *testing.T, h *harness)) {
 	for _, f := range servers {
 		t.Run(f.name, func(t *testing.T) {
-			body(t, newHarness(t, f.new(t)))
+			body(t, newHarness(t, f.new(t).fresh(t, "crm")))
+		})
+	}
+}
+
+// eachRow starts each server once and runs every row on new collections
+// and a new CRM server.
+func eachRow[R any](t *testing.T, servers []davFactory, rows []R, name func(R) string, body func(t *testing.T, h *harness, r R)) {
+	for _, f := range servers {
+		t.Run(f.name, func(t *testing.T) {
+			env := f.new(t)
+			for i, r := range rows {
+				t.Run(name(r), func(t *testing.T) {
+					body(t, newHarness(t, env.fresh(t, fmt.Sprintf("row%d", i))), r)
+				})
+			}
 		})
 	}
 }
@@ -185,7 +202,7 @@ func (h *harness) bridgeFor(u crmtest.User, clientID, dir string) *bridge.Bridge
 		Tasks:    bridge.NewDAVCollection(davext.NewCollection(dc, h.DAV.Tasks, davext.Calendar)),
 		Calendar: bridge.NewDAVCollection(davext.NewCollection(dc, h.DAV.Calendar, davext.Calendar)),
 		Settings: h.Settings,
-		Logger:   quiet(),
+		Logger:   h.logger(),
 		Now:      h.Now,
 	})
 	if err != nil {
@@ -287,7 +304,7 @@ func (h *harness) pimGet(col *davext.Collection, href string) ([]byte, string, b
 	h.t.Helper()
 	o, err := col.Get(h.ctx, href)
 	if err != nil {
-		if strings.Contains(err.Error(), "not found") {
+		if errors.Is(err, pim.ErrNotFound) {
 			return nil, "", false
 		}
 		h.t.Fatalf("get %s: %v", href, err)
@@ -370,4 +387,19 @@ func fixture(t testing.TB, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// logger is quiet unless PIMBRIDGE_TEST_DEBUG is set.
+func (h *harness) logger() *slog.Logger {
+	if os.Getenv("PIMBRIDGE_TEST_DEBUG") == "" {
+		return quiet()
+	}
+	return slog.New(slog.NewTextHandler(testWriter{h.t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }
