@@ -146,6 +146,10 @@ type harness struct {
 	Cal      *davext.Collection
 	Settings bridge.Settings
 	Now      func() time.Time
+	// WrapCol and WrapCRM, when set, wrap what the next bridges drive
+	// (fault and race hooks).
+	WrapCol func(bridge.Collection) bridge.Collection
+	WrapCRM func(bridge.CRM) bridge.CRM
 
 	root   string
 	mu     sync.Mutex
@@ -193,14 +197,26 @@ func (h *harness) closeCache(dir string) {
 // bridgeFor builds a bridge for user with client id and state dir.
 func (h *harness) bridgeFor(u crmtest.User, clientID, dir string) *bridge.Bridge {
 	dc := h.DAV.client(h.t)
+	wrapCol := func(c bridge.Collection) bridge.Collection {
+		if h.WrapCol != nil {
+			return h.WrapCol(c)
+		}
+		return c
+	}
+	wrapCRM := func(c bridge.CRM) bridge.CRM {
+		if h.WrapCRM != nil {
+			return h.WrapCRM(c)
+		}
+		return c
+	}
 	b, err := bridge.New(bridge.Options{
-		CRM:      u.Client,
-		Fenced:   func(g int64) bridge.CRM { return u.Client.WithGeneration(g) },
+		CRM:      wrapCRM(u.Client),
+		Fenced:   func(g int64) bridge.CRM { return wrapCRM(u.Client.WithGeneration(g)) },
 		ClientID: clientID,
 		Cache:    h.cache(dir),
-		Contacts: bridge.NewDAVCollection(davext.NewCollection(dc, h.DAV.Book, davext.AddressBook)),
-		Tasks:    bridge.NewDAVCollection(davext.NewCollection(dc, h.DAV.Tasks, davext.Calendar)),
-		Calendar: bridge.NewDAVCollection(davext.NewCollection(dc, h.DAV.Calendar, davext.Calendar)),
+		Contacts: wrapCol(bridge.NewDAVCollection(davext.NewCollection(dc, h.DAV.Book, davext.AddressBook))),
+		Tasks:    wrapCol(bridge.NewDAVCollection(davext.NewCollection(dc, h.DAV.Tasks, davext.Calendar))),
+		Calendar: wrapCol(bridge.NewDAVCollection(davext.NewCollection(dc, h.DAV.Calendar, davext.Calendar))),
 		Settings: h.Settings,
 		Logger:   h.logger(),
 		Now:      h.Now,
