@@ -38,6 +38,7 @@ func (b *Bridge) crmIntake(ctx context.Context, cs *cycleState, subID string, l 
 			continue
 		}
 		ot, _ := idmap.ObjectTypeOf(ent)
+		var lastBatch uint64
 		for {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -46,9 +47,10 @@ func (b *Bridge) crmIntake(ctx context.Context, cs *cycleState, subID string, l 
 			if err != nil {
 				return fmt.Errorf("bridge: %s batch: %w", ent, err)
 			}
-			if batch.Header.Result == crm.BatchEmpty || len(batch.Upserts)+len(batch.Deletes) == 0 {
-				break
+			if batch.Header.Result == crm.BatchEmpty || len(batch.Upserts)+len(batch.Deletes) == 0 || batch.ID == lastBatch {
+				break // the same batch again: it was not acknowledged (a dry run)
 			}
+			lastBatch = batch.ID
 			now := b.now()
 			err = b.opts.Cache.Tx(ctx, func(tx *idmap.Tx) error {
 				for _, rec := range batch.Upserts {

@@ -25,6 +25,7 @@ import (
 	"github.com/pimbridge/pimbridge/internal/realserver"
 	"github.com/pimbridge/pimbridge/pim"
 	"github.com/pimbridge/pimbridge/pim/davext"
+	"github.com/pimbridge/pimbridge/pim/pimtest"
 )
 
 // davEnv is one DAV server with the three collections a bridge syncs.
@@ -37,6 +38,9 @@ type davEnv struct {
 	Rewrites bool
 	// paths gives the collection paths for a set named name.
 	paths func(name string) (book, tasks, cal string)
+	// Store puts raw bytes (malformed ones included) into a collection
+	// behind the server's validation; nil when the server cannot.
+	Store func(t testing.TB, collection, name string, data []byte)
 }
 
 // fresh returns the server with three new, empty collections.
@@ -90,10 +94,23 @@ func xandikosDAV(t testing.TB) davEnv {
 	x := realserver.StartXandikos(t)
 	return davEnv{Name: "xandikos", URL: x.URL, User: "alice", Password: "x", Rewrites: true, paths: func(n string) (string, string, string) {
 		return x.ContactsHome() + n + "/", x.CalendarsHome() + n + "-tasks/", x.CalendarsHome() + n + "-cal/"
-	}}
+	}, Store: func(t testing.TB, col, name string, data []byte) { x.BulkLoad(t, col, map[string][]byte{name: data}) }}
+}
+
+// faultDAV is pimtest.FaultServer: objects kept byte for byte, malformed
+// ones included.
+func faultDAV(t testing.TB) davEnv {
+	fs := pimtest.NewFaultServer(t)
+	return davEnv{Name: "faultserver", URL: fs.URL, User: "alice", Password: "x",
+		paths: func(n string) (string, string, string) {
+			return "/alice/" + n + "-contacts/", "/alice/" + n + "-tasks/", "/alice/" + n + "-cal/"
+		},
+		Store: func(t testing.TB, col, name string, data []byte) { fs.Store(col+name, data) },
+	}
 }
 
 var (
+	fault    = davFactory{"faultserver", faultDAV}
 	fast     = davFactory{"davserver", fastDAV}
 	radicale = davFactory{"radicale", radicaleDAV}
 	xandikos = davFactory{"xandikos", xandikosDAV}

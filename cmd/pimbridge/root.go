@@ -70,6 +70,11 @@ var commands = []func(*globals) *cobra.Command{
 	newVersionCmd,
 	newMapCmd,
 	newCRMCmd,
+	newSyncCmd,
+	newDaemonCmd,
+	newPlanCmd,
+	newErrorsCmd,
+	newSetPrimaryCmd,
 }
 
 // isUsage reports whether err is one of cobra's own argument errors.
