@@ -216,6 +216,22 @@ func (b *Bridge) applyOnce(ctx context.Context, cs *cycleState, l *lane, p idmap
 		in.Fields.Base = pimF
 		pr.rec = pimRec
 	default:
+		if pr.crmExists && pr.pimExists && pr.tracked && !leftFilter {
+			// Re-linking (no snapshot): a PIM value that is what the CRM
+			// record itself would be written as (format defaults such as
+			// PRIORITY included) is not a PIM edit.
+			if genF, err := b.generated(pr); err == nil {
+				adj := reconcile.Fields{}
+				for _, k := range unionNames(pimF, genF) {
+					if pimF[k] == genF[k] {
+						adj[k] = crmF[k]
+					} else {
+						adj[k] = pimF[k]
+					}
+				}
+				pimF = adj.Compact()
+			}
+		}
 		if pr.crmExists && !leftFilter {
 			in.Cell.CRM = reconcile.New
 		}
@@ -578,6 +594,26 @@ func (b *Bridge) applyDeletion(ctx context.Context, cs *cycleState, pr *pair, ac
 		return b.remove(ctx, pr, func(tx *idmap.Tx) error { return tx.MarkDeletedLocally(ctx, id) })
 	}
 	return fmt.Errorf("bridge: unknown deletion action %v", act)
+}
+
+// generated returns the fields of the PIM object the pair's CRM record would
+// be written as.
+func (b *Bridge) generated(pr *pair) (reconcile.Fields, error) {
+	var data []byte
+	var err error
+	if pr.l.vcard {
+		data, err = mapping.NewVCard(pr.rec, nil)
+	} else {
+		data, err = mapping.NewICal(pr.rec, nil)
+	}
+	if err != nil {
+		return nil, err
+	}
+	rec, err := pr.withObj(data).pimRecord()
+	if err != nil {
+		return nil, err
+	}
+	return fieldsOf(rec)
 }
 
 func unionNames(a, b reconcile.Fields) []string {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -108,6 +110,14 @@ func (b *Bridge) cycle(ctx context.Context, opts CycleOptions, plan *[]PlannedWr
 		}
 		return cs.stats, err
 	}
+	who, err := b.opts.CRM.WhoAmI(ctx)
+	if err != nil {
+		return finish(fmt.Errorf("bridge: whoami: %w", classifyFatal(err)))
+	}
+	if !slices.ContainsFunc(who.Privileges, func(p string) bool { return strings.EqualFold(p, "SyncToOutlook") }) {
+		return finish(&FatalError{Err: fmt.Errorf("%w (user %s)", ErrNoPrivilege, who.Name)})
+	}
+	cs.me = who.UserID
 	c, primary, err := b.role(ctx)
 	if err != nil {
 		return finish(err)
@@ -121,18 +131,10 @@ func (b *Bridge) cycle(ctx context.Context, opts CycleOptions, plan *[]PlannedWr
 	if wrap != nil {
 		cs.crm, cs.cols = wrap(c, cs.cols)
 	}
-	sub, err := cs.crm.Subscribe(ctx, b.opts.ClientID, crmclient.KindOutlook)
+	sub, err := b.subscribe(ctx, cs.crm, plan != nil)
 	if err != nil {
-		if errors.Is(err, crm.ErrForbidden) {
-			return finish(&FatalError{Err: fmt.Errorf("%w: %v", ErrNoPrivilege, err)})
-		}
-		return finish(fmt.Errorf("bridge: subscribe: %w", classifyFatal(err)))
+		return finish(err)
 	}
-	who, err := cs.crm.WhoAmI(ctx)
-	if err != nil {
-		return finish(fmt.Errorf("bridge: whoami: %w", classifyFatal(err)))
-	}
-	cs.me = who.UserID
 	if err := b.retryMalformed(ctx); err != nil {
 		return finish(err)
 	}
@@ -430,4 +432,35 @@ func (b *Bridge) missing(ctx context.Context, col Collection, hrefs []string) ([
 		}
 	}
 	return out, nil
+}
+
+// settingSubscription records the outlook subscription this cache was
+// filled from.
+const settingSubscription = "outlook.subscription"
+
+// subscribe returns the outlook subscription. A cache that has not been
+// filled from it (a new or lost state dir) starts it over, so that the CRM
+// sends every record in the filter again and every pair is re-linked: what
+// an old cache acknowledged but never applied is not lost with it.
+func (b *Bridge) subscribe(ctx context.Context, c CRM, dry bool) (crmclient.Subscription, error) {
+	sub, err := c.Subscribe(ctx, b.opts.ClientID, crmclient.KindOutlook)
+	if err == nil {
+		if id, serr := b.opts.Cache.Setting(ctx, settingSubscription); serr != nil || id != sub.ID {
+			if !dry {
+				if err = c.DeleteSubscription(ctx, sub.ID); err == nil {
+					sub, err = c.Subscribe(ctx, b.opts.ClientID, crmclient.KindOutlook)
+				}
+			}
+			if err == nil {
+				err = b.opts.Cache.Tx(ctx, func(tx *idmap.Tx) error { return tx.SetSetting(ctx, settingSubscription, sub.ID) })
+			}
+		}
+	}
+	if err != nil {
+		if errors.Is(err, crm.ErrForbidden) {
+			return sub, &FatalError{Err: fmt.Errorf("%w: %v", ErrNoPrivilege, err)}
+		}
+		return sub, fmt.Errorf("bridge: subscribe: %w", classifyFatal(err))
+	}
+	return sub, nil
 }

@@ -89,3 +89,5 @@ func CopyCache(src, dst string) error {
 	}
 	return nil
 }
+
+func (d *dryCRM) DeleteSubscription(context.Context, string) error { return nil }

@@ -172,6 +172,13 @@ func (b *Bridge) pimIntake(ctx context.Context, cs *cycleState, l *lane) error {
 			if !errors.Is(err, idmap.ErrUnmapped) {
 				return err
 			}
+			if len(obj.Data) == 0 {
+				cs.stats.Malformed++
+				if _, perr := tx.PutSyncError(ctx, idmap.SyncError{Item: obj.Href, Message: "the server could not return the object (it may be malformed on the server)"}); perr != nil {
+					return perr
+				}
+				continue
+			}
 			res, err := mapping.MapObject(l.contentType(), obj.Data, nil)
 			if err == nil && len(res) == 0 {
 				err = fmt.Errorf("%w: no contact, task or event in the object", mapping.ErrMalformed)

@@ -22,6 +22,7 @@ type CRM interface {
 	Delete(ctx context.Context, entity string, id crm.ID, opts *crmclient.WriteOptions) error
 	WhoAmI(ctx context.Context) (crmclient.WhoAmI, error)
 	Subscribe(ctx context.Context, clientID, kind string) (crmclient.Subscription, error)
+	DeleteSubscription(ctx context.Context, subID string) error
 	Prepare(ctx context.Context, subID string) (crmclient.PrepareResult, error)
 	NextBatch(ctx context.Context, subID, entity string, size int) (*crm.Batch, error)
 	PostSync(ctx context.Context, subID string, batchID uint64) (crmclient.PostSyncResult, error)

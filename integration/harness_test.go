@@ -214,15 +214,16 @@ func (h *harness) closeCache(dir string) {
 // bridgeFor builds a bridge for user with client id and state dir.
 func (h *harness) bridgeFor(u crmtest.User, clientID, dir string) *bridge.Bridge {
 	dc := h.DAV.client(h.t)
+	wc, wr := h.WrapCol, h.WrapCRM
 	wrapCol := func(c bridge.Collection) bridge.Collection {
-		if h.WrapCol != nil {
-			return h.WrapCol(c)
+		if wc != nil {
+			return wc(c)
 		}
 		return c
 	}
 	wrapCRM := func(c bridge.CRM) bridge.CRM {
-		if h.WrapCRM != nil {
-			return h.WrapCRM(c)
+		if wr != nil {
+			return wr(c)
 		}
 		return c
 	}
