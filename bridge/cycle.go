@@ -30,7 +30,12 @@ type cycleState struct {
 	stats    Stats
 	plan     *[]PlannedWrite // dry run: the decisions
 	written  map[*lane]bool  // lanes whose collection the cycle wrote to
+	active   map[*lane]bool  // lanes with changes on either side this cycle
 }
+
+// verifyEvery is how often the verification job checks a collection that
+// saw no activity.
+const verifyEvery = time.Hour
 
 func (cs *cycleState) col(l *lane) Collection {
 	if c, ok := cs.cols[l]; ok {
@@ -102,7 +107,7 @@ func (b *Bridge) DryRun(ctx context.Context, opts CycleOptions) ([]PlannedWrite,
 
 func (b *Bridge) cycle(ctx context.Context, opts CycleOptions, plan *[]PlannedWrite, wrap func(CRM, map[*lane]Collection) (CRM, map[*lane]Collection)) (Stats, error) {
 	start := b.now()
-	cs := &cycleState{crmSeen: map[crm.ID]crm.Record{}, pimSeen: map[string]pim.Object{}, accounts: map[crm.ID]string{}, plan: plan, cols: map[*lane]Collection{}, written: map[*lane]bool{}}
+	cs := &cycleState{crmSeen: map[crm.ID]crm.Record{}, pimSeen: map[string]pim.Object{}, accounts: map[crm.ID]string{}, plan: plan, cols: map[*lane]Collection{}, written: map[*lane]bool{}, active: map[*lane]bool{}}
 	finish := func(err error) (Stats, error) {
 		cs.stats.Duration = b.now().Sub(start)
 		if n, cerr := b.opts.Cache.CountPending(ctx); cerr == nil {
@@ -252,6 +257,7 @@ func (b *Bridge) applyDue(ctx context.Context, cs *cycleState, opts CycleOptions
 			removals[l.col.Href()]++
 		}
 		items = append(items, item{p, m, l})
+		cs.active[l] = true
 	}
 	blocked := map[string]bool{}
 	g := b.guard(opts.ConfirmDeletes)
@@ -366,6 +372,21 @@ func (b *Bridge) verify(ctx context.Context, cs *cycleState) error {
 		n = reconcile.DefaultVerifyBatch
 	}
 	for _, l := range b.lanes {
+		// A collection read with a sync-token reports its deletions; the
+		// job checks it when the cycle saw activity there, and otherwise
+		// at most every verifyEvery.
+		key := "verify." + l.col.Href()
+		now := b.now()
+		if !cs.active[l] {
+			if v, err := b.opts.Cache.Setting(ctx, key); err == nil {
+				if last, err := time.Parse(time.RFC3339Nano, v); err == nil && now.Sub(last) < verifyEvery {
+					continue
+				}
+			}
+		}
+		if err := b.opts.Cache.Tx(ctx, func(tx *idmap.Tx) error { return tx.SetSetting(ctx, key, now.Format(time.RFC3339Nano)) }); err != nil {
+			return err
+		}
 		ms, err := b.opts.Cache.OldestVerified(ctx, l.col.Href(), n)
 		if err != nil {
 			return err
@@ -396,7 +417,6 @@ func (b *Bridge) verify(ctx context.Context, cs *cycleState) error {
 		for _, h := range missing {
 			gone[h] = true
 		}
-		now := b.now()
 		err = b.opts.Cache.Tx(ctx, func(tx *idmap.Tx) error {
 			var ok []int64
 			for _, id := range ids {

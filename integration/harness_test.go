@@ -41,6 +41,8 @@ type davEnv struct {
 	// Store puts raw bytes (malformed ones included) into a collection
 	// behind the server's validation; nil when the server cannot.
 	Store func(t testing.TB, collection, name string, data []byte)
+	// Radicale is set for a Radicale server (bulk loads).
+	Radicale *realserver.Radicale
 }
 
 // fresh returns the server with three new, empty collections.
@@ -85,7 +87,7 @@ func fastDAV(t testing.TB) davEnv {
 
 func radicaleDAV(t testing.TB) davEnv {
 	r := realserver.StartRadicale(t)
-	return davEnv{Name: "radicale", URL: r.URL, User: r.User, Password: r.Password, Rewrites: true, paths: func(n string) (string, string, string) {
+	return davEnv{Name: "radicale", URL: r.URL, User: r.User, Password: r.Password, Rewrites: true, Radicale: r, paths: func(n string) (string, string, string) {
 		return r.CollectionPath(n + "-contacts"), r.CollectionPath(n + "-tasks"), r.CollectionPath(n + "-cal")
 	}}
 }
@@ -153,7 +155,7 @@ func (e davEnv) client(t testing.TB) *davext.Client {
 
 // harness is one scenario: a CRM server, a DAV server, and bridges.
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	ctx      context.Context
 	CRM      *crmtest.Server
 	DAV      davEnv
@@ -173,7 +175,7 @@ type harness struct {
 	caches map[string]*idmap.Store
 }
 
-func newHarness(t *testing.T, dav davEnv) *harness {
+func newHarness(t testing.TB, dav davEnv) *harness {
 	h := &harness{t: t, ctx: context.Background(), CRM: crmtest.Start(t, nil), DAV: dav, caches: map[string]*idmap.Store{}, root: t.TempDir()}
 	h.PIM = dav.client(t)
 	h.Book = davext.NewCollection(h.PIM, dav.Book, davext.AddressBook)
