@@ -149,3 +149,17 @@ func TestCLI_PlanSyncErrors(t *testing.T) {
 		}
 	})
 }
+
+func mustRead(t testing.TB, path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func mustWrite(t testing.TB, path, s string) {
+	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
