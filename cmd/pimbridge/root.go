@@ -74,6 +74,11 @@ var commands = []func(*globals) *cobra.Command{
 	newGoOnlineCmd,
 	newSetOfflineCmd,
 	newStatusCmd,
+	newSyncCmd,
+	newDaemonCmd,
+	newPlanCmd,
+	newErrorsCmd,
+	newSetPrimaryCmd,
 }
 
 // isUsage reports whether err is one of cobra's own argument errors.

@@ -1,0 +1,224 @@
+package bridge
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/pimbridge/pimbridge/crm"
+	"github.com/pimbridge/pimbridge/idmap"
+	"github.com/pimbridge/pimbridge/reconcile"
+)
+
+// Errors of the bridge. Compare with errors.Is.
+var (
+	// ErrNoPrivilege: the CRM user lacks the Sync to Outlook privilege.
+	ErrNoPrivilege = errors.New("bridge: the CRM user lacks the Sync to Outlook privilege; ask an admin to grant it")
+	// ErrNotPrimary: this bridge lost the primary role to another client
+	// during the cycle (a stale fencing generation was refused).
+	ErrNotPrimary = errors.New("bridge: this bridge is no longer the primary (synchronizing) client; run set-primary to take it back")
+	// ErrItemErrors: the cycle finished but some items failed; they are
+	// listed as sync errors.
+	ErrItemErrors = errors.New("bridge: some items failed to sync")
+)
+
+// FatalError stops a cycle: bad credentials, a missing privilege, a lost
+// primary role. Retrying without a change by the user does not help.
+type FatalError struct{ Err error }
+
+func (e *FatalError) Error() string { return e.Err.Error() }
+func (e *FatalError) Unwrap() error { return e.Err }
+
+// Settings are the user's sync settings (config [sync], seed 004 Appendix C).
+type Settings struct {
+	// ToPIM lists the entities sent PIM-ward (unchecked types may still be
+	// promoted from the PIM side). Nil means all of them.
+	ToPIM map[string]bool
+	// UpdateCompany writes the parent account's name into ORG, one way.
+	UpdateCompany bool
+	// UntrackDeletesInCRM is sync.untrack_deletes_in_crm.
+	UntrackDeletesInCRM bool
+	// TrackByCategory tracks PIM items by Category instead of by being in
+	// the collection.
+	TrackByCategory bool
+	// Category is the tracking category; "" means "CRM".
+	Category string
+	// MassDeleteThreshold is the largest share of a collection a cycle may
+	// delete without confirmation; 0 means 0.5.
+	MassDeleteThreshold float64
+	// VerifyPerCycle is how many mappings the verification job checks per
+	// collection after each full cycle; 0 means reconcile.DefaultVerifyBatch,
+	// negative disables the job.
+	VerifyPerCycle int
+}
+
+func (s Settings) sendsToPIM(entity string) bool {
+	if s.ToPIM == nil {
+		return true
+	}
+	return s.ToPIM[entity]
+}
+
+func (s Settings) category() string {
+	if s.Category == "" {
+		return "CRM"
+	}
+	return s.Category
+}
+
+// Options configure a Bridge.
+type Options struct {
+	// CRM is the CRM client of the user, without a fencing generation.
+	// Required.
+	CRM CRM
+	// Fenced returns the CRM client that sends fencing generation gen
+	// (crmclient.Client.WithGeneration). Nil means CRM is used as is.
+	Fenced func(gen int64) CRM
+	// ClientID is the stable id of this bridge (config client.id).
+	// Required.
+	ClientID string
+	// Cache is the client cache. Required.
+	Cache *idmap.Store
+	// Contacts, Tasks and Calendar are the PIM collections; a nil one does
+	// not sync (contacts; tasks, phone calls, letters, faxes; appointments).
+	Contacts, Tasks, Calendar Collection
+	// Settings are the user's sync settings.
+	Settings Settings
+	// Retry says when a failed item is tried again. Zero values take
+	// idmap.RetryPolicy's defaults.
+	Retry idmap.RetryPolicy
+	// BatchSize is the CRM batch size; 0 means the server's default.
+	BatchSize int
+	// Logger receives progress and problems. Nil means slog.Default().
+	Logger *slog.Logger
+	// Progress, when set, is called while pairs are applied with the
+	// number done and the number due (the progress of a first sync).
+	Progress func(done, total int)
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+}
+
+// Bridge syncs one user's CRM data with their PIM collections. Cycle and
+// Poll may be called from several goroutines; they run one at a time.
+type Bridge struct {
+	opts  Options
+	log   *slog.Logger
+	now   func() time.Time
+	lanes []*lane
+	mu    sync.Mutex // one cycle at a time
+
+	trigMu  sync.Mutex
+	trigger chan struct{}
+}
+
+// New returns a bridge.
+func New(opts Options) (*Bridge, error) {
+	if opts.CRM == nil || opts.Cache == nil || opts.ClientID == "" {
+		return nil, fmt.Errorf("bridge: new: CRM, Cache and ClientID are required")
+	}
+	b := &Bridge{opts: opts, log: opts.Logger, now: opts.Now}
+	if b.log == nil {
+		b.log = slog.Default()
+	}
+	if b.now == nil {
+		b.now = time.Now
+	}
+	if opts.Contacts != nil {
+		b.lanes = append(b.lanes, &lane{name: "contacts", col: opts.Contacts, entities: []string{crm.EntityContact}, ext: ".vcf", vcard: true})
+	}
+	if opts.Tasks != nil {
+		b.lanes = append(b.lanes, &lane{name: "tasks", col: opts.Tasks, entities: []string{crm.EntityTask, crm.EntityPhoneCall, crm.EntityLetter, crm.EntityFax}, ext: ".ics"})
+	}
+	if opts.Calendar != nil {
+		b.lanes = append(b.lanes, &lane{name: "appointments", col: opts.Calendar, entities: []string{crm.EntityAppointment}, ext: ".ics"})
+	}
+	return b, nil
+}
+
+// lane is one item type's pair of collections: a PIM collection and the CRM
+// entities that live in it.
+type lane struct {
+	name     string
+	col      Collection
+	entities []string
+	ext      string
+	vcard    bool
+}
+
+func (l *lane) holds(entity string) bool {
+	for _, e := range l.entities {
+		if e == entity {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *lane) contentType() string {
+	if l.vcard {
+		return "text/vcard"
+	}
+	return "text/calendar"
+}
+
+// CycleOptions tune one cycle.
+type CycleOptions struct {
+	// ConfirmDeletes lets a cycle delete more than the mass-deletion
+	// threshold (the --confirm-deletes flag).
+	ConfirmDeletes bool
+	// Light is a watch pass between full cycles: PIM-side changes only,
+	// track/update/untrack applied at once, deletions left for the next
+	// full cycle, no verification job (seed 004 Appendix B).
+	Light bool
+}
+
+// Counter counts writes of one kind on one side.
+type Counter struct {
+	Created int `json:"created"`
+	Updated int `json:"updated"`
+	Deleted int `json:"deleted"`
+}
+
+// Stats are the figures of one cycle, per side and kind.
+type Stats struct {
+	ToCRM     Counter       `json:"to_crm"`
+	ToPIM     Counter       `json:"to_pim"`
+	Linked    int           `json:"linked"`
+	Unlinked  int           `json:"unlinked"`
+	Unchanged int           `json:"unchanged"`
+	Conflicts int           `json:"conflicts"`
+	Retried   int           `json:"retried_412"`
+	Failed    int           `json:"failed"`
+	Malformed int           `json:"malformed"`
+	Pending   int           `json:"pending"`
+	Verified  int           `json:"verified"`
+	Primary   bool          `json:"primary"`
+	Duration  time.Duration `json:"duration_ns"`
+	// Deferred counts removals a light pass left for the full cycle, or
+	// that the mass-deletion guard held back.
+	Deferred int `json:"deferred"`
+}
+
+func (s *Stats) add(o Stats) {
+	s.ToCRM.Created += o.ToCRM.Created
+	s.ToCRM.Updated += o.ToCRM.Updated
+	s.ToCRM.Deleted += o.ToCRM.Deleted
+	s.ToPIM.Created += o.ToPIM.Created
+	s.ToPIM.Updated += o.ToPIM.Updated
+	s.ToPIM.Deleted += o.ToPIM.Deleted
+	s.Linked += o.Linked
+	s.Unlinked += o.Unlinked
+	s.Unchanged += o.Unchanged
+	s.Conflicts += o.Conflicts
+	s.Retried += o.Retried
+	s.Failed += o.Failed
+	s.Malformed += o.Malformed
+	s.Verified += o.Verified
+	s.Deferred += o.Deferred
+}
+
+func (b *Bridge) guard(confirm bool) reconcile.Guard {
+	return reconcile.Guard{Threshold: b.opts.Settings.MassDeleteThreshold, Confirmed: confirm}
+}

@@ -1,0 +1,306 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pimbridge/pimbridge/crm"
+	"github.com/pimbridge/pimbridge/idmap"
+	"github.com/pimbridge/pimbridge/mapping"
+	"github.com/pimbridge/pimbridge/pim"
+)
+
+// cursorAccount is the account part of DAV cursors in idmap.
+const cursorAccount = "dav"
+
+func ownerOf(rec crm.Record) crm.ID {
+	if r, ok := rec.Attrs["ownerid"].(crm.Ref); ok {
+		return r.ID
+	}
+	return crm.ID{}
+}
+
+func modifiedOn(rec crm.Record, fallback time.Time) time.Time {
+	if t, ok := rec.Attrs["modifiedon"].(time.Time); ok && !t.IsZero() {
+		return t
+	}
+	return fallback
+}
+
+// crmIntake reads the outlook subscription's batches for the lane's
+// entities that are sent PIM-ward and records them as pending changes.
+// Each batch's changes commit before PostSync acknowledges it.
+func (b *Bridge) crmIntake(ctx context.Context, cs *cycleState, subID string, l *lane) error {
+	for _, ent := range l.entities {
+		if !b.opts.Settings.sendsToPIM(ent) {
+			continue
+		}
+		ot, _ := idmap.ObjectTypeOf(ent)
+		var lastBatch uint64
+		for {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			batch, err := cs.crm.NextBatch(ctx, subID, ent, b.opts.BatchSize)
+			if err != nil {
+				return fmt.Errorf("bridge: %s batch: %w", ent, err)
+			}
+			if batch.Header.Result == crm.BatchEmpty || len(batch.Upserts)+len(batch.Deletes) == 0 || batch.ID == lastBatch {
+				break // the same batch again: it was not acknowledged (a dry run)
+			}
+			lastBatch = batch.ID
+			now := b.now()
+			err = b.opts.Cache.Tx(ctx, func(tx *idmap.Tx) error {
+				for _, rec := range batch.Upserts {
+					rec.Entity = ent
+					cs.crmSeen[rec.ID] = rec
+					m, err := tx.ByCRM(ctx, ent, rec.ID)
+					switch {
+					case errors.Is(err, idmap.ErrUnmapped):
+						m, err = tx.Insert(ctx, idmap.Mapping{
+							CRMEntity: ent, CRMID: rec.ID, ObjectType: ot, Linked: true, OwnerID: ownerOf(rec),
+							Entry: idmap.EntryID{Collection: l.col.Href(), Href: l.col.ObjectHref(rec.ID.String() + l.ext)},
+						})
+						if errors.Is(err, idmap.ErrDuplicate) {
+							b.log.Warn("bridge: href already mapped", "entity", ent, "id", rec.ID)
+							continue
+						}
+						if err != nil {
+							return err
+						}
+						if _, err := tx.RecordChange(ctx, m.MapID, idmap.SideCRM, idmap.ChangeCreated, modifiedOn(rec, now)); err != nil {
+							return err
+						}
+					case err != nil:
+						return err
+					case !m.Linked || m.DeletedLocally:
+					default:
+						if _, err := tx.RecordChange(ctx, m.MapID, idmap.SideCRM, idmap.ChangeModified, modifiedOn(rec, now)); err != nil {
+							return err
+						}
+					}
+				}
+				for _, id := range batch.Deletes {
+					m, err := tx.ByCRM(ctx, ent, id)
+					if errors.Is(err, idmap.ErrUnmapped) {
+						continue
+					}
+					if err != nil {
+						return err
+					}
+					if !m.Linked || m.DeletedLocally {
+						continue
+					}
+					if _, err := tx.RecordChange(ctx, m.MapID, idmap.SideCRM, idmap.ChangeDeleted, now); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("bridge: record %s batch: %w", ent, err)
+			}
+			if _, err := cs.crm.PostSync(ctx, subID, batch.ID); err != nil {
+				return fmt.Errorf("bridge: postsync %s: %w", ent, err)
+			}
+		}
+	}
+	return nil
+}
+
+// pimIntake reads the collection's changes since the stored cursor and
+// records them as pending changes, with the new cursor in the same
+// transaction. An empty cursor (first run, expired token) lists everything:
+// known objects missing from that listing count as deleted.
+func (b *Bridge) pimIntake(ctx context.Context, cs *cycleState, l *lane) error {
+	col := cs.col(l)
+	cursor, err := b.opts.Cache.Cursor(ctx, cursorAccount, l.col.Href())
+	if err != nil && !errors.Is(err, idmap.ErrNoCursor) {
+		return err
+	}
+	changed, deleted, next, err := col.Changes(ctx, cursor)
+	if errors.Is(err, pim.ErrTokenExpired) && cursor != "" {
+		b.log.Info("bridge: sync token expired; listing the collection", "collection", l.col.Href())
+		cursor = ""
+		changed, deleted, next, err = col.Changes(ctx, "")
+	}
+	if err != nil {
+		return fmt.Errorf("bridge: changes of %s: %w", l.col.Href(), err)
+	}
+	full := cursor == ""
+	now := b.now()
+	if len(changed)+len(deleted) > 0 {
+		cs.active[l] = true
+	}
+	byCategory := b.opts.Settings.TrackByCategory
+	cat := b.opts.Settings.category()
+	return b.opts.Cache.Tx(ctx, func(tx *idmap.Tx) error {
+		if full {
+			if err := tx.ResetVisited(ctx, l.col.Href()); err != nil {
+				return err
+			}
+		}
+		record := func(m idmap.Mapping, kind idmap.ChangeKind, at time.Time) error {
+			_, err := tx.RecordChange(ctx, m.MapID, idmap.SidePIM, kind, at)
+			return err
+		}
+		for _, obj := range changed {
+			cs.pimSeen[obj.Href] = obj
+			entry := idmap.EntryID{Collection: l.col.Href(), Href: obj.Href}
+			m, err := tx.ByPIM(ctx, entry)
+			if err == nil {
+				if full {
+					if err := tx.SetVisited(ctx, m.MapID); err != nil {
+						return err
+					}
+				}
+				if !m.Linked || m.DeletedLocally || (obj.ETag != "" && obj.ETag == m.ETag) {
+					continue
+				}
+				kind := idmap.ChangeModified
+				if byCategory && !hasCategory(obj.Data, cat) {
+					kind = idmap.ChangeUntracked
+				}
+				at := modTime(obj.Data)
+				if at.IsZero() {
+					at = now
+				}
+				if err := record(m, kind, at); err != nil {
+					return err
+				}
+				continue
+			}
+			if !errors.Is(err, idmap.ErrUnmapped) {
+				return err
+			}
+			if len(obj.Data) == 0 {
+				cs.stats.Malformed++
+				if _, perr := tx.PutSyncError(ctx, idmap.SyncError{Item: obj.Href, Message: "the server could not return the object (it may be malformed on the server)"}); perr != nil {
+					return perr
+				}
+				continue
+			}
+			res, err := mapping.MapObject(l.contentType(), obj.Data, nil)
+			if err == nil && len(res) == 0 {
+				err = fmt.Errorf("%w: no contact, task or event in the object", mapping.ErrMalformed)
+			}
+			if err != nil {
+				cs.stats.Malformed++
+				if _, perr := tx.PutSyncError(ctx, idmap.SyncError{Item: obj.Href, Message: err.Error()}); perr != nil {
+					return perr
+				}
+				continue
+			}
+			rec := res[0].Record
+			if !l.holds(rec.Entity) {
+				cs.stats.Malformed++
+				if _, perr := tx.PutSyncError(ctx, idmap.SyncError{Item: obj.Href, Field: "X-CRM-ENTITY", Message: fmt.Sprintf("a %s does not belong in %s", rec.Entity, l.col.Href())}); perr != nil {
+					return perr
+				}
+				continue
+			}
+			if byCategory && !hasCategory(obj.Data, cat) {
+				continue
+			}
+			if err := tx.ClearSyncError(ctx, obj.Href); err != nil {
+				return err
+			}
+			at := modTime(obj.Data)
+			if at.IsZero() {
+				at = now
+			}
+			ot, _ := idmap.ObjectTypeOf(rec.Entity)
+			if rec.ID != (crm.ID{}) {
+				// The object carries X-CRM-ID: re-link (lost cache, or a CRM
+				// record whose PIM object is written but not yet recorded).
+				m, err := tx.ByCRM(ctx, rec.Entity, rec.ID)
+				if err == nil {
+					if m.Entry.Href != obj.Href {
+						if m.ETag != "" && m.Linked {
+							b.log.Warn("bridge: a second PIM object carries the same CRM id; left alone", "href", obj.Href, "id", rec.ID)
+							continue
+						}
+						m.Entry = entry
+						m.ETag = ""
+						if err := tx.Update(ctx, m); err != nil {
+							return err
+						}
+					}
+					if full {
+						if err := tx.SetVisited(ctx, m.MapID); err != nil {
+							return err
+						}
+					}
+					if m.Linked && !m.DeletedLocally {
+						if err := record(m, idmap.ChangeCreated, at); err != nil {
+							return err
+						}
+					}
+					continue
+				}
+				if !errors.Is(err, idmap.ErrUnmapped) {
+					return err
+				}
+				m, err = tx.Insert(ctx, idmap.Mapping{CRMEntity: rec.Entity, CRMID: rec.ID, Entry: entry, ObjectType: ot, Linked: true})
+				if err != nil {
+					return err
+				}
+				if full {
+					if err := tx.SetVisited(ctx, m.MapID); err != nil {
+						return err
+					}
+				}
+				if err := record(m, idmap.ChangeCreated, at); err != nil {
+					return err
+				}
+				continue
+			}
+			// A new tracked PIM item: its CRM id is chosen here and recorded
+			// before the create, so a retried POST is idempotent.
+			m, err = tx.Insert(ctx, idmap.Mapping{CRMEntity: rec.Entity, CRMID: crm.NewID(), Entry: entry, ObjectType: ot, Linked: true, TrackedFromPIM: true})
+			if err != nil {
+				return err
+			}
+			if full {
+				if err := tx.SetVisited(ctx, m.MapID); err != nil {
+					return err
+				}
+			}
+			if err := record(m, idmap.ChangeCreated, at); err != nil {
+				return err
+			}
+		}
+		gone := func(m idmap.Mapping) error {
+			if !m.Linked || m.DeletedLocally || m.ETag == "" {
+				return nil
+			}
+			return record(m, idmap.ChangeDeleted, now)
+		}
+		for _, href := range deleted {
+			m, err := tx.ByPIM(ctx, idmap.EntryID{Collection: l.col.Href(), Href: href})
+			if errors.Is(err, idmap.ErrUnmapped) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if err := gone(m); err != nil {
+				return err
+			}
+		}
+		if full {
+			ms, err := tx.Unvisited(ctx, l.col.Href())
+			if err != nil {
+				return err
+			}
+			for _, m := range ms {
+				if err := gone(m); err != nil {
+					return err
+				}
+			}
+		}
+		return tx.SetCursor(ctx, cursorAccount, l.col.Href(), next)
+	})
+}

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/pimbridge/pimbridge/bridge"
+	"github.com/pimbridge/pimbridge/config"
+	"github.com/pimbridge/pimbridge/crm"
+	"github.com/pimbridge/pimbridge/crm/crmclient"
+	"github.com/pimbridge/pimbridge/idmap"
+	"github.com/pimbridge/pimbridge/pim/davext"
+)
+
+// bridgeEnv is a bridge wired from the configuration, with its cache.
+type bridgeEnv struct {
+	cfg    *config.Config
+	cache  *idmap.Store
+	bridge *bridge.Bridge
+	log    *slog.Logger
+}
+
+func (e *bridgeEnv) Close() error { return e.cache.Close() }
+
+// cachePath is the client cache file of a configuration.
+func cachePath(cfg *config.Config) string { return filepath.Join(cfg.Client.StateDir, "cache.db") }
+
+// openBridge loads the configuration and wires a bridge. cacheFile, when
+// set, replaces the cache in the state dir (a dry run's copy).
+func (g *globals) openBridge(ctx context.Context, cacheFile string, progress func(done, total int)) (*bridgeEnv, error) {
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	log := newLogger(g.stderr, slog.LevelInfo)
+	if cfg.CRM.URL == "" {
+		return nil, fmt.Errorf("config: [crm] url is not set")
+	}
+	pw, err := readSecret("crm", cfg.CRM.SecretRef)
+	if err != nil {
+		return nil, err
+	}
+	client, err := crmclient.New(cfg.CRM.URL, &crmclient.Options{User: cfg.CRM.User, Password: pw})
+	if err != nil {
+		return nil, err
+	}
+	if cacheFile == "" {
+		if err := os.MkdirAll(cfg.Client.StateDir, 0o700); err != nil {
+			return nil, err
+		}
+		cacheFile = cachePath(cfg)
+	}
+	cache, err := idmap.OpenOptions(ctx, cacheFile, &idmap.Options{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	opts := bridge.Options{
+		CRM:      client,
+		Fenced:   func(gen int64) bridge.CRM { return client.WithGeneration(gen) },
+		ClientID: cfg.Client.ID,
+		Cache:    cache,
+		Settings: settingsOf(cfg),
+		Logger:   log,
+		Progress: progress,
+	}
+	if cfg.CardDAV.URL != "" && cfg.CardDAV.AddressBook != "" {
+		c, err := davClient(cfg.CardDAV.URL, cfg.CardDAV.User, "carddav", cfg.CardDAV.SecretRef, log)
+		if err != nil {
+			cache.Close()
+			return nil, err
+		}
+		opts.Contacts = bridge.NewDAVCollection(davext.NewCollection(c, cfg.CardDAV.AddressBook, davext.AddressBook))
+	}
+	if cfg.CalDAV.URL != "" && (cfg.CalDAV.Calendar != "" || cfg.CalDAV.Tasks != "") {
+		c, err := davClient(cfg.CalDAV.URL, cfg.CalDAV.User, "caldav", cfg.CalDAV.SecretRef, log)
+		if err != nil {
+			cache.Close()
+			return nil, err
+		}
+		if cfg.CalDAV.Calendar != "" {
+			opts.Calendar = bridge.NewDAVCollection(davext.NewCollection(c, cfg.CalDAV.Calendar, davext.Calendar))
+		}
+		if cfg.CalDAV.Tasks != "" {
+			opts.Tasks = bridge.NewDAVCollection(davext.NewCollection(c, cfg.CalDAV.Tasks, davext.Calendar))
+		}
+	}
+	b, err := bridge.New(opts)
+	if err != nil {
+		cache.Close()
+		return nil, err
+	}
+	return &bridgeEnv{cfg: cfg, cache: cache, bridge: b, log: log}, nil
+}
+
+func davClient(url, user, name string, ref config.SecretRef, log *slog.Logger) (*davext.Client, error) {
+	var pw string
+	if ref.IsSet() {
+		var err error
+		if pw, err = readSecret(name, ref); err != nil {
+			return nil, err
+		}
+	}
+	return davext.New(url, &davext.Options{Username: user, Password: pw, Logger: log})
+}
+
+// settingsOf maps the [sync] table to the bridge's settings.
+func settingsOf(cfg *config.Config) bridge.Settings {
+	s := cfg.Sync
+	return bridge.Settings{
+		ToPIM: map[string]bool{
+			crm.EntityContact: s.Contacts, crm.EntityTask: s.Tasks, crm.EntityPhoneCall: s.PhoneCalls,
+			crm.EntityLetter: s.Letters, crm.EntityFax: s.Faxes, crm.EntityAppointment: s.Appointments,
+		},
+		UpdateCompany:       s.UpdateCompanyField,
+		UntrackDeletesInCRM: s.UntrackDeletesInCRM,
+		TrackByCategory:     s.TrackBy == "category",
+		Category:            s.Category,
+		MassDeleteThreshold: s.MassDeleteThreshold,
+		VerifyPerCycle:      s.VerificationPerCycle,
+	}
+}
+
+// progressPrinter prints the progress of a long first sync: a line every
+// tenth, only when there are many items.
+func progressPrinter(w io.Writer) func(done, total int) {
+	last := -1
+	return func(done, total int) {
+		if total < 100 {
+			return
+		}
+		step := done * 10 / total
+		if step == last {
+			return
+		}
+		last = step
+		fmt.Fprintf(w, "pimbridge: synced %d of %d items (%d%%)\n", done, total, done*100/total)
+	}
+}

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pimbridge/pimbridge/bridge"
+)
+
+func newSyncCmd(g *globals) *cobra.Command {
+	var confirm, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "sync",
+		Short: "Run one full sync cycle between CRM and the PIM servers",
+		Long: "Run one full sync cycle: CRM changes from the outlook subscription, PIM changes since the last cycle,\n" +
+			"then every pending pair merged and written. Exit code 3 means some items failed (see `pimbridge errors`).",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			env, err := g.openBridge(ctx, "", progressPrinter(g.stderr))
+			if err != nil {
+				return err
+			}
+			defer env.Close()
+			st, err := env.bridge.Cycle(ctx, bridge.CycleOptions{ConfirmDeletes: confirm})
+			if perr := printStats(g.stdout, st, asJSON); perr != nil {
+				return perr
+			}
+			if errors.Is(err, bridge.ErrItemErrors) {
+				return &codeError{code: exitItemErrors, err: err}
+			}
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&confirm, "confirm-deletes", false, "apply deletions beyond sync.mass_delete_threshold")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the cycle's figures as JSON")
+	return cmd
+}
+
+func printStats(w io.Writer, st bridge.Stats, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	if !st.Primary {
+		_, err := fmt.Fprintln(w, "secondary client: contacts, tasks and appointments are synced by the primary (run set-primary to take over)")
+		return err
+	}
+	_, err := fmt.Fprintf(w, "to CRM: %d created, %d updated, %d deleted; to PIM: %d created, %d updated, %d deleted; %d linked, %d unlinked, %d failed, %d malformed, %d pending (%s)\n",
+		st.ToCRM.Created, st.ToCRM.Updated, st.ToCRM.Deleted, st.ToPIM.Created, st.ToPIM.Updated, st.ToPIM.Deleted,
+		st.Linked, st.Unlinked, st.Failed, st.Malformed, st.Pending, st.Duration.Round(1e6))
+	return err
+}
