@@ -27,6 +27,8 @@ type Stats struct {
 	Relinked  int // mappings moved to a new UID (UIDVALIDITY change, move)
 	Failed    int // changes that failed this time (retried, or a sync error)
 	Keywords  int // messages the tracker put the keyword on
+
+	Duration time.Duration // wall time of the cycle (set by Run)
 }
 
 func (s *Stats) add(o Stats) {

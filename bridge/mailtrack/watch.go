@@ -84,7 +84,9 @@ func (t *Tracker) Run(ctx context.Context, interval time.Duration, onCycle func(
 		case <-timer.C:
 		case <-trigger:
 		}
+		start := time.Now()
 		st, err := t.Cycle(ctx)
+		st.Duration = time.Since(start)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/pimbridge/pimbridge/bridge"
+	"github.com/pimbridge/pimbridge/bridge/mailtrack"
 	"github.com/pimbridge/pimbridge/config"
 	"github.com/pimbridge/pimbridge/crm"
 	"github.com/pimbridge/pimbridge/crm/crmclient"
@@ -21,10 +23,31 @@ type bridgeEnv struct {
 	cfg    *config.Config
 	cache  *idmap.Store
 	bridge *bridge.Bridge
+	crm    *crmclient.Client
 	log    *slog.Logger
+	// tracker tracks e-mail over IMAP; nil when IMAP is not configured
+	// (see openTracker, which withMail calls).
+	tracker   *mailtrack.Tracker
+	closeMail func() error
 }
 
-func (e *bridgeEnv) Close() error { return e.cache.Close() }
+func (e *bridgeEnv) Close() error {
+	var err error
+	if e.closeMail != nil {
+		err = e.closeMail()
+	}
+	return errors.Join(err, e.cache.Close())
+}
+
+// withMail adds e-mail tracking when [imap] is configured.
+func (e *bridgeEnv) withMail(ctx context.Context) error {
+	t, closeMail, err := openTracker(ctx, e.cfg, e.crm, e.cache, e.log)
+	if err != nil {
+		return err
+	}
+	e.tracker, e.closeMail = t, closeMail
+	return nil
+}
 
 // cachePath is the client cache file of a configuration.
 func cachePath(cfg *config.Config) string { return filepath.Join(cfg.Client.StateDir, "cache.db") }
@@ -93,7 +116,7 @@ func (g *globals) openBridge(ctx context.Context, cacheFile string, progress fun
 		cache.Close()
 		return nil, err
 	}
-	return &bridgeEnv{cfg: cfg, cache: cache, bridge: b, log: log}, nil
+	return &bridgeEnv{cfg: cfg, cache: cache, bridge: b, crm: client, log: log}, nil
 }
 
 func davClient(url, user, name string, ref config.SecretRef, log *slog.Logger) (*davext.Client, error) {

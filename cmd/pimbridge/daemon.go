@@ -1,11 +1,18 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/pimbridge/pimbridge/bridge"
+	"github.com/pimbridge/pimbridge/bridge/mailtrack"
+	"github.com/pimbridge/pimbridge/internal/obs"
 )
 
 func newDaemonCmd(g *globals) *cobra.Command {
@@ -14,7 +21,9 @@ func newDaemonCmd(g *globals) *cobra.Command {
 		Use:   "daemon",
 		Short: "Sync on a schedule and apply PIM-side track, update and untrack between cycles",
 		Long: "Run a full cycle every client.interval and a light pass every client.poll (track, update and untrack\n" +
-			"applied at once; deletions wait for the full cycle). SIGTERM or SIGINT finishes the write in progress and stops.",
+			"applied at once; deletions wait for the full cycle), and track e-mail as soon as IMAP IDLE reports it.\n" +
+			"With metrics.listen set, serves Prometheus /metrics and /healthz there. SIGTERM or SIGINT finishes the\n" +
+			"write in progress and stops.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -23,25 +32,128 @@ func newDaemonCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer env.Close()
-			s := bridge.Schedule{Interval: env.cfg.Client.Interval.Duration, Poll: env.cfg.Client.Poll.Duration, ConfirmDeletes: confirm}
-			env.log.Info("pimbridge: daemon started", "client", env.cfg.Client.ID, "interval", s.Interval, "poll", s.Poll)
-			err = env.bridge.Run(ctx, s, func(light bool, st bridge.Stats, err error) {
-				args := []any{"light", light, "primary", st.Primary, "to_crm", st.ToCRM, "to_pim", st.ToPIM, "failed", st.Failed, "pending", st.Pending, "duration", st.Duration}
-				switch {
-				case err == nil:
-					if !light || st.ToCRM != (bridge.Counter{}) || st.ToPIM != (bridge.Counter{}) {
-						env.log.Info("pimbridge: cycle done", args...)
-					}
-				case errors.Is(err, bridge.ErrItemErrors):
-					env.log.Warn("pimbridge: cycle done with item errors (see pimbridge errors)", args...)
-				default:
-					env.log.Error("pimbridge: cycle failed", append(args, "err", err)...)
-				}
-			})
-			env.log.Info("pimbridge: daemon stopped")
-			return err
+			if err := env.withMail(ctx); err != nil {
+				return err
+			}
+			return runDaemon(ctx, env, confirm, nil)
 		},
 	}
 	cmd.Flags().BoolVar(&confirm, "confirm-deletes", false, "apply deletions beyond sync.mass_delete_threshold")
 	return cmd
+}
+
+// runDaemon runs the bridge's schedule and the e-mail tracker side by side
+// until ctx ends, with the metrics endpoint when metrics.listen is set.
+// ready, if not nil, is called once after the first full cycle of both.
+func runDaemon(ctx context.Context, env *bridgeEnv, confirm bool, ready func()) error {
+	metrics := obs.New(nil)
+	if addr := env.cfg.Metrics.Listen; addr != "" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return err
+		}
+		srv := &http.Server{Handler: metrics.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = srv.Serve(ln) }() // ends when Shutdown below closes it
+		defer srv.Shutdown(context.Background())
+		env.log.Info("pimbridge: metrics on http://" + ln.Addr().String() + "/metrics")
+	}
+
+	var (
+		readyOnce sync.Once
+		mu        sync.Mutex
+		waiting   = 1 // first full cycles still to come
+	)
+	if env.tracker != nil {
+		waiting++
+	}
+	firstDone := func() {
+		mu.Lock()
+		waiting--
+		done := waiting == 0
+		mu.Unlock()
+		if done && ready != nil {
+			readyOnce.Do(ready)
+		}
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	var mailErr error
+	if env.tracker != nil {
+		wg.Add(1)
+		go func() { // ends when ctx ends (Run returns after its watcher)
+			defer wg.Done()
+			first := true
+			mailErr = env.tracker.Run(ctx, env.cfg.Client.Interval.Duration, func(st mailtrack.Stats, err error) {
+				recordMail(metrics, st, err)
+				if err != nil {
+					env.log.Error("pimbridge: e-mail cycle failed", "err", err)
+				} else if st.Tracked+st.Untracked+st.Regarding+st.Failed > 0 {
+					env.log.Info("pimbridge: e-mail cycle done", "tracked", st.Tracked, "untracked", st.Untracked, "regarding", st.Regarding, "failed", st.Failed)
+				}
+				if first {
+					first = false
+					firstDone()
+				}
+			})
+		}()
+	}
+
+	s := bridge.Schedule{Interval: env.cfg.Client.Interval.Duration, Poll: env.cfg.Client.Poll.Duration, ConfirmDeletes: confirm}
+	env.log.Info("pimbridge: daemon started", "client", env.cfg.Client.ID, "interval", s.Interval, "poll", s.Poll, "email", env.tracker != nil)
+	first := true
+	err := env.bridge.Run(ctx, s, func(light bool, st bridge.Stats, err error) {
+		recordBridge(metrics, light, st, err)
+		args := []any{"light", light, "primary", st.Primary, "to_crm", st.ToCRM, "to_pim", st.ToPIM, "failed", st.Failed, "pending", st.Pending, "duration", st.Duration}
+		switch {
+		case err == nil:
+			if !light || st.ToCRM != (bridge.Counter{}) || st.ToPIM != (bridge.Counter{}) {
+				env.log.Info("pimbridge: cycle done", args...)
+			}
+		case errors.Is(err, bridge.ErrItemErrors):
+			env.log.Warn("pimbridge: cycle done with item errors (see pimbridge errors)", args...)
+		default:
+			env.log.Error("pimbridge: cycle failed", append(args, "err", err)...)
+		}
+		if first && !light {
+			first = false
+			firstDone()
+		}
+	})
+	cancel()
+	wg.Wait()
+	env.log.Info("pimbridge: daemon stopped")
+	if errors.Is(mailErr, context.Canceled) {
+		mailErr = nil
+	}
+	return errors.Join(err, mailErr)
+}
+
+// recordBridge feeds one bridge cycle into the metrics. Item errors do not
+// fail a cycle for /healthz; they are counted.
+func recordBridge(m *obs.Metrics, light bool, st bridge.Stats, err error) {
+	kind := "pim"
+	if light {
+		kind = "pim-light"
+	}
+	if errors.Is(err, bridge.ErrItemErrors) {
+		err = nil
+	}
+	m.CycleDone(kind, st.Duration, err)
+	for side, c := range map[string]bridge.Counter{"crm": st.ToCRM, "pim": st.ToPIM} {
+		m.AddItems(side, "create", "all", c.Created)
+		m.AddItems(side, "update", "all", c.Updated)
+		m.AddItems(side, "delete", "all", c.Deleted)
+	}
+	m.AddItems("pim", "unlink", "all", st.Unlinked)
+	m.AddItemErrors("all", st.Failed+st.Malformed)
+}
+
+func recordMail(m *obs.Metrics, st mailtrack.Stats, err error) {
+	m.CycleDone("email", st.Duration, err)
+	m.AddItems("crm", "create", "email", st.Tracked)
+	m.AddItems("crm", "update", "email", st.Regarding)
+	m.AddItems("crm", "unlink", "email", st.Untracked)
+	m.AddItemErrors("email", st.Failed)
 }

@@ -79,6 +79,7 @@ var commands = []func(*globals) *cobra.Command{
 	newPlanCmd,
 	newErrorsCmd,
 	newSetPrimaryCmd,
+	newDemoCmd,
 }
 
 // isUsage reports whether err is one of cobra's own argument errors.

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pimbridge/pimbridge/bridge"
+	"github.com/pimbridge/pimbridge/bridge/mailtrack"
 )
 
 func newSyncCmd(g *globals) *cobra.Command {
@@ -26,11 +27,25 @@ func newSyncCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer env.Close()
+			if err := env.withMail(ctx); err != nil {
+				return err
+			}
 			st, err := env.bridge.Cycle(ctx, bridge.CycleOptions{ConfirmDeletes: confirm})
-			if perr := printStats(g.stdout, st, asJSON); perr != nil {
+			var (
+				mst  mailtrack.Stats
+				merr error
+			)
+			if env.tracker != nil {
+				mst, merr = env.tracker.Cycle(ctx)
+			}
+			if perr := printStats(g.stdout, st, env.tracker != nil, mst, asJSON); perr != nil {
 				return perr
 			}
-			if errors.Is(err, bridge.ErrItemErrors) {
+			if err == nil && merr == nil && mst.Failed > 0 {
+				err = fmt.Errorf("%d e-mail messages failed: %w", mst.Failed, bridge.ErrItemErrors)
+			}
+			err = errors.Join(err, merr)
+			if merr == nil && errors.Is(err, bridge.ErrItemErrors) {
 				return &codeError{code: exitItemErrors, err: err}
 			}
 			return err
@@ -41,11 +56,24 @@ func newSyncCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-func printStats(w io.Writer, st bridge.Stats, asJSON bool) error {
+func printStats(w io.Writer, st bridge.Stats, withMail bool, mst mailtrack.Stats, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		return enc.Encode(st)
+		out := struct {
+			bridge.Stats
+			Email *mailtrack.Stats `json:"email,omitempty"`
+		}{Stats: st}
+		if withMail {
+			out.Email = &mst
+		}
+		return enc.Encode(out)
+	}
+	if withMail {
+		if _, err := fmt.Fprintf(w, "e-mail: %d tracked, %d regarding set, %d untracked, %d deleted on IMAP, %d failed\n",
+			mst.Tracked, mst.Regarding, mst.Untracked, mst.Deleted, mst.Failed); err != nil {
+			return err
+		}
 	}
 	if !st.Primary {
 		_, err := fmt.Fprintln(w, "secondary client: contacts, tasks and appointments are synced by the primary (run set-primary to take over)")
