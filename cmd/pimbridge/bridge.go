@@ -29,6 +29,9 @@ type bridgeEnv struct {
 	// (see openTracker, which withMail calls).
 	tracker   *mailtrack.Tracker
 	closeMail func() error
+	// refresh, when set, refreshes the offline replica and returns the
+	// queue length; the daemon runs it every offline.refresh.
+	refresh func(context.Context) (int64, error)
 }
 
 func (e *bridgeEnv) Close() error {

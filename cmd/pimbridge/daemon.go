@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/pimbridge/pimbridge/bridge"
 	"github.com/pimbridge/pimbridge/bridge/mailtrack"
 	"github.com/pimbridge/pimbridge/internal/obs"
+	"github.com/pimbridge/pimbridge/offline"
 )
 
 func newDaemonCmd(g *globals) *cobra.Command {
@@ -34,6 +36,9 @@ func newDaemonCmd(g *globals) *cobra.Command {
 			defer env.Close()
 			if err := env.withMail(ctx); err != nil {
 				return err
+			}
+			if _, err := os.Stat(replicaPath(env.cfg)); err == nil {
+				env.refresh = g.refreshOnce
 			}
 			return runDaemon(ctx, env, confirm, nil)
 		},
@@ -79,6 +84,13 @@ func runDaemon(ctx context.Context, env *bridgeEnv, confirm bool, ready func()) 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
+	if env.refresh != nil {
+		wg.Add(1)
+		go func() { // ends when ctx ends
+			defer wg.Done()
+			refreshLoop(ctx, env, metrics)
+		}()
+	}
 	var mailErr error
 	if env.tracker != nil {
 		wg.Add(1)
@@ -157,3 +169,58 @@ func recordMail(m *obs.Metrics, st mailtrack.Stats, err error) {
 	m.AddItems("crm", "unlink", "email", st.Untracked)
 	m.AddItemErrors("email", st.Failed)
 }
+
+// refreshLoop refreshes the offline replica every offline.refresh while the
+// client is online (DESIGN.md section 3); a refresh refused because the
+// client is offline is not an error worth more than a debug line.
+func refreshLoop(ctx context.Context, env *bridgeEnv, m *obs.Metrics) {
+	t := time.NewTicker(offline.RefreshInterval(env.cfg.Offline.Refresh.Duration))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		start := time.Now()
+		queue, err := env.refresh(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		m.SetQueueLength(int(queue))
+		if errors.Is(err, errClientOffline) {
+			env.log.Debug("pimbridge: replica refresh skipped: the client is offline")
+			continue
+		}
+		m.CycleDone("offline", time.Since(start), err)
+		if err != nil {
+			env.log.Warn("pimbridge: replica refresh failed", "err", err)
+		}
+	}
+}
+
+// refreshOnce runs one background refresh of the replica and returns the
+// offline queue length.
+func (g *globals) refreshOnce(ctx context.Context) (int64, error) {
+	env, err := g.openOffline(ctx, true, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer env.engine.Close()
+	q, err := env.engine.QueueLength(ctx)
+	if err != nil {
+		return 0, err
+	}
+	st, err := env.engine.State(ctx)
+	if err != nil {
+		return q, err
+	}
+	if st.IsOffline() {
+		return q, errClientOffline
+	}
+	_, err = env.engine.Refresh(ctx, env.remote, env.cred)
+	return q, err
+}
+
+// errClientOffline: the user chose to be offline; no background refresh.
+var errClientOffline = errors.New("the client is offline")

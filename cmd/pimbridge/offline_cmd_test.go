@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -90,6 +91,21 @@ state_dir = "`+dir+`/state"
 	all, err := srv.Alice.Client.QueryAll(ctx, crm.EntityContact, crmclient.Query{})
 	if err != nil || len(all) != 2 {
 		t.Fatalf("server has %d contacts, %v; want 2", len(all), err)
+	}
+
+	// sync --target offline: an incremental refresh that stays online.
+	if _, err := srv.Alice.Client.Create(ctx, crm.Record{Entity: crm.EntityContact, Attrs: map[string]any{"lastname": "Three"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCmd("sync", "--target", "bogus"); exitCode(io.Discard, err) != exitUsage {
+		t.Fatalf("sync --target bogus: %v (want a usage error)\n%s", err, out)
+	}
+	out, err := runCmd("sync", "--target", "offline")
+	if err != nil || !strings.Contains(out, "offline replica: 1 rows") {
+		t.Fatalf("sync --target offline = %v\n%s; want one row refreshed", err, out)
+	}
+	if st := status(); st.State != offline.Online {
+		t.Fatalf("state after sync --target offline = %s, want Online", st.State)
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,47 +14,90 @@ import (
 )
 
 func newSyncCmd(g *globals) *cobra.Command {
-	var confirm, asJSON bool
+	var (
+		confirm, asJSON bool
+		target          string
+	)
 	cmd := &cobra.Command{
 		Use:   "sync",
-		Short: "Run one full sync cycle between CRM and the PIM servers",
+		Short: "Run one full sync cycle between CRM and the PIM servers (and/or refresh the offline replica)",
 		Long: "Run one full sync cycle: CRM changes from the outlook subscription, PIM changes since the last cycle,\n" +
-			"then every pending pair merged and written. Exit code 3 means some items failed (see `pimbridge errors`).",
+			"then every pending pair merged and written, and tracked e-mail. --target offline refreshes the offline\n" +
+			"replica instead (an incremental GoOffline that stays online); all does both (seed 000's Sync(type)).\n" +
+			"Exit code 3 means some items failed (see `pimbridge errors`).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			env, err := g.openBridge(ctx, "", progressPrinter(g.stderr))
-			if err != nil {
-				return err
+			if target != "pim" && target != "offline" && target != "all" {
+				return usageErr(fmt.Errorf("--target %q: want pim, offline or all", target))
 			}
-			defer env.Close()
-			if err := env.withMail(ctx); err != nil {
-				return err
+			var pimErr, offErr error
+			if target != "offline" {
+				pimErr = g.syncPIM(ctx, confirm, asJSON)
 			}
-			st, err := env.bridge.Cycle(ctx, bridge.CycleOptions{ConfirmDeletes: confirm})
-			var (
-				mst  mailtrack.Stats
-				merr error
-			)
-			if env.tracker != nil {
-				mst, merr = env.tracker.Cycle(ctx)
+			if target != "pim" {
+				offErr = g.refreshReplica(ctx)
 			}
-			if perr := printStats(g.stdout, st, env.tracker != nil, mst, asJSON); perr != nil {
-				return perr
+			var ce *codeError
+			if offErr == nil && errors.As(pimErr, &ce) {
+				return pimErr // exit 3 (item errors) survives
 			}
-			if err == nil && merr == nil && mst.Failed > 0 {
-				err = fmt.Errorf("%d e-mail messages failed: %w", mst.Failed, bridge.ErrItemErrors)
-			}
-			err = errors.Join(err, merr)
-			if merr == nil && errors.Is(err, bridge.ErrItemErrors) {
-				return &codeError{code: exitItemErrors, err: err}
-			}
-			return err
+			return errors.Join(pimErr, offErr)
 		},
 	}
 	cmd.Flags().BoolVar(&confirm, "confirm-deletes", false, "apply deletions beyond sync.mass_delete_threshold")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the cycle's figures as JSON")
+	cmd.Flags().StringVar(&target, "target", "pim", "what to synchronize: pim (CardDAV/CalDAV/IMAP), offline (the replica) or all")
 	return cmd
+}
+
+// syncPIM runs one bridge cycle and one e-mail cycle.
+func (g *globals) syncPIM(ctx context.Context, confirm, asJSON bool) error {
+	env, err := g.openBridge(ctx, "", progressPrinter(g.stderr))
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	if err := env.withMail(ctx); err != nil {
+		return err
+	}
+	st, err := env.bridge.Cycle(ctx, bridge.CycleOptions{ConfirmDeletes: confirm})
+	var (
+		mst  mailtrack.Stats
+		merr error
+	)
+	if env.tracker != nil {
+		mst, merr = env.tracker.Cycle(ctx)
+	}
+	if perr := printStats(g.stdout, st, env.tracker != nil, mst, asJSON); perr != nil {
+		return perr
+	}
+	if err == nil && merr == nil && mst.Failed > 0 {
+		err = fmt.Errorf("%d e-mail messages failed: %w", mst.Failed, bridge.ErrItemErrors)
+	}
+	err = errors.Join(err, merr)
+	if merr == nil && errors.Is(err, bridge.ErrItemErrors) {
+		return &codeError{code: exitItemErrors, err: err}
+	}
+	return err
+}
+
+// refreshReplica runs an incremental GoOffline that leaves the client
+// online.
+func (g *globals) refreshReplica(ctx context.Context) error {
+	progress, done := progressBar(g.stderr)
+	env, err := g.openOffline(ctx, true, progress)
+	if err != nil {
+		return err
+	}
+	defer env.engine.Close()
+	rep, err := env.engine.Refresh(ctx, env.remote, env.cred)
+	done()
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(g.stdout, "offline replica: %d rows in %d batches in %s\n", rep.Rows, rep.Batches, rep.Duration.Round(1e6))
+	return err
 }
 
 func printStats(w io.Writer, st bridge.Stats, withMail bool, mst mailtrack.Stats, asJSON bool) error {
