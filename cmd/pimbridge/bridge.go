@@ -25,6 +25,8 @@ type bridgeEnv struct {
 	bridge *bridge.Bridge
 	crm    *crmclient.Client
 	log    *slog.Logger
+	// endpoint is the CRM server, or the local API while offline.
+	endpoint *crmEndpoint
 	// tracker tracks e-mail over IMAP; nil when IMAP is not configured
 	// (see openTracker, which withMail calls).
 	tracker   *mailtrack.Tracker
@@ -35,11 +37,17 @@ type bridgeEnv struct {
 }
 
 func (e *bridgeEnv) Close() error {
-	var err error
+	var errs []error
 	if e.closeMail != nil {
-		err = e.closeMail()
+		errs = append(errs, e.closeMail())
 	}
-	return errors.Join(err, e.cache.Close())
+	if e.cache != nil {
+		errs = append(errs, e.cache.Close())
+	}
+	if e.endpoint != nil {
+		errs = append(errs, e.endpoint.stop())
+	}
+	return errors.Join(errs...)
 }
 
 // withMail adds e-mail tracking when [imap] is configured.
@@ -57,7 +65,7 @@ func cachePath(cfg *config.Config) string { return filepath.Join(cfg.Client.Stat
 
 // openBridge loads the configuration and wires a bridge. cacheFile, when
 // set, replaces the cache in the state dir (a dry run's copy).
-func (g *globals) openBridge(ctx context.Context, cacheFile string, progress func(done, total int)) (*bridgeEnv, error) {
+func (g *globals) openBridge(ctx context.Context, cacheFile string, progress func(done, total int)) (_ *bridgeEnv, err error) {
 	cfg, err := g.loadConfig()
 	if err != nil {
 		return nil, err
@@ -70,25 +78,34 @@ func (g *globals) openBridge(ctx context.Context, cacheFile string, progress fun
 	if err != nil {
 		return nil, err
 	}
-	client, err := crmclient.New(cfg.CRM.URL, &crmclient.Options{User: cfg.CRM.User, Password: pw})
-	if err != nil {
-		return nil, err
-	}
 	if cacheFile == "" {
 		if err := os.MkdirAll(cfg.Client.StateDir, 0o700); err != nil {
 			return nil, err
 		}
 		cacheFile = cachePath(cfg)
 	}
-	cache, err := idmap.OpenOptions(ctx, cacheFile, &idmap.Options{Logger: log})
+	ep, err := openCRMEndpoint(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
+	env := &bridgeEnv{cfg: cfg, endpoint: ep, log: log}
+	defer func() {
+		if err != nil {
+			env.Close()
+		}
+	}()
+	if env.crm, err = crmclient.New(ep.url, &crmclient.Options{User: cfg.CRM.User, Password: pw}); err != nil {
+		return nil, err
+	}
+	if env.cache, err = idmap.OpenOptions(ctx, cacheFile, &idmap.Options{Logger: log}); err != nil {
+		return nil, err
+	}
+	client := env.crm
 	opts := bridge.Options{
 		CRM:      client,
 		Fenced:   func(gen int64) bridge.CRM { return client.WithGeneration(gen) },
 		ClientID: cfg.Client.ID,
-		Cache:    cache,
+		Cache:    env.cache,
 		Settings: settingsOf(cfg),
 		Logger:   log,
 		Progress: progress,
@@ -96,7 +113,6 @@ func (g *globals) openBridge(ctx context.Context, cacheFile string, progress fun
 	if cfg.CardDAV.URL != "" && cfg.CardDAV.AddressBook != "" {
 		c, err := davClient(cfg.CardDAV.URL, cfg.CardDAV.User, "carddav", cfg.CardDAV.SecretRef, log)
 		if err != nil {
-			cache.Close()
 			return nil, err
 		}
 		opts.Contacts = bridge.NewDAVCollection(davext.NewCollection(c, cfg.CardDAV.AddressBook, davext.AddressBook))
@@ -104,7 +120,6 @@ func (g *globals) openBridge(ctx context.Context, cacheFile string, progress fun
 	if cfg.CalDAV.URL != "" && (cfg.CalDAV.Calendar != "" || cfg.CalDAV.Tasks != "") {
 		c, err := davClient(cfg.CalDAV.URL, cfg.CalDAV.User, "caldav", cfg.CalDAV.SecretRef, log)
 		if err != nil {
-			cache.Close()
 			return nil, err
 		}
 		if cfg.CalDAV.Calendar != "" {
@@ -114,12 +129,10 @@ func (g *globals) openBridge(ctx context.Context, cacheFile string, progress fun
 			opts.Tasks = bridge.NewDAVCollection(davext.NewCollection(c, cfg.CalDAV.Tasks, davext.Calendar))
 		}
 	}
-	b, err := bridge.New(opts)
-	if err != nil {
-		cache.Close()
+	if env.bridge, err = bridge.New(opts); err != nil {
 		return nil, err
 	}
-	return &bridgeEnv{cfg: cfg, cache: cache, bridge: b, crm: client, log: log}, nil
+	return env, nil
 }
 
 func davClient(url, user, name string, ref config.SecretRef, log *slog.Logger) (*davext.Client, error) {

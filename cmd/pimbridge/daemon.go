@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"time"
 
@@ -29,22 +28,60 @@ func newDaemonCmd(g *globals) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			env, err := g.openBridge(ctx, "", progressPrinter(g.stderr))
-			if err != nil {
-				return err
+			for {
+				rewire, err := g.daemonOnce(ctx, confirm)
+				if !rewire || ctx.Err() != nil {
+					return err
+				}
 			}
-			defer env.Close()
-			if err := env.withMail(ctx); err != nil {
-				return err
-			}
-			if _, err := os.Stat(replicaPath(env.cfg)); err == nil {
-				env.refresh = g.refreshOnce
-			}
-			return runDaemon(ctx, env, confirm, nil)
 		},
 	}
 	cmd.Flags().BoolVar(&confirm, "confirm-deletes", false, "apply deletions beyond sync.mass_delete_threshold")
 	return cmd
+}
+
+// daemonOnce wires the bridge for the current online/offline state and runs
+// it until ctx ends or the state flips (go-offline, go-online in another
+// process), in which case it returns rewire = true.
+func (g *globals) daemonOnce(ctx context.Context, confirm bool) (rewire bool, err error) {
+	env, err := g.openBridge(ctx, "", progressPrinter(g.stderr))
+	if err != nil {
+		return false, err
+	}
+	defer env.Close()
+	if err := env.withMail(ctx); err != nil {
+		return false, err
+	}
+	if env.endpoint.engine != nil && !env.endpoint.offline {
+		env.refresh = g.refreshOnce
+	}
+	dctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	flipped := make(chan struct{})
+	go func() { // ends with dctx
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-dctx.Done():
+				return
+			case <-t.C:
+				if env.endpoint.stateChanged(dctx) {
+					env.log.Info("pimbridge: the client went offline or online; rewiring")
+					close(flipped)
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	err = runDaemon(dctx, env, confirm, nil)
+	select {
+	case <-flipped:
+		return true, nil
+	default:
+		return false, err
+	}
 }
 
 // runDaemon runs the bridge's schedule and the e-mail tracker side by side
