@@ -19,21 +19,61 @@ import (
 	"github.com/pimbridge/pimbridge/internal/realserver"
 )
 
-// TestDemo_realClients is issue 7's first acceptance test: `pimbridge demo`
-// (this test binary re-executed as the real main, so the same code as
-// `go run ./cmd/pimbridge demo`) serves, Debian's vdirsyncer lists the
-// demo's CRM contacts and events and pushes an edit that reaches the CRM
-// server through the bridge, and Python's imaplib sets $CRMTracked on a
-// message, which becomes a CRM email.
+// readmeCommands returns the two commands README.md gives a newcomer: the
+// first indented line that runs the demo and the first that runs the tests.
+func readmeCommands(t *testing.T) (runCmd, testCmd string) {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(l, "    ") {
+			continue
+		}
+		l = strings.TrimSpace(l)
+		switch {
+		case runCmd == "" && strings.Contains(l, "pimbridge demo"):
+			runCmd = l
+		case testCmd == "" && (strings.HasPrefix(l, "make ") || strings.HasPrefix(l, "go test")):
+			testCmd = l
+		}
+	}
+	if runCmd == "" || testCmd == "" {
+		t.Fatalf("README.md lacks the run command (%q) or the test command (%q)", runCmd, testCmd)
+	}
+	return runCmd, testCmd
+}
+
+// TestREADME_commandsAreWhatCIRuns: .ci/run calls README's test command.
+func TestREADME_commandsAreWhatCIRuns(t *testing.T) {
+	_, testCmd := readmeCommands(t)
+	ci, err := os.ReadFile("../../.ci/run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(testCmd) + `\s*$`).Match(ci) {
+		t.Errorf(".ci/run does not run README's test command %q:\n%s", testCmd, ci)
+	}
+}
+
+// TestDemo_realClients is issue 7's first acceptance test: README's run
+// command (go run ./cmd/pimbridge demo, run as written from the repo root)
+// serves; Debian's vdirsyncer lists the demo's CRM contacts and events and
+// pushes an edit that reaches the CRM server through the bridge; Python's
+// imaplib sets $CRMTracked on a message, which becomes a CRM email.
 func TestDemo_realClients(t *testing.T) {
 	vdirsyncer := realserver.Require(t, "/usr/bin/vdirsyncer")
 	py := realserver.Require(t, "/usr/bin/python3")
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 
-	dataDir := t.TempDir()
-	cmd := exec.CommandContext(ctx, os.Args[0], "demo", "--print-json", "--data", dataDir)
-	cmd.Env = append(os.Environ(), reexecEnv+"=1")
+	runCmd, _ := readmeCommands(t)
+	args := append(strings.Fields(runCmd), "--print-json", "--data", t.TempDir())
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Dir = "../.."
+	// go run starts the program as its child: signal the whole group.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Stderr = &tailWriter{t: t}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -48,7 +88,16 @@ func TestDemo_realClients(t *testing.T) {
 			return
 		}
 		stopped = true
-		_ = cmd.Process.Signal(syscall.SIGINT)
+		// SIGINT to the demo itself (go run's child), as Ctrl-C would
+		// reach it; go run then exits with the demo's status.
+		kids := childPIDs(cmd.Process.Pid)
+		if len(kids) == 0 {
+			t.Error("go run has no child process to stop")
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		}
+		for _, pid := range kids {
+			_ = syscall.Kill(pid, syscall.SIGINT)
+		}
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
 		select {
@@ -57,7 +106,7 @@ func TestDemo_realClients(t *testing.T) {
 				t.Errorf("demo did not stop cleanly on SIGINT: %v", err)
 			}
 		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			t.Error("demo did not stop within 30 s of SIGINT")
 		}
 	}
@@ -206,6 +255,22 @@ m.logout()
 		return err == nil && len(recs) == 1, err
 	})
 	stop()
+}
+
+// childPIDs lists the child processes of pid (Linux /proc).
+func childPIDs(pid int) []int {
+	var out []int
+	files, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		for _, s := range strings.Fields(string(b)) {
+			var p int
+			if _, err := fmt.Sscan(s, &p); err == nil {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
 }
 
 // waitFor polls cond until it holds or ctx ends.
