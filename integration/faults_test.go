@@ -1,8 +1,6 @@
 package integration
 
 import (
-	"context"
-	"errors"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -15,8 +13,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/pimbridge/pimbridge/bridge"
 )
 
 // resetProxy is a TCP proxy on 127.0.0.1 that, while faults are on, resets a
@@ -190,11 +186,6 @@ func TestFaults_ProxyResets500s429s(t *testing.T) {
 		t.Error("no faults were injected")
 	}
 }
-
-var _ = context.Background
-var _ = errors.New
-var _ = bridge.ErrItemErrors
-var _ = time.Second
 
 // httputilProxy forwards requests to u (a reverse proxy).
 func httputilProxy(u *url.URL) http.Handler { return httputil.NewSingleHostReverseProxy(u) }
