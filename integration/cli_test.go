@@ -45,7 +45,7 @@ func (h *harness) cli(clientID string, extra string) *cli {
 	state := filepath.Join(dir, "state")
 	cfg := fmt.Sprintf(`[crm]
 url = %q
-user = "alice"
+user = %q
 password_env = "PIMBRIDGE_TEST_CRM_PW"
 
 [client]
@@ -68,7 +68,7 @@ tasks = %q
 [sync]
 mass_delete_threshold = 1.0
 %s
-`, h.CRM.URL, clientID, state, h.DAV.URL, h.DAV.User, h.DAV.Book, h.DAV.URL, h.DAV.User, h.DAV.Calendar, h.DAV.Tasks, extra)
+`, h.CRM.URL, h.CRM.Alice.Name, clientID, state, h.DAV.URL, h.DAV.User, h.DAV.Book, h.DAV.URL, h.DAV.User, h.DAV.Calendar, h.DAV.Tasks, extra)
 	path := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		h.t.Fatal(err)

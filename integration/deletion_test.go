@@ -114,7 +114,7 @@ func (h *harness) carol() crmtest.User {
 	if err := h.CRM.Store.SaveRole(context.Background(), r); err != nil {
 		h.t.Fatal(err)
 	}
-	return h.CRM.AddUser(h.t, "carol", "carol-secret-pw", r.Name)
+	return h.CRM.AddUser(h.t, "carol-"+crm.NewID().String()[:8], "carol-secret-pw", r.Name)
 }
 
 func future() time.Time { return time.Now().Add(48 * time.Hour).UTC().Truncate(time.Second) }
@@ -159,7 +159,7 @@ var deletionRows = []delRow{
 		}
 	}},
 	{name: "contact/deleted-in-crm/not-owner", run: func(t *testing.T, h *harness) {
-		if _, err := h.CRM.Alice.Client.SetLocalFilter(h.ctx, crm.EntityContact, "statecode eq 0"); err != nil {
+		if _, err := h.CRM.Alice.Client.SetLocalFilter(h.ctx, crm.EntityContact, "lastname eq 'Bobs'"); err != nil {
 			t.Fatal(err)
 		}
 		b := h.alice()

@@ -13,7 +13,6 @@ import (
 
 	"github.com/pimbridge/pimbridge/bridge"
 	"github.com/pimbridge/pimbridge/crm"
-	"github.com/pimbridge/pimbridge/crm/crmclient"
 	"github.com/pimbridge/pimbridge/crm/crmserver"
 	"github.com/pimbridge/pimbridge/idmap"
 	"github.com/pimbridge/pimbridge/pim/davext"
@@ -300,5 +299,3 @@ func TestMalformed_ItemsBecomeSyncErrors(t *testing.T) {
 		}
 	})
 }
-
-var _ = crmclient.KindOutlook

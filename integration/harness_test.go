@@ -19,6 +19,7 @@ import (
 	"github.com/pimbridge/pimbridge/bridge"
 	"github.com/pimbridge/pimbridge/crm"
 	"github.com/pimbridge/pimbridge/crm/crmclient"
+	"github.com/pimbridge/pimbridge/crm/crmserver"
 	"github.com/pimbridge/pimbridge/crm/crmtest"
 	"github.com/pimbridge/pimbridge/idmap"
 	"github.com/pimbridge/pimbridge/internal/davserver"
@@ -134,9 +135,14 @@ func eachRow[R any](t *testing.T, servers []davFactory, rows []R, name func(R) s
 	for _, f := range servers {
 		t.Run(f.name, func(t *testing.T) {
 			env := f.new(t)
+			// One CRM server per DAV server; each row is a new user
+			// ("alice" of the row) so rows do not see each other.
+			shared := crmtest.Start(t, nil)
 			for i, r := range rows {
 				t.Run(name(r), func(t *testing.T) {
-					body(t, newHarness(t, env.fresh(t, fmt.Sprintf("row%d", i))), r)
+					cs := *shared
+					cs.Alice = shared.AddUser(t, fmt.Sprintf("alice%d", i), "alice-row-pw", crmserver.RoleSalesperson)
+					body(t, newHarnessCRM(t, env.fresh(t, fmt.Sprintf("row%d", i)), &cs), r)
 				})
 			}
 		})
@@ -176,7 +182,12 @@ type harness struct {
 }
 
 func newHarness(t testing.TB, dav davEnv) *harness {
-	h := &harness{t: t, ctx: context.Background(), CRM: crmtest.Start(t, nil), DAV: dav, caches: map[string]*idmap.Store{}, root: t.TempDir()}
+	return newHarnessCRM(t, dav, crmtest.Start(t, nil))
+}
+
+// newHarnessCRM is newHarness on a CRM server shared between scenarios.
+func newHarnessCRM(t testing.TB, dav davEnv, cs *crmtest.Server) *harness {
+	h := &harness{t: t, ctx: context.Background(), CRM: cs, DAV: dav, caches: map[string]*idmap.Store{}, root: t.TempDir()}
 	h.PIM = dav.client(t)
 	h.Book = davext.NewCollection(h.PIM, dav.Book, davext.AddressBook)
 	h.Tasks = davext.NewCollection(h.PIM, dav.Tasks, davext.Calendar)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/pimbridge/pimbridge/bridge"
 	"github.com/pimbridge/pimbridge/crm"
-	"github.com/pimbridge/pimbridge/pim/davext"
 )
 
 // recCol records the bodies the bridge PUTs.
@@ -167,5 +166,3 @@ func checkKept(t *testing.T, what string, before, after []string, changed []stri
 		t.Errorf("%s lost %d lines in all", what, missing)
 	}
 }
-
-var _ = davext.AddressBook
