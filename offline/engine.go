@@ -41,7 +41,6 @@ type Remote interface {
 	WhoAmI(ctx context.Context) (crmclient.WhoAmI, error)
 	Subscribe(ctx context.Context, clientID, kind string) (crmclient.Subscription, error)
 	Prepare(ctx context.Context, subID string) (crmclient.PrepareResult, error)
-	NextBatch(ctx context.Context, subID, entity string, size int) (*crm.Batch, error)
 	PostSync(ctx context.Context, subID string, batchID uint64) (crmclient.PostSyncResult, error)
 	RecordSyncInfo(ctx context.Context, subID string, info crmclient.SyncInfo) error
 	SyncInfo(ctx context.Context, subID string) ([]crmclient.SyncInfo, error)

@@ -2,10 +2,14 @@ package offline
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/pimbridge/pimbridge/crm"
+	"github.com/pimbridge/pimbridge/crm/crmclient"
 	"github.com/pimbridge/pimbridge/crm/crmtest"
 )
 
@@ -65,12 +69,14 @@ type staleMeta struct {
 	delta uint32
 }
 
-func (s staleMeta) NextBatch(ctx context.Context, subID, entity string, size int) (*crm.Batch, error) {
-	b, err := s.Remote.NextBatch(ctx, subID, entity, size)
-	if err == nil && b.Header.Result == crm.BatchOK {
-		b.Header.MetadataVersion += s.delta
+func (s staleMeta) Do(ctx context.Context, method, path string, header http.Header, body []byte) (*crmclient.Response, error) {
+	resp, err := s.Remote.Do(ctx, method, path, header, body)
+	if err == nil && strings.Contains(path, "/batches?") && resp.Status == http.StatusOK &&
+		len(resp.Body) >= crm.BatchHeaderSize && binary.BigEndian.Uint32(resp.Body) == crm.BatchOK {
+		v := binary.BigEndian.Uint32(resp.Body[12:])
+		binary.BigEndian.PutUint32(resp.Body[12:], v+s.delta)
 	}
-	return b, err
+	return resp, err
 }
 
 // TestGoOffline_MetadataVersionMismatchRefused: a batch whose header names
