@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -133,11 +134,23 @@ func BenchmarkReplay10k(b *testing.B) {
 			b.Fatalf("queued %d, want %d", q, n)
 		}
 		var rep ReplayReport
+		if path := os.Getenv("OFFLINE_REPLAY_CPUPROFILE"); path != "" {
+			// Profiles the replay alone (client and server).
+			f, err := os.Create(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				b.Fatal(err)
+			}
+		}
 		start := time.Now()
 		if err := e.replay(ctx, srv.Alice.Client, ReplayOptions{}, &rep); err != nil {
 			b.Fatal(err)
 		}
 		took := time.Since(start)
+		pprof.StopCPUProfile()
 		if rep.Replayed != n {
 			b.Fatalf("replayed %d of %d (%d rejected)", rep.Replayed, n, rep.Rejected)
 		}
