@@ -105,6 +105,7 @@ func (e *Engine) Refresh(ctx context.Context, r Remote, cred Credentials) (Repor
 func (e *Engine) goOffline(ctx context.Context, r Remote, cred Credentials) (Report, error) {
 	start := e.now()
 	db := e.replica.DB()
+	r = e.withToken(ctx, r)
 	who, err := r.WhoAmI(ctx)
 	if err != nil {
 		return Report{}, unavailable(fmt.Errorf("offline: whoami: %w", err))
