@@ -296,10 +296,38 @@ func ReadBatch(r io.Reader) (*Batch, error) {
 // DecodeBatchPayload decodes a payload as described above. An empty payload
 // gives an empty batch.
 func DecodeBatchPayload(p []byte) (*Batch, error) {
+	var out *Batch
+	err := decodeBatch(p, 0, func(b *Batch) error {
+		if out == nil {
+			out = &Batch{ID: b.ID, Entity: b.Entity, Columns: b.Columns}
+		}
+		out.Upserts = append(out.Upserts, b.Upserts...)
+		out.Deletes = append(out.Deletes, b.Deletes...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// DecodeBatchPayloadChunks decodes a payload like DecodeBatchPayload but
+// hands its rows to fn in order, in parts of at most chunk rows, so that a
+// large batch is never held decoded whole. Each part is a *Batch with the
+// payload's ID, Entity and Columns; fn must not keep it or its slices after
+// returning. An empty payload calls fn once with an empty batch. A
+// malformed payload can fail after parts were handed over (apply them in a
+// transaction); errors wrap ErrBadBatch or come from fn.
+func DecodeBatchPayloadChunks(p []byte, chunk int, fn func(*Batch) error) error {
+	return decodeBatch(p, max(chunk, 1), fn)
+}
+
+// decodeBatch decodes p, calling fn per chunk rows (0: once, with all).
+func decodeBatch(p []byte, chunk int, fn func(*Batch) error) error {
 	d := &wireReader{p: p}
 	out := &Batch{}
 	if len(p) == 0 {
-		return out, nil
+		return fn(out)
 	}
 	out.ID = d.u64()
 	out.Entity = d.str16()
@@ -314,6 +342,18 @@ func DecodeBatchPayload(p []byte) (*Batch, error) {
 		out.Columns = append(out.Columns, Attribute{Name: name, Type: typeCodes[code]})
 	}
 	nrows := d.u32()
+	if d.err != nil {
+		return d.err
+	}
+	flush := func() error {
+		if err := fn(out); err != nil {
+			return err
+		}
+		clear(out.Upserts) // drop the records for the collector
+		out.Upserts, out.Deletes = out.Upserts[:0], out.Deletes[:0]
+		return nil
+	}
+	held, sent := 0, false
 	for i := uint32(0); i < nrows && d.err == nil; i++ {
 		state := d.byte()
 		var id ID
@@ -337,14 +377,23 @@ func DecodeBatchPayload(p []byte) (*Batch, error) {
 		default:
 			d.fail("bad row state %d", state)
 		}
+		if held++; chunk > 0 && held == chunk && d.err == nil {
+			if err := flush(); err != nil {
+				return err
+			}
+			held, sent = 0, true
+		}
 	}
 	if d.err == nil && d.off != len(p) {
 		d.fail("%d trailing bytes", len(p)-d.off)
 	}
 	if d.err != nil {
-		return nil, d.err
+		return d.err
 	}
-	return out, nil
+	if held > 0 || !sent {
+		return fn(out)
+	}
+	return nil
 }
 
 type wireReader struct {

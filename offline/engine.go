@@ -41,7 +41,6 @@ type Remote interface {
 	WhoAmI(ctx context.Context) (crmclient.WhoAmI, error)
 	Subscribe(ctx context.Context, clientID, kind string) (crmclient.Subscription, error)
 	Prepare(ctx context.Context, subID string) (crmclient.PrepareResult, error)
-	NextBatch(ctx context.Context, subID, entity string, size int) (*crm.Batch, error)
 	PostSync(ctx context.Context, subID string, batchID uint64) (crmclient.PostSyncResult, error)
 	RecordSyncInfo(ctx context.Context, subID string, info crmclient.SyncInfo) error
 	SyncInfo(ctx context.Context, subID string) ([]crmclient.SyncInfo, error)
@@ -186,4 +185,28 @@ func unavailable(err error) error {
 		return err
 	}
 	return fmt.Errorf("%w: %w", ErrServerUnavailable, err)
+}
+
+// tokenSource is what *crmclient.Client offers to switch to a bearer token.
+type tokenSource interface {
+	Token(ctx context.Context) (string, time.Time, error)
+	WithToken(tok string) *crmclient.Client
+}
+
+// withToken returns r authenticating with a bearer token for one run, so
+// that the server checks the password (bcrypt, tens of milliseconds at the
+// default cost) once instead of on every batch, postsync and $batch
+// request. It returns r itself when r cannot issue tokens or the request
+// fails (the run's own requests then report the failure).
+func (e *Engine) withToken(ctx context.Context, r Remote) Remote {
+	ts, ok := r.(tokenSource)
+	if !ok {
+		return r
+	}
+	tok, _, err := ts.Token(ctx)
+	if err != nil || tok == "" {
+		e.log.Debug("offline: no bearer token, using the client's own authentication", "err", err)
+		return r
+	}
+	return ts.WithToken(tok)
 }

@@ -2,8 +2,12 @@ package offline
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -101,6 +105,7 @@ func (e *Engine) Refresh(ctx context.Context, r Remote, cred Credentials) (Repor
 func (e *Engine) goOffline(ctx context.Context, r Remote, cred Credentials) (Report, error) {
 	start := e.now()
 	db := e.replica.DB()
+	r = e.withToken(ctx, r)
 	who, err := r.WhoAmI(ctx)
 	if err != nil {
 		return Report{}, unavailable(fmt.Errorf("offline: whoami: %w", err))
@@ -147,7 +152,7 @@ func (e *Engine) goOffline(ctx context.Context, r Remote, cred Credentials) (Rep
 		retries := 0
 		for {
 			t0 := time.Now()
-			b, err := r.NextBatch(ctx, sub.ID, c.Entity, sizer.Size())
+			b, err := fetchBatch(ctx, r, sub.ID, c.Entity, sizer.Size())
 			if err != nil {
 				err = unavailable(fmt.Errorf("offline: batch of %s: %w", c.Entity, err))
 				if errors.Is(err, ErrServerUnavailable) && retries < e.opts.Batch.MaxRetryCount {
@@ -189,14 +194,14 @@ func (e *Engine) goOffline(ctx context.Context, r Remote, cred Credentials) (Rep
 				e.log.Error("offline: the server had already acknowledged a batch it sent", "batch", b.ID)
 			}
 			retries = 0
-			n := int64(len(b.Upserts) + len(b.Deletes))
+			n := int64(b.Rows)
 			rep.Batches++
 			rep.Bytes += int64(b.Header.PayloadSize) + crm.BatchHeaderSize
 			if resent {
 				rep.Resent++
 			}
-			cnt.Inserted += int64(len(b.Upserts))
-			cnt.Deleted += int64(len(b.Deletes))
+			cnt.Inserted += int64(b.Upserts)
+			cnt.Deleted += int64(b.Rows - b.Upserts)
 			rep.Rows += n
 			done += n
 			sizer.Observe(time.Since(t0))
@@ -216,10 +221,71 @@ func (e *Engine) goOffline(ctx context.Context, r Remote, cred Credentials) (Rep
 	return rep, nil
 }
 
+// rawBatch is a fetched batch whose rows are not decoded yet: they are
+// decoded and inserted applyChunk rows at a time, so that memory follows
+// the encoded size of a batch, not its decoded records.
+type rawBatch struct {
+	Header  crm.BatchHeader
+	ID      uint64
+	Entity  string
+	Rows    int // upserts and deletes
+	Upserts int
+	Payload []byte
+}
+
+// applyChunk is how many rows of a batch are decoded at once.
+const applyChunk = 2000
+
+// fetchBatch gets the next batch of an entity (crmclient.NextBatch's
+// request) and reads its header and row counts, without decoding rows.
+func fetchBatch(ctx context.Context, r Remote, sub, entity string, size int) (*rawBatch, error) {
+	p := "/api/sync/subscriptions/" + url.PathEscape(sub) + "/batches?entity=" + url.QueryEscape(entity)
+	if size > 0 {
+		p += "&size=" + strconv.Itoa(size)
+	}
+	resp, err := r.Do(ctx, http.MethodGet, p, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	if resp.Status != http.StatusOK {
+		return nil, crmclient.PartError(crmclient.BatchResponse{Status: resp.Status, Body: resp.Body})
+	}
+	body := resp.Body
+	if len(body) < crm.BatchHeaderSize {
+		return nil, fmt.Errorf("%w: %d bytes, shorter than a header", crm.ErrBadBatch, len(body))
+	}
+	b := &rawBatch{Header: crm.BatchHeader{
+		Result:          binary.BigEndian.Uint32(body[0:]),
+		PayloadSize:     binary.BigEndian.Uint64(body[4:]),
+		MetadataVersion: binary.BigEndian.Uint32(body[12:]),
+	}, Payload: body[crm.BatchHeaderSize:]}
+	if uint64(len(b.Payload)) != b.Header.PayloadSize {
+		return nil, fmt.Errorf("%w: payload of %d bytes, header says %d", crm.ErrBadBatch, len(b.Payload), b.Header.PayloadSize)
+	}
+	if b.Header.Result == crm.BatchEmpty {
+		return b, nil
+	}
+	// The header part of the payload: id, entity, columns, row count.
+	err = crm.DecodeBatchPayloadChunks(b.Payload, 1, func(x *crm.Batch) error {
+		b.ID, b.Entity = x.ID, x.Entity
+		return errHeaderRead
+	})
+	if err != nil && !errors.Is(err, errHeaderRead) {
+		return nil, err
+	}
+	if b.Entity != entity {
+		return nil, fmt.Errorf("%w: batch of %q for %q", crm.ErrBadBatch, b.Entity, entity)
+	}
+	return b, nil
+}
+
+var errHeaderRead = errors.New("header read")
+
 // applyBatch inserts a batch into the replica together with its id, in one
-// transaction. resent reports a batch whose id was already recorded (the
-// server sent it again because the acknowledgement was lost).
-func (e *Engine) applyBatch(ctx context.Context, b *crm.Batch) (resent bool, err error) {
+// transaction, decoding applyChunk rows at a time. resent reports a batch
+// whose id was already recorded (the server sent it again because the
+// acknowledgement was lost). It counts the batch's rows into b.
+func (e *Engine) applyBatch(ctx context.Context, b *rawBatch) (resent bool, err error) {
 	md, err := e.replica.Metadata(ctx)
 	if err != nil {
 		return false, err
@@ -235,18 +301,24 @@ func (e *Engine) applyBatch(ctx context.Context, b *crm.Batch) (resent bool, err
 			return fmt.Errorf("offline: batch %d: %w", b.ID, err)
 		}
 		resent = have > 0
-		var seq int64
-		if err := stx.QueryRowContext(ctx, `INSERT INTO offline_fetches (batch, entity, rows, resent, fetched_on) VALUES (?, ?, ?, ?, ?) RETURNING seq`,
-			int64(b.ID), b.Entity, len(b.Upserts)+len(b.Deletes), resent, e.now().Unix()).Scan(&seq); err != nil {
-			return fmt.Errorf("offline: batch %d: %w", b.ID, err)
-		}
 		// A re-sent batch is applied again: the server re-encodes it with
 		// the records' current values, and upserts are idempotent.
-		if err := crmstore.ApplyBatch(ctx, tx, ent, b); err != nil {
+		b.Rows, b.Upserts = 0, 0
+		err := crm.DecodeBatchPayloadChunks(b.Payload, applyChunk, func(part *crm.Batch) error {
+			b.Rows += len(part.Upserts) + len(part.Deletes)
+			b.Upserts += len(part.Upserts)
+			return crmstore.ApplyBatch(ctx, tx, ent, part)
+		})
+		if err != nil {
 			return fmt.Errorf("offline: apply batch %d: %w", b.ID, err)
 		}
+		var seq int64
+		if err := stx.QueryRowContext(ctx, `INSERT INTO offline_fetches (batch, entity, rows, resent, fetched_on) VALUES (?, ?, ?, ?, ?) RETURNING seq`,
+			int64(b.ID), b.Entity, b.Rows, resent, e.now().Unix()).Scan(&seq); err != nil {
+			return fmt.Errorf("offline: batch %d: %w", b.ID, err)
+		}
 		if _, err := stx.ExecContext(ctx, "INSERT OR IGNORE INTO offline_batches (id, entity, rows, applied_seq) VALUES (?, ?, ?, ?)",
-			int64(b.ID), b.Entity, len(b.Upserts)+len(b.Deletes), seq); err != nil {
+			int64(b.ID), b.Entity, b.Rows, seq); err != nil {
 			return fmt.Errorf("offline: batch %d: %w", b.ID, err)
 		}
 		return nil

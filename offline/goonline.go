@@ -156,6 +156,7 @@ func (e *Engine) goOnline(ctx context.Context, r Remote, o ReplayOptions, rep *R
 // commits on its own, in order); a group goes as one atomicity group.
 func (e *Engine) replay(ctx context.Context, r Remote, o ReplayOptions, rep *ReplayReport) error {
 	db := e.replica.DB()
+	r = e.withToken(ctx, r)
 	var after int64
 	for {
 		rows, err := queueRows(ctx, db, after, e.opts.ReplayChunk)

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -51,6 +52,17 @@ func childGoOffline() int {
 		return 1
 	}
 	defer e.Close()
+	if path := os.Getenv("OFFLINE_CPUPROFILE"); path != "" {
+		// Profiles the client side of BenchmarkGoOffline1M.
+		f, err := os.Create(path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		pprof.StartCPUProfile(f)
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	c, _ := crmclient.New(os.Getenv("OFFLINE_URL"), &crmclient.Options{User: "alice", Password: crmtest.AlicePassword})
 	rep, err := e.GoOffline(context.Background(), c, aliceCred())
 	if err != nil {

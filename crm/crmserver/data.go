@@ -732,17 +732,6 @@ func (s *Server) detectDuplicates(ctx context.Context, p *Principal, t Tx, e *cr
 	if len(values) == 0 {
 		return nil
 	}
-	var filter crm.Expr
-	for _, k := range keys {
-		for _, v := range values {
-			c := &crm.Compare{Attr: k, Op: "eq", Value: crm.Literal{Kind: crm.KindString, Str: v}}
-			if filter == nil {
-				filter = c
-			} else {
-				filter = &crm.Logical{Op: "or", Left: filter, Right: c}
-			}
-		}
-	}
 	opts := QueryOptions{Me: p.UserID, Now: s.now(), Limit: 10}
 	switch p.Scope(e.Name, Read) {
 	case ScopeNone:
@@ -750,9 +739,25 @@ func (s *Server) detectDuplicates(ctx context.Context, p *Principal, t Tx, e *cr
 	case ScopeOwn:
 		opts.Owner = p.UserID
 	}
-	recs, err := t.Query(ctx, e, crm.Query{Filter: filter, Select: []string{e.PrimaryName}}, opts)
-	if err != nil {
-		return err
+	// One query per key and value: each is one index lookup. SQLite plans
+	// the ORed form (with the owner condition) as a walk of every record
+	// of the owner, which made each create cost O(records owned).
+	var recs []crm.Record
+	seen := map[crm.ID]bool{}
+	for _, k := range keys {
+		for _, v := range values {
+			c := &crm.Compare{Attr: k, Op: "eq", Value: crm.Literal{Kind: crm.KindString, Str: v}}
+			rs, err := t.Query(ctx, e, crm.Query{Filter: c, Select: []string{e.PrimaryName}}, opts)
+			if err != nil {
+				return err
+			}
+			for _, r := range rs {
+				if !seen[r.ID] && len(recs) < 10 {
+					seen[r.ID] = true
+					recs = append(recs, r)
+				}
+			}
+		}
 	}
 	de := &DuplicateError{Entity: e.Name}
 	for _, r := range recs {

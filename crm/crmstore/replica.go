@@ -21,8 +21,7 @@ func SQLTx(t crmserver.Tx) (tx *sql.Tx, ok bool) {
 	if !isTxn {
 		return nil, false
 	}
-	tx, ok = x.q.(*sql.Tx)
-	return tx, ok
+	return sqlTx(x.q)
 }
 
 // ApplyBatch writes a sync batch into the store as a replica, inside t (a
@@ -36,7 +35,8 @@ func ApplyBatch(ctx context.Context, t crmserver.Tx, e *crm.Entity, b *crm.Batch
 	if !ok {
 		return fmt.Errorf("%w: crmstore: apply batch: not a crmstore transaction", crm.ErrInvalidArgument)
 	}
-	if _, isTx := x.q.(*sql.Tx); !isTx {
+	tx, isTx := sqlTx(x.q)
+	if !isTx {
 		return fmt.Errorf("%w: crmstore: apply batch: read-only transaction", crm.ErrInvalidArgument)
 	}
 	if b.Entity != e.Name {
@@ -85,7 +85,6 @@ func ApplyBatch(ctx context.Context, t crmserver.Tx, e *crm.Entity, b *crm.Batch
 	if err := x.q.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM tombstones WHERE entity = ?)", e.Name).Scan(&tombs); err != nil {
 		return fmt.Errorf("crmstore: apply batch: %w", err)
 	}
-	tx := x.q.(*sql.Tx)
 	ph := strings.TrimSuffix(strings.Repeat("?, ", len(names)), ", ")
 	stmt, err := tx.PrepareContext(ctx, "INSERT OR REPLACE INTO "+table(e)+" ("+strings.Join(names, ", ")+") VALUES ("+ph+")")
 	if err != nil {

@@ -84,6 +84,8 @@ type Store struct {
 
 	mu   sync.RWMutex
 	meta *crm.Metadata
+
+	stmts *stmtCache
 }
 
 var _ crmserver.Store = (*Store)(nil)
@@ -114,6 +116,7 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	db.SetMaxOpenConns(n)
 	db.SetMaxIdleConns(n)
 	s.db = db
+	s.stmts = newStmtCache(db)
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -130,7 +133,12 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 }
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.stmts.close()
+	err := s.db.Close()
+	s.stmts.wg.Wait()
+	return err
+}
 
 // DB returns the underlying database, for benchmarks and tools that compare
 // against plain SQL.
@@ -383,7 +391,7 @@ func (s *Store) Update(ctx context.Context, fn func(crmserver.Tx) error) error {
 		return fmt.Errorf("crmstore: begin: %w", err)
 	}
 	defer tx.Rollback()
-	if err := fn(&txn{s: s, q: tx}); err != nil {
+	if err := fn(&txn{s: s, q: stmtTx{Tx: tx, c: s.stmts}}); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {

@@ -1,0 +1,84 @@
+package crm
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"testing"
+)
+
+func TestDecodeBatchPayloadChunks(t *testing.T) {
+	cols := []Attribute{{Name: "lastname", Type: TypeString}, {Name: "n", Type: TypeInteger}}
+	enc, err := NewBatchEncoder(42, EntityContact, cols)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		enc.Delete(NewID())
+	}
+	for i := range 7 {
+		if err := enc.Upsert(NewID(), int64(i+1), []any{fmt.Sprintf("r%d", i), int64(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := enc.Payload()
+	whole, err := DecodeBatchPayload(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		chunk int
+		parts []int // rows per part
+	}{
+		{1, []int{1, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
+		{3, []int{3, 3, 3, 1}},
+		{5, []int{5, 5}},
+		{10, []int{10}},
+		{100, []int{10}},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprint(tc.chunk), func(t *testing.T) {
+			var ups []Record
+			var dels []ID
+			var parts []int
+			err := DecodeBatchPayloadChunks(p, tc.chunk, func(b *Batch) error {
+				if b.ID != 42 || b.Entity != EntityContact || !reflect.DeepEqual(b.Columns, whole.Columns) {
+					t.Errorf("part header %d %s %v", b.ID, b.Entity, b.Columns)
+				}
+				parts = append(parts, len(b.Upserts)+len(b.Deletes))
+				ups = append(ups, b.Upserts...)
+				dels = append(dels, b.Deletes...)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(parts, tc.parts) {
+				t.Errorf("parts %v, want %v", parts, tc.parts)
+			}
+			if !reflect.DeepEqual(ups, whole.Upserts) || !reflect.DeepEqual(dels, whole.Deletes) {
+				t.Errorf("chunked rows differ from the whole decode")
+			}
+		})
+	}
+	t.Run("fn error stops", func(t *testing.T) {
+		stop := errors.New("stop")
+		calls := 0
+		err := DecodeBatchPayloadChunks(p, 2, func(*Batch) error { calls++; return stop })
+		if !errors.Is(err, stop) || calls != 1 {
+			t.Errorf("err %v after %d calls", err, calls)
+		}
+	})
+	t.Run("truncated", func(t *testing.T) {
+		err := DecodeBatchPayloadChunks(p[:len(p)-3], 4, func(*Batch) error { return nil })
+		if !errors.Is(err, ErrBadBatch) {
+			t.Errorf("err %v, want ErrBadBatch", err)
+		}
+	})
+	t.Run("empty payload", func(t *testing.T) {
+		calls := 0
+		if err := DecodeBatchPayloadChunks(nil, 4, func(b *Batch) error { calls++; return nil }); err != nil || calls != 1 {
+			t.Errorf("err %v, %d calls", err, calls)
+		}
+	})
+}
