@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/pimbridge/pimbridge/crm"
 	"github.com/pimbridge/pimbridge/crm/crmtest"
-	"github.com/pimbridge/pimbridge/internal/davserver"
 	"github.com/pimbridge/pimbridge/internal/realserver"
 )
 
@@ -29,20 +27,7 @@ func TestDaemon_metrics(t *testing.T) {
 	}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	dav, err := davserver.New(ctx, davserver.Options{BcryptCost: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { dav.Close() })
-	if err := dav.AddUser(ctx, "alice", "davpw"); err != nil {
-		t.Fatal(err)
-	}
-	book, err := dav.CreateAddressBook(ctx, "alice", "crm", "CRM")
-	if err != nil {
-		t.Fatal(err)
-	}
-	davHTTP := httptest.NewServer(dav)
-	defer davHTTP.Close()
+	_, book, davHTTP := startAddressBook(t)
 
 	dir := t.TempDir()
 	secret := func(name, v string) string {

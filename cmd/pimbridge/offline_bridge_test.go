@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,7 +14,6 @@ import (
 	"github.com/pimbridge/pimbridge/crm"
 	"github.com/pimbridge/pimbridge/crm/crmclient"
 	"github.com/pimbridge/pimbridge/crm/crmtest"
-	"github.com/pimbridge/pimbridge/internal/davserver"
 	"github.com/pimbridge/pimbridge/offline"
 )
 
@@ -34,20 +32,7 @@ func TestSync_offlinePIMEditsReachCRMOnGoOnline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dav, err := davserver.New(ctx, davserver.Options{BcryptCost: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { dav.Close() })
-	if err := dav.AddUser(ctx, "alice", "davpw"); err != nil {
-		t.Fatal(err)
-	}
-	book, err := dav.CreateAddressBook(ctx, "alice", "crm", "CRM")
-	if err != nil {
-		t.Fatal(err)
-	}
-	davHTTP := httptest.NewServer(dav)
-	defer davHTTP.Close()
+	dav, book, davHTTP := startAddressBook(t)
 
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "config.toml")
