@@ -3,7 +3,7 @@
 GO      ?= go
 TIMEOUT ?= 60m
 
-.PHONY: check lint test testdeps bench fuzz build
+.PHONY: check lint test testdeps bench fuzz faults build
 
 check: lint testdeps test
 
@@ -30,3 +30,9 @@ bench:
 FUZZTIME ?= 1m
 fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)
+
+# The full fault runs of issue 4: kill -9 at 30 random points of a 300-item
+# two-way sync on davserver and Radicale (plain `go test` uses fewer points),
+# and the resetting proxy with 500s and 429s. About 10 minutes.
+faults: testdeps
+	PIMBRIDGE_KILL_POINTS=30 $(GO) test -run 'TestCrash_KillNineTwoWay|TestFaults_' -timeout $(TIMEOUT) -v ./integration/
