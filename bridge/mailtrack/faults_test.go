@@ -14,8 +14,10 @@ import (
 
 	"github.com/pimbridge/pimbridge/crm"
 	"github.com/pimbridge/pimbridge/crm/crmclient"
+	"github.com/pimbridge/pimbridge/crm/crmserver"
 	"github.com/pimbridge/pimbridge/crm/crmtest"
 	"github.com/pimbridge/pimbridge/idmap"
+	"github.com/pimbridge/pimbridge/internal/realserver"
 	"github.com/pimbridge/pimbridge/pim/imapmail"
 )
 
@@ -153,9 +155,26 @@ func TestTracker_Kill9(t *testing.T) {
 }
 
 // TestTracker_DovecotRestart: Dovecot restarts in the middle of a cycle;
-// the next cycles converge with no duplicate and nothing lost.
+// the next cycles track every message exactly once. A CRM plug-in holds the
+// tenth e-mail create while the test restarts Dovecot, so the restart
+// always lands after the cycle read the folder and before it set the
+// keywords.
 func TestTracker_DovecotRestart(t *testing.T) {
-	e := newDovecotEnv(t)
+	d := realserver.Dovecot(t)
+	hit, resume := make(chan struct{}), make(chan struct{})
+	creates := 0
+	hold := crmserver.PluginFunc(func(ctx context.Context, pc *crmserver.PluginContext) error {
+		if pc.Stage != crmserver.PreOperation || pc.Message != "Create" || pc.Entity.Name != crm.EntityEmail {
+			return nil
+		}
+		if creates++; creates == 10 {
+			close(hit)
+			<-resume
+		}
+		return nil
+	})
+	e := &env{name: "dovecot", addr: d.Addr, user: d.User, pass: d.Password, dovecot: d,
+		crm: crmtest.Start(t, &crmtest.Options{Server: crmserver.Options{Plugins: []crmserver.Plugin{hold}}}), dir: t.TempDir()}
 	c := e.dial(t)
 	tr := e.tracker(t, "a.db", nil)
 	const n = 60
@@ -167,8 +186,15 @@ func TestTracker_DovecotRestart(t *testing.T) {
 		_, err := tr.Cycle(context.Background())
 		errc <- err
 	}()
-	time.Sleep(150 * time.Millisecond)
+	select {
+	case <-hit:
+	case err := <-errc:
+		t.Fatalf("the cycle ended (%v) before its tenth CRM create", err)
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the cycle never reached its tenth CRM create")
+	}
 	e.dovecot.Restart(t)
+	close(resume)
 	err := <-errc
 	t.Logf("cycle during the restart: %v", err)
 	for range 3 {
