@@ -454,6 +454,16 @@ func (s *Server) handleAddAttribute(w http.ResponseWriter, r *http.Request, p *P
 	writeJSON(w, http.StatusCreated, map[string]any{"version": m.Version, "attribute": a.Name})
 }
 
+// decodeJSON reads the request body (size-limited, valid UTF-8) and
+// decodes it strictly into v.
+func decodeJSON(r *http.Request, v any) error {
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	return strictJSON(body, v)
+}
+
 func strictJSON(body []byte, v any) error {
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields()

@@ -110,16 +110,11 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request, p *Prin
 		s.writeError(w, r, err)
 		return
 	}
-	body, err := readBody(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	var in struct {
 		ClientID string `json:"clientid"`
 		Kind     string `json:"kind"`
 	}
-	if err := strictJSON(body, &in); err != nil {
+	if err := decodeJSON(r, &in); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -302,15 +297,10 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request, p *Principa
 }
 
 func (s *Server) handlePostSync(w http.ResponseWriter, r *http.Request, p *Principal, sub Subscription) {
-	body, err := readBody(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	var in struct {
 		Batch uint64 `json:"batch"`
 	}
-	if err := strictJSON(body, &in); err != nil {
+	if err := decodeJSON(r, &in); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -383,16 +373,11 @@ func (s *Server) handlePutFilter(w http.ResponseWriter, r *http.Request, p *Prin
 		s.writeError(w, r, err)
 		return
 	}
-	body, err := readBody(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	var in struct {
 		Filter string `json:"filter"`
 		Locked bool   `json:"locked"`
 	}
-	if err := strictJSON(body, &in); err != nil {
+	if err := decodeJSON(r, &in); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -451,15 +436,10 @@ func (s *Server) handleClaimPrimary(w http.ResponseWriter, r *http.Request, p *P
 		s.writeError(w, r, err)
 		return
 	}
-	body, err := readBody(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	var in struct {
 		ClientID string `json:"clientid"`
 	}
-	if err := strictJSON(body, &in); err != nil {
+	if err := decodeJSON(r, &in); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
