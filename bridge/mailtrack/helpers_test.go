@@ -5,14 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
-	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 
 	"github.com/pimbridge/pimbridge/crm"
 	"github.com/pimbridge/pimbridge/crm/crmclient"
@@ -37,44 +32,12 @@ type env struct {
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-type discardLogger struct{}
-
-func (discardLogger) Printf(string, ...any) {}
-
 // newMemEnv starts imapmemserver (no CONDSTORE, no SPECIAL-USE) with
 // INBOX, Sent and Drafts.
 func newMemEnv(t testing.TB) *env {
 	t.Helper()
-	mem := imapmemserver.New()
-	user := imapmemserver.NewUser("alice", "mempw")
-	for _, mb := range []string{"INBOX", "Sent", "Drafts"} {
-		if err := user.Create(mb, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mem.AddUser(user)
-	srv := imapserver.New(&imapserver.Options{
-		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			return mem.NewSession(), nil, nil
-		},
-		Caps:         imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}},
-		InsecureAuth: true,
-		Logger:       discardLogger{},
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(ln)
-	}()
-	t.Cleanup(func() {
-		_ = srv.Close()
-		<-done
-	})
-	return &env{name: "memserver", addr: ln.Addr().String(), user: "alice", pass: "mempw",
+	m := realserver.StartMemIMAP(t)
+	return &env{name: "memserver", addr: m.Addr, user: m.User, pass: m.Password,
 		crm: crmtest.Start(t, nil), dir: t.TempDir()}
 }
 

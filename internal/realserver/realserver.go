@@ -1,6 +1,7 @@
 // Package realserver starts real PIM servers from Debian's packages
 // (Radicale, Xandikos, Dovecot) for integration tests: each on a free
-// 127.0.0.1 port, in t.TempDir, stopped by t.Cleanup.
+// 127.0.0.1 port, in t.TempDir, stopped by t.Cleanup. StartMemIMAP is the
+// in-process counterpart: go-imap's imapmemserver, for the non-CONDSTORE path.
 //
 // A test whose server binary is missing is skipped when run by hand and
 // fails when CI=true, so CI can never pass by skipping; `make testdeps`
