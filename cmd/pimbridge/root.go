@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -23,7 +24,7 @@ type codeError struct {
 
 func (e *codeError) Error() string {
 	if e.err == nil {
-		return "exit code " + string(rune('0'+e.code))
+		return "exit code " + strconv.Itoa(e.code)
 	}
 	return e.err.Error()
 }
