@@ -226,7 +226,9 @@ func (a *localAPI) queueRow(md *crm.Metadata, method, path, rawQuery string, h h
 
 // serveBatch runs a $batch as a sequence of units (a lone request, or an
 // atomicity group), each through crmserver with its own capture, so that
-// each unit's queue rows commit with exactly that unit's writes.
+// each unit's queue rows commit with exactly that unit's writes. (crmserver
+// runs adjacent ungrouped requests in one shared transaction; sending them
+// one by one keeps a failed request's queue row out of the queue.)
 func (a *localAPI) serveBatch(w http.ResponseWriter, r *http.Request, body []byte) {
 	var in struct {
 		Requests []crmserver.BatchRequest `json:"requests"`

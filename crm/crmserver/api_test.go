@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -190,6 +191,62 @@ func TestAPI_Batch(t *testing.T) {
 	}
 	if resps[0].Status != 204 || resps[1].Status != 204 || resps[2].Status != 200 || !strings.Contains(string(resps[2].Body), "Uno") {
 		t.Errorf("responses = %+v", resps)
+	}
+}
+
+// TestAPI_BatchUngroupedRequestsStandAlone: requests outside an atomicity
+// group share one transaction but apply or fail each on its own. The
+// refused request is undone whole, its record and what a plug-in wrote for
+// it included, while its neighbours commit.
+func TestAPI_BatchUngroupedRequestsStandAlone(t *testing.T) {
+	ctx := context.Background()
+	task, _ := crm.Builtin().Entity(crm.EntityTask)
+	plugin := crmserver.PluginFunc(func(ctx context.Context, pc *crmserver.PluginContext) error {
+		if pc.Stage != crmserver.PostOperation || pc.Entity.Name != crm.EntityContact || pc.Message != crmserver.MsgCreate {
+			return nil
+		}
+		name, _ := pc.Target["lastname"].(string)
+		if _, err := pc.Tx.Insert(ctx, task, crm.Record{Entity: crm.EntityTask, ID: crm.NewID(), Attrs: map[string]any{
+			"subject": "side effect of " + name, "ownerid": crm.Ref{Entity: crm.EntitySystemUser, ID: pc.UserID}}}); err != nil {
+			return err
+		}
+		if name == "Refused" {
+			return errors.New("refused after writing")
+		}
+		return nil
+	})
+	srv := crmtest.Start(t, &crmtest.Options{Server: crmserver.Options{Plugins: []crmserver.Plugin{plugin}}})
+	c := srv.Alice.Client
+	ids := []crm.ID{crm.NewID(), crm.NewID(), crm.NewID()}
+	var reqs []crmclient.BatchRequest
+	for i, name := range []string{"Before", "Refused", "After"} {
+		reqs = append(reqs, crmclient.BatchRequest{ID: name, Method: "POST", URL: "contacts",
+			Body: json.RawMessage(`{"contactid":"` + ids[i].String() + `","lastname":"` + name + `"}`)})
+	}
+	resps, err := c.Batch(ctx, reqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resps) != 3 || resps[0].Status != 204 || resps[1].Status != 400 || resps[2].Status != 204 {
+		t.Fatalf("responses = %+v", resps)
+	}
+	for i, want := range []bool{true, false, true} {
+		_, err := c.Get(ctx, "contact", ids[i])
+		if got := err == nil; got != want || (err != nil && !errors.Is(err, crm.ErrNotFound)) {
+			t.Errorf("contact %s exists = %v (%v), want %v", reqs[i].ID, got, err, want)
+		}
+	}
+	tasks, err := c.QueryAll(ctx, "task", crmclient.Query{Filter: "startswith(subject,'side effect of')"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var subjects []string
+	for _, tk := range tasks {
+		subjects = append(subjects, tk.Attrs["subject"].(string))
+	}
+	sort.Strings(subjects)
+	if strings.Join(subjects, "|") != "side effect of After|side effect of Before" {
+		t.Errorf("plug-in writes kept = %q, want those of Before and After only", subjects)
 	}
 }
 

@@ -40,7 +40,8 @@ var errGroupFailed = errors.New("another request of the atomicity group failed")
 // batch runs an OData JSON batch. Requests run in order; the requests of one
 // atomicityGroup (which must be adjacent) run in one transaction and commit
 // or fail together: the failing request answers with its error, the others
-// of the group with 424 batch_group_failed. The batch itself answers 200.
+// of the group with 424 batch_group_failed. Requests outside a group apply
+// or fail each on its own (see batchRun). The batch itself answers 200.
 func (s *Server) batch(ctx context.Context, p *Principal, body []byte, base string) opResponse {
 	if err := s.messageAllowed(MsgExecuteBatch); err != nil {
 		return s.errResp(ctx, err)
@@ -70,21 +71,64 @@ func (s *Server) batch(ctx context.Context, p *Principal, body []byte, base stri
 	}
 	out := make([]BatchResponse, 0, len(in.Requests))
 	for i := 0; i < len(in.Requests); {
+		// A unit is one atomicity group, or a run of adjacent requests
+		// outside any group.
 		g := in.Requests[i].AtomicityGroup
 		j := i + 1
-		for g != "" && j < len(in.Requests) && in.Requests[j].AtomicityGroup == g {
+		for j < len(in.Requests) && in.Requests[j].AtomicityGroup == g {
 			j++
 		}
-		group := in.Requests[i:j]
-		if g == "" {
-			out = append(out, s.batchPart(ctx, p, nil, group[0], base))
-		} else {
-			out = append(out, s.batchGroup(ctx, p, group, base)...)
+		unit := in.Requests[i:j]
+		switch {
+		case g != "":
+			out = append(out, s.batchGroup(ctx, p, unit, base)...)
+		case len(unit) == 1:
+			out = append(out, s.batchPart(ctx, p, nil, unit[0], base))
+		default:
+			out = append(out, s.batchRun(ctx, p, unit, base)...)
 		}
 		i = j
 	}
 	b, _ := json.Marshal(map[string]any{"responses": out})
 	return opResponse{status: http.StatusOK, body: b}
+}
+
+// errPartFailed makes Tx.Savepoint undo a request of a run that failed.
+var errPartFailed = errors.New("batch request failed")
+
+// batchRun runs adjacent requests outside any atomicity group. Each answers
+// as if it ran alone: one that fails is undone (its savepoint is rolled
+// back, plug-in writes included) and the others still apply. They share
+// one transaction, so a run costs one commit rather than one per request
+// (replaying an offline queue is runs of hundreds of creates). A lone
+// request keeps its own transaction, as outside a $batch: the local API
+// of the offline engine relies on that to queue exactly the writes that
+// applied. If the commit itself fails, every request of the run answers
+// with that error and none applied.
+func (s *Server) batchRun(ctx context.Context, p *Principal, run []BatchRequest, base string) []BatchResponse {
+	resps := make([]BatchResponse, len(run))
+	err := s.store.Update(ctx, func(tx Tx) error {
+		for i, r := range run {
+			err := tx.Savepoint(ctx, func() error {
+				resps[i] = s.batchPart(ctx, p, tx, r, base)
+				if resps[i].Status >= 400 {
+					return errPartFailed
+				}
+				return nil
+			})
+			if err != nil && !errors.Is(err, errPartFailed) {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		er := s.errResp(ctx, err)
+		for i, r := range run {
+			resps[i] = BatchResponse{ID: r.ID, Status: er.status, Headers: map[string]string{"Content-Type": "application/json"}, Body: er.body}
+		}
+	}
+	return resps
 }
 
 func (s *Server) batchGroup(ctx context.Context, p *Principal, group []BatchRequest, base string) []BatchResponse {

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -395,10 +394,10 @@ func (s *Server) create(ctx context.Context, p *Principal, t Tx, m *crm.Metadata
 			}
 			return opResponse{}, fmt.Errorf("%w: %s(%s) exists with a different body", crm.ErrConflict, e.Name, id)
 		}
-		if _, err := t.Get(ctx, e, id); err == nil {
-			return opResponse{}, fmt.Errorf("%w: %s(%s) exists", crm.ErrConflict, e.Name, id)
-		} else if !errors.Is(err, crm.ErrNotFound) {
+		if exists, err := t.Exists(ctx, e, id); err != nil {
 			return opResponse{}, err
+		} else if exists {
+			return opResponse{}, fmt.Errorf("%w: %s(%s) exists", crm.ErrConflict, e.Name, id)
 		}
 	}
 	if _, ok := attrs["ownerid"]; !ok || attrs["ownerid"] == nil {

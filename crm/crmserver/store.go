@@ -74,6 +74,8 @@ type SyncStore interface {
 // the store never trusts a name it did not validate.
 type Tx interface {
 	Get(ctx context.Context, e *crm.Entity, id crm.ID) (crm.Record, error)
+	// Exists reports whether the record exists, without reading it.
+	Exists(ctx context.Context, e *crm.Entity, id crm.ID) (bool, error)
 	// Query returns at most limit records (0: all) after skipping skip.
 	Query(ctx context.Context, e *crm.Entity, q crm.Query, opts QueryOptions) ([]crm.Record, error)
 	// Insert creates r (r.ID set by the caller) with a new version number,
@@ -87,6 +89,10 @@ type Tx interface {
 	// (idempotent POST); SetCreateHash stores it.
 	CreateHash(ctx context.Context, e *crm.Entity, id crm.ID) (hash string, ok bool, err error)
 	SetCreateHash(ctx context.Context, e *crm.Entity, id crm.ID, hash string) error
+	// Savepoint runs fn inside a savepoint of the transaction: when fn
+	// returns an error, every write fn made is undone, the transaction
+	// goes on, and that error is returned. Savepoints nest.
+	Savepoint(ctx context.Context, fn func() error) error
 }
 
 // QueryOptions narrow a query beyond crm.Query.

@@ -3,7 +3,9 @@ package crmstore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -221,6 +223,18 @@ func toSQL(a *crm.Attribute, v any) ([]any, error) {
 	return nil, fmt.Errorf("%w: %T for %s", crm.ErrInvalidArgument, v, a.Type)
 }
 
+func (t *txn) Exists(ctx context.Context, e *crm.Entity, id crm.ID) (bool, error) {
+	var one int
+	err := t.q.QueryRowContext(ctx, "SELECT 1 FROM "+table(e)+" WHERE id = ?", id.String()).Scan(&one)
+	if err == errNoRows {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("crmstore: exists %s: %w", e.Name, err)
+	}
+	return true, nil
+}
+
 func (t *txn) Get(ctx context.Context, e *crm.Entity, id crm.ID) (crm.Record, error) {
 	cols, attrs := selectList(e, nil)
 	sc := newScanner(e, attrs)
@@ -281,8 +295,13 @@ func (t *txn) Query(ctx context.Context, e *crm.Entity, qy crm.Query, opts crmse
 		if limit == 0 {
 			limit = -1
 		}
-		sqlText += " LIMIT ? OFFSET ?"
-		args = append(args, limit, opts.Skip)
+		// The limit is written into the text, not bound: SQLite plans with
+		// a bound LIMIT's value and so re-prepares the statement (parser
+		// and planner, about 2/3 of a small query's CPU) each time it is
+		// bound. Limits take few values (page sizes, 10 for duplicate
+		// detection), so the statement cache still holds them.
+		sqlText += " LIMIT " + strconv.Itoa(limit) + " OFFSET ?"
+		args = append(args, opts.Skip)
 	}
 	rows, err := t.q.QueryContext(ctx, sqlText, args...)
 	if err != nil {
@@ -466,6 +485,28 @@ func (t *txn) CreateHash(ctx context.Context, e *crm.Entity, id crm.ID) (string,
 func (t *txn) SetCreateHash(ctx context.Context, e *crm.Entity, id crm.ID, hash string) error {
 	if _, err := t.q.ExecContext(ctx, "INSERT OR REPLACE INTO create_hash (entity, id, hash) VALUES (?, ?, ?)", e.Name, id.String(), hash); err != nil {
 		return fmt.Errorf("crmstore: create hash: %w", err)
+	}
+	return nil
+}
+
+// Savepoint runs fn in a SQLite savepoint. txn keeps no state of its own
+// beyond the transaction, so undoing fn's writes leaves nothing stale.
+func (t *txn) Savepoint(ctx context.Context, fn func() error) error {
+	if _, err := t.q.ExecContext(ctx, "SAVEPOINT part"); err != nil {
+		return fmt.Errorf("crmstore: savepoint: %w", err)
+	}
+	if ferr := fn(); ferr != nil {
+		// ROLLBACK TO undoes and keeps the savepoint open; RELEASE ends it.
+		if _, err := t.q.ExecContext(ctx, "ROLLBACK TO part"); err != nil {
+			return errors.Join(ferr, fmt.Errorf("crmstore: rollback to savepoint: %w", err))
+		}
+		if _, err := t.q.ExecContext(ctx, "RELEASE part"); err != nil {
+			return errors.Join(ferr, fmt.Errorf("crmstore: release savepoint: %w", err))
+		}
+		return ferr
+	}
+	if _, err := t.q.ExecContext(ctx, "RELEASE part"); err != nil {
+		return fmt.Errorf("crmstore: release savepoint: %w", err)
 	}
 	return nil
 }

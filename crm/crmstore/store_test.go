@@ -482,3 +482,56 @@ func TestStore_BatchesDenseAndSparse(t *testing.T) {
 		}
 	}
 }
+
+// TestStore_Savepoint: a savepoint whose function fails undoes its writes
+// (nested ones included) and leaves the transaction's other writes; the
+// version sequence lives in the database, so it is undone with them.
+func TestStore_Savepoint(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, t.TempDir())
+	defer st.Close()
+	md, _ := st.Metadata(ctx)
+	e, _ := md.Entity(crm.EntityContact)
+	owner := crm.NewID()
+	recs := contacts(owner, 4, 0)
+	for i := range recs {
+		recs[i].ID = crm.NewID()
+	}
+	insert := func(tx crmserver.Tx, r crm.Record) error {
+		_, err := tx.Insert(ctx, e, r)
+		return err
+	}
+	refused := errors.New("refused")
+	before, _ := st.CurrentVersion(ctx)
+	err := st.Update(ctx, func(tx crmserver.Tx) error {
+		if err := tx.Savepoint(ctx, func() error { return insert(tx, recs[0]) }); err != nil {
+			return err
+		}
+		err := tx.Savepoint(ctx, func() error {
+			if err := insert(tx, recs[1]); err != nil {
+				return err
+			}
+			tx.Savepoint(ctx, func() error { return insert(tx, recs[2]) })
+			return refused
+		})
+		if !errors.Is(err, refused) {
+			return fmt.Errorf("savepoint error = %v, want refused", err)
+		}
+		// The undone insert left no trace: the same id inserts again.
+		return tx.Savepoint(ctx, func() error { return insert(tx, recs[1]) })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.View(ctx, func(tx crmserver.Tx) error {
+		for i, want := range []bool{true, true, false, false} {
+			if got, err := tx.Exists(ctx, e, recs[i].ID); err != nil || got != want {
+				t.Errorf("record %d exists = %v, %v; want %v", i, got, err, want)
+			}
+		}
+		return nil
+	})
+	if after, _ := st.CurrentVersion(ctx); after != before+2 {
+		t.Errorf("version went %d -> %d, want +2 (undone inserts take none)", before, after)
+	}
+}
