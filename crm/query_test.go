@@ -1,8 +1,11 @@
 package crm
 
 import (
+	"bytes"
 	"errors"
+	"reflect"
 	"testing"
+	"testing/iotest"
 	"time"
 )
 
@@ -149,6 +152,13 @@ func FuzzDecodeBatchPayload(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, p []byte) {
 		b, err := DecodeBatchPayload(p)
+		// Streamed a byte at a time, the same payload decodes the same.
+		sb, serr := collect(func(fn func(*Batch) error) error {
+			return DecodeBatchStream(iotest.OneByteReader(bytes.NewReader(p)), int64(len(p)), 0, fn)
+		})
+		if (err == nil) != (serr == nil) || err == nil && !reflect.DeepEqual(b, sb) {
+			t.Fatalf("whole decode (%v) and streamed decode (%v) differ", err, serr)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrBadBatch) {
 				t.Fatalf("error %v does not wrap ErrBadBatch", err)

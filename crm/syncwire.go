@@ -1,6 +1,7 @@
 package crm
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
@@ -281,11 +282,9 @@ func ReadBatch(r io.Reader) (*Batch, error) {
 	if h.PayloadSize > maxBatchPayload {
 		return nil, fmt.Errorf("%w: payload of %d bytes", ErrBadBatch, h.PayloadSize)
 	}
-	var payload bytes.Buffer
-	if n, err := io.CopyN(&payload, r, int64(h.PayloadSize)); err != nil {
-		return nil, fmt.Errorf("crm: read batch payload (%d of %d bytes): %w", n, h.PayloadSize, err)
-	}
-	b, err := DecodeBatchPayload(payload.Bytes())
+	b, err := collect(func(fn func(*Batch) error) error {
+		return DecodeBatchStream(r, int64(h.PayloadSize), 0, fn)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -296,8 +295,15 @@ func ReadBatch(r io.Reader) (*Batch, error) {
 // DecodeBatchPayload decodes a payload as described above. An empty payload
 // gives an empty batch.
 func DecodeBatchPayload(p []byte) (*Batch, error) {
+	return collect(func(fn func(*Batch) error) error {
+		return DecodeBatchStream(bytes.NewReader(p), int64(len(p)), 0, fn)
+	})
+}
+
+// collect gathers the parts a decoder hands over into one batch.
+func collect(decode func(fn func(*Batch) error) error) (*Batch, error) {
 	var out *Batch
-	err := decodeBatch(p, 0, func(b *Batch) error {
+	err := decode(func(b *Batch) error {
 		if out == nil {
 			out = &Batch{ID: b.ID, Entity: b.Entity, Columns: b.Columns}
 		}
@@ -319,19 +325,23 @@ func DecodeBatchPayload(p []byte) (*Batch, error) {
 // malformed payload can fail after parts were handed over (apply them in a
 // transaction); errors wrap ErrBadBatch or come from fn.
 func DecodeBatchPayloadChunks(p []byte, chunk int, fn func(*Batch) error) error {
-	return decodeBatch(p, max(chunk, 1), fn)
+	return DecodeBatchStream(bytes.NewReader(p), int64(len(p)), max(chunk, 1), fn)
 }
 
-// decodeBatch decodes p, calling fn per chunk rows (0: once, with all).
-func decodeBatch(p []byte, chunk int, fn func(*Batch) error) error {
-	d := &wireReader{p: p}
+// DecodeBatchStream decodes a payload of size bytes read from r, handing
+// its rows to fn in parts of at most chunk rows (0: once, with all), like
+// DecodeBatchPayloadChunks, without holding the payload in memory. It
+// reads exactly size bytes of r; fewer is a truncated batch.
+func DecodeBatchStream(r io.Reader, size int64, chunk int, fn func(*Batch) error) error {
 	out := &Batch{}
-	if len(p) == 0 {
+	if size == 0 {
 		return fn(out)
 	}
+	d := &wireReader{r: bufio.NewReaderSize(io.LimitReader(r, size), 64<<10), size: size}
 	out.ID = d.u64()
 	out.Entity = d.str16()
 	ncols := int(d.u16())
+	names := make(map[string]bool, ncols)
 	for i := 0; i < ncols && d.err == nil; i++ {
 		code := d.byte()
 		name := d.str16()
@@ -339,6 +349,11 @@ func decodeBatch(p []byte, chunk int, fn func(*Batch) error) error {
 			d.fail("unknown type code %d", code)
 			break
 		}
+		if names[name] {
+			d.fail("column %q twice", name)
+			break
+		}
+		names[name] = true
 		out.Columns = append(out.Columns, Attribute{Name: name, Type: typeCodes[code]})
 	}
 	nrows := d.u32()
@@ -384,8 +399,8 @@ func decodeBatch(p []byte, chunk int, fn func(*Batch) error) error {
 			held, sent = 0, true
 		}
 	}
-	if d.err == nil && d.off != len(p) {
-		d.fail("%d trailing bytes", len(p)-d.off)
+	if d.err == nil && d.off != d.size {
+		d.fail("%d trailing bytes", d.size-d.off)
 	}
 	if d.err != nil {
 		return d.err
@@ -396,10 +411,13 @@ func decodeBatch(p []byte, chunk int, fn func(*Batch) error) error {
 	return nil
 }
 
+// wireReader reads the fields of a payload of size bytes from r. Once it
+// failed it returns zero values; the first error is kept.
 type wireReader struct {
-	p   []byte
-	off int
-	err error
+	r    *bufio.Reader
+	size int64 // payload bytes
+	off  int64 // bytes consumed
+	err  error
 }
 
 func (d *wireReader) fail(format string, args ...any) {
@@ -408,16 +426,46 @@ func (d *wireReader) fail(format string, args ...any) {
 	}
 }
 
+// readErr records a failure of the underlying reader: running out of
+// payload is a truncated batch, anything else (a cut connection) is kept
+// as it is.
+func (d *wireReader) readErr(err error) {
+	if d.err != nil {
+		return
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		d.fail("truncated")
+		return
+	}
+	d.err = fmt.Errorf("crm: read batch at byte %d: %w", d.off, err)
+}
+
+// bytes returns the next n bytes. The slice is only valid until the next
+// read: callers copy what they keep.
 func (d *wireReader) bytes(n int) []byte {
 	if d.err != nil {
-		return make([]byte, n)
+		return make([]byte, max(n, 0))
 	}
-	if n < 0 || n > len(d.p)-d.off {
+	if n < 0 || int64(n) > d.size-d.off {
 		d.fail("truncated")
 		return make([]byte, max(n, 0))
 	}
-	b := d.p[d.off : d.off+n]
-	d.off += n
+	var b []byte
+	if n <= d.r.Size() {
+		var err error
+		if b, err = d.r.Peek(n); err != nil {
+			d.readErr(err)
+			return make([]byte, n)
+		}
+		d.r.Discard(n)
+	} else {
+		b = make([]byte, n)
+		if _, err := io.ReadFull(d.r, b); err != nil {
+			d.readErr(err)
+			return b
+		}
+	}
+	d.off += int64(n)
 	return b
 }
 
@@ -428,34 +476,45 @@ func (d *wireReader) u64() uint64   { return binary.BigEndian.Uint64(d.bytes(8))
 func (d *wireReader) str16() string { return string(d.bytes(int(d.u16()))) }
 
 func (d *wireReader) uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.p[d.off:])
-	if n <= 0 {
-		d.fail("bad varint")
-		return 0
-	}
-	d.off += n
-	return v
+	v, n := binary.Uvarint(d.varintBytes())
+	return d.takeVarint(v, n)
 }
 
 func (d *wireReader) varint() int64 {
+	v, n := binary.Varint(d.varintBytes())
+	return int64(d.takeVarint(uint64(v), n))
+}
+
+// varintBytes peeks at the bytes a varint can span.
+func (d *wireReader) varintBytes() []byte {
+	if d.err != nil {
+		return nil
+	}
+	b, err := d.r.Peek(int(min(binary.MaxVarintLen64, d.size-d.off)))
+	if err != nil && len(b) == 0 {
+		d.readErr(err)
+	}
+	return b
+}
+
+// takeVarint consumes a varint of n bytes (binary.Uvarint's n) and
+// returns v.
+func (d *wireReader) takeVarint(v uint64, n int) uint64 {
 	if d.err != nil {
 		return 0
 	}
-	v, n := binary.Varint(d.p[d.off:])
 	if n <= 0 {
 		d.fail("bad varint")
 		return 0
 	}
-	d.off += n
+	d.r.Discard(n)
+	d.off += int64(n)
 	return v
 }
 
 func (d *wireReader) lenBytes() []byte {
 	n := d.uvarint()
-	if n > uint64(len(d.p)-d.off) {
+	if n > uint64(d.size-d.off) {
 		d.fail("length %d past the end", n)
 		return nil
 	}

@@ -1,10 +1,13 @@
 package crm
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"testing"
+	"testing/iotest"
 )
 
 func TestDecodeBatchPayloadChunks(t *testing.T) {
@@ -71,6 +74,30 @@ func TestDecodeBatchPayloadChunks(t *testing.T) {
 	})
 	t.Run("truncated", func(t *testing.T) {
 		err := DecodeBatchPayloadChunks(p[:len(p)-3], 4, func(*Batch) error { return nil })
+		if !errors.Is(err, ErrBadBatch) {
+			t.Errorf("err %v, want ErrBadBatch", err)
+		}
+	})
+	t.Run("stream read a byte at a time", func(t *testing.T) {
+		var got []Record
+		err := DecodeBatchStream(iotest.OneByteReader(bytes.NewReader(p)), int64(len(p)), 3, func(b *Batch) error {
+			got = append(got, b.Upserts...)
+			return nil
+		})
+		if err != nil || !reflect.DeepEqual(got, whole.Upserts) {
+			t.Errorf("streamed upserts differ (err %v)", err)
+		}
+	})
+	t.Run("stream cut keeps the reader's error", func(t *testing.T) {
+		cut := errors.New("connection reset")
+		r := io.MultiReader(bytes.NewReader(p[:len(p)/2]), iotest.ErrReader(cut))
+		err := DecodeBatchStream(r, int64(len(p)), 2, func(*Batch) error { return nil })
+		if !errors.Is(err, cut) || errors.Is(err, ErrBadBatch) {
+			t.Errorf("err %v, want the reader's error, not a malformed batch", err)
+		}
+	})
+	t.Run("stream shorter than its size", func(t *testing.T) {
+		err := DecodeBatchStream(bytes.NewReader(p), int64(len(p))+5, 2, func(*Batch) error { return nil })
 		if !errors.Is(err, ErrBadBatch) {
 			t.Errorf("err %v, want ErrBadBatch", err)
 		}

@@ -211,11 +211,31 @@ func (c *Client) Do(ctx context.Context, method, path string, header http.Header
 		return nil, fmt.Errorf("crmclient: %s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
+	b, err := readBody(resp)
 	if err != nil {
 		return nil, fmt.Errorf("crmclient: %s %s: read body: %w", method, path, err)
 	}
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
+}
+
+// maxPresize bounds the buffer allocated up front from a Content-Length.
+const maxPresize = 1 << 30
+
+// readBody reads a response body. With a Content-Length (a sync batch of
+// tens of megabytes has one), the buffer is allocated once at that size:
+// io.ReadAll's growth would hold about twice the body while copying.
+func readBody(resp *http.Response) ([]byte, error) {
+	n := resp.ContentLength
+	if n < 0 || n > maxPresize || resp.Request.Method == http.MethodHead {
+		return io.ReadAll(resp.Body)
+	}
+	// net/http's body reader stops at the Content-Length and reports a
+	// short body as io.ErrUnexpectedEOF.
+	b := make([]byte, n)
+	if _, err := io.ReadFull(resp.Body, b); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // apiError builds the *APIError of a non-2xx response.
