@@ -45,6 +45,8 @@ type Remote interface {
 	RecordSyncInfo(ctx context.Context, subID string, info crmclient.SyncInfo) error
 	SyncInfo(ctx context.Context, subID string) ([]crmclient.SyncInfo, error)
 	Do(ctx context.Context, method, path string, header http.Header, body []byte) (*crmclient.Response, error)
+	// Open is Do with the body unread (sync batches are read as a stream).
+	Open(ctx context.Context, method, path string, header http.Header, body []byte) (*http.Response, error)
 	Batch(ctx context.Context, reqs []crmclient.BatchRequest) ([]crmclient.BatchResponse, error)
 }
 

@@ -5,8 +5,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -152,7 +155,7 @@ func (e *Engine) goOffline(ctx context.Context, r Remote, cred Credentials) (Rep
 		retries := 0
 		for {
 			t0 := time.Now()
-			b, err := fetchBatch(ctx, r, sub.ID, c.Entity, sizer.Size())
+			b, err := e.fetchBatch(ctx, r, sub.ID, c.Entity, sizer.Size())
 			if err != nil {
 				err = unavailable(fmt.Errorf("offline: batch of %s: %w", c.Entity, err))
 				if errors.Is(err, ErrServerUnavailable) && retries < e.opts.Batch.MaxRetryCount {
@@ -169,6 +172,7 @@ func (e *Engine) goOffline(ctx context.Context, r Remote, cred Credentials) (Rep
 				break
 			}
 			if int64(b.Header.MetadataVersion) != metaVer {
+				b.Close()
 				// Never insert rows cut with another schema: refresh it
 				// and fetch the (unacknowledged, re-encoded) batch again.
 				if retries >= max(e.opts.Batch.MaxRetryCount, 1) {
@@ -183,6 +187,7 @@ func (e *Engine) goOffline(ctx context.Context, r Remote, cred Credentials) (Rep
 				continue
 			}
 			resent, err := e.applyBatch(ctx, b)
+			b.Close()
 			if err != nil {
 				return rep, err
 			}
@@ -221,62 +226,111 @@ func (e *Engine) goOffline(ctx context.Context, r Remote, cred Credentials) (Rep
 	return rep, nil
 }
 
-// rawBatch is a fetched batch whose rows are not decoded yet: they are
-// decoded and inserted applyChunk rows at a time, so that memory follows
-// the encoded size of a batch, not its decoded records.
+// rawBatch is a fetched batch whose rows are not decoded yet: the payload
+// waits in a spool file beside the replica and is decoded and inserted
+// applyChunk rows at a time, so that memory follows applyChunk, not the
+// size of a batch (which dynamic batching grows to hundreds of thousands
+// of rows). The transfer happens before the replica transaction opens, so a
+// slow link never holds the replica's write lock.
 type rawBatch struct {
 	Header  crm.BatchHeader
 	ID      uint64
 	Entity  string
 	Rows    int // upserts and deletes
 	Upserts int
-	Payload []byte
+	spool   *os.File // the payload; nil when empty
 }
 
 // applyChunk is how many rows of a batch are decoded at once.
 const applyChunk = 2000
 
+// decode hands the batch's rows to fn, chunk rows at a time.
+func (b *rawBatch) decode(chunk int, fn func(*crm.Batch) error) error {
+	if b.spool == nil {
+		return crm.DecodeBatchPayloadChunks(nil, chunk, fn)
+	}
+	if _, err := b.spool.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("offline: batch spool: %w", err)
+	}
+	return crm.DecodeBatchStream(b.spool, int64(b.Header.PayloadSize), chunk, fn)
+}
+
+// Close drops the spool file.
+func (b *rawBatch) Close() {
+	if b.spool != nil {
+		b.spool.Close()
+		os.Remove(b.spool.Name()) // where the early removal could not
+		b.spool = nil
+	}
+}
+
 // fetchBatch gets the next batch of an entity (crmclient.NextBatch's
-// request) and reads its header and row counts, without decoding rows.
-func fetchBatch(ctx context.Context, r Remote, sub, entity string, size int) (*rawBatch, error) {
+// request) into a spool file and reads its header, id and entity, without
+// decoding rows. The caller closes the batch.
+func (e *Engine) fetchBatch(ctx context.Context, r Remote, sub, entity string, size int) (*rawBatch, error) {
 	p := "/api/sync/subscriptions/" + url.PathEscape(sub) + "/batches?entity=" + url.QueryEscape(entity)
 	if size > 0 {
 		p += "&size=" + strconv.Itoa(size)
 	}
-	resp, err := r.Do(ctx, http.MethodGet, p, nil, nil)
+	resp, err := r.Open(ctx, http.MethodGet, p, nil, nil)
 	if err != nil {
 		return nil, err
 	}
-	if resp.Status != http.StatusOK {
-		return nil, crmclient.PartError(crmclient.BatchResponse{Status: resp.Status, Body: resp.Body})
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return nil, crmclient.PartError(crmclient.BatchResponse{Status: resp.StatusCode, Body: body})
 	}
-	body := resp.Body
-	if len(body) < crm.BatchHeaderSize {
-		return nil, fmt.Errorf("%w: %d bytes, shorter than a header", crm.ErrBadBatch, len(body))
+	var hb [crm.BatchHeaderSize]byte
+	if _, err := io.ReadFull(resp.Body, hb[:]); err != nil {
+		return nil, fmt.Errorf("%w: reading the header: %w", crm.ErrBadBatch, err)
 	}
 	b := &rawBatch{Header: crm.BatchHeader{
-		Result:          binary.BigEndian.Uint32(body[0:]),
-		PayloadSize:     binary.BigEndian.Uint64(body[4:]),
-		MetadataVersion: binary.BigEndian.Uint32(body[12:]),
-	}, Payload: body[crm.BatchHeaderSize:]}
-	if uint64(len(b.Payload)) != b.Header.PayloadSize {
-		return nil, fmt.Errorf("%w: payload of %d bytes, header says %d", crm.ErrBadBatch, len(b.Payload), b.Header.PayloadSize)
-	}
+		Result:          binary.BigEndian.Uint32(hb[0:]),
+		PayloadSize:     binary.BigEndian.Uint64(hb[4:]),
+		MetadataVersion: binary.BigEndian.Uint32(hb[12:]),
+	}}
 	if b.Header.Result == crm.BatchEmpty {
 		return b, nil
 	}
+	if b.spool, err = e.newSpool(); err != nil {
+		return nil, err
+	}
+	if n, err := io.CopyN(b.spool, resp.Body, int64(b.Header.PayloadSize)); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("offline: batch payload (%d of %d bytes): %w", n, b.Header.PayloadSize, err)
+	}
+	var more [1]byte
+	if _, err := io.ReadFull(resp.Body, more[:]); err == nil {
+		b.Close()
+		return nil, fmt.Errorf("%w: longer than the %d bytes its header says", crm.ErrBadBatch, b.Header.PayloadSize)
+	}
 	// The header part of the payload: id, entity, columns, row count.
-	err = crm.DecodeBatchPayloadChunks(b.Payload, 1, func(x *crm.Batch) error {
+	err = b.decode(1, func(x *crm.Batch) error {
 		b.ID, b.Entity = x.ID, x.Entity
 		return errHeaderRead
 	})
 	if err != nil && !errors.Is(err, errHeaderRead) {
+		b.Close()
 		return nil, err
 	}
 	if b.Entity != entity {
+		b.Close()
 		return nil, fmt.Errorf("%w: batch of %q for %q", crm.ErrBadBatch, b.Entity, entity)
 	}
 	return b, nil
+}
+
+// newSpool creates a batch spool file beside the replica and unlinks it at
+// once: the open file stays usable and nothing is left behind, even by a
+// kill -9.
+func (e *Engine) newSpool() (*os.File, error) {
+	f, err := os.CreateTemp(filepath.Dir(e.opts.Path), "."+filepath.Base(e.opts.Path)+".batch-*")
+	if err != nil {
+		return nil, fmt.Errorf("offline: batch spool: %w", err)
+	}
+	os.Remove(f.Name())
+	return f, nil
 }
 
 var errHeaderRead = errors.New("header read")
@@ -304,7 +358,7 @@ func (e *Engine) applyBatch(ctx context.Context, b *rawBatch) (resent bool, err 
 		// A re-sent batch is applied again: the server re-encodes it with
 		// the records' current values, and upserts are idempotent.
 		b.Rows, b.Upserts = 0, 0
-		err := crm.DecodeBatchPayloadChunks(b.Payload, applyChunk, func(part *crm.Batch) error {
+		err := b.decode(applyChunk, func(part *crm.Batch) error {
 			b.Rows += len(part.Upserts) + len(part.Deletes)
 			b.Upserts += len(part.Upserts)
 			return crmstore.ApplyBatch(ctx, tx, ent, part)

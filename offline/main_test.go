@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -63,8 +65,28 @@ func childGoOffline() int {
 		defer f.Close()
 		defer pprof.StopCPUProfile()
 	}
+	// The peak of live Go heap objects, sampled: with VmHWM it tells the
+	// Go share of the peak RSS from SQLite's.
+	var peakHeap uint64
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		for {
+			metrics.Read(s)
+			peakHeap = max(peakHeap, s[0].Value.Uint64())
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
 	c, _ := crmclient.New(os.Getenv("OFFLINE_URL"), &crmclient.Options{User: "alice", Password: crmtest.AlicePassword})
 	rep, err := e.GoOffline(context.Background(), c, aliceCred())
+	close(stop)
+	<-stopped
+	fmt.Printf("HeapObjectsPeak: %d kB\n", peakHeap>>10)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -161,6 +183,11 @@ func killResume(tb testing.TB, n, kills, batch int, maxDelay time.Duration) {
 	srv.Store.DB().QueryRowContext(ctx, "SELECT count(*) FROM batches WHERE acked = 0").Scan(&unacked)
 	if unacked != 0 {
 		tb.Errorf("%d batches left unacknowledged on the server", unacked)
+	}
+	// Batch spool files are unlinked as soon as they are created: no kill
+	// leaves one behind.
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(db), ".*batch-*")); len(left) > 0 {
+		tb.Errorf("batch spool files left beside the replica: %v", left)
 	}
 	tb.Logf("%d rows, %d kills, %d batches applied, %d fetches (%d re-sent unacknowledged batches)", n, killed, batches, fetches, resent)
 }

@@ -1,15 +1,16 @@
 package offline
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/pimbridge/pimbridge/crm"
-	"github.com/pimbridge/pimbridge/crm/crmclient"
 	"github.com/pimbridge/pimbridge/crm/crmtest"
 )
 
@@ -69,14 +70,24 @@ type staleMeta struct {
 	delta uint32
 }
 
-func (s staleMeta) Do(ctx context.Context, method, path string, header http.Header, body []byte) (*crmclient.Response, error) {
-	resp, err := s.Remote.Do(ctx, method, path, header, body)
-	if err == nil && strings.Contains(path, "/batches?") && resp.Status == http.StatusOK &&
-		len(resp.Body) >= crm.BatchHeaderSize && binary.BigEndian.Uint32(resp.Body) == crm.BatchOK {
-		v := binary.BigEndian.Uint32(resp.Body[12:])
-		binary.BigEndian.PutUint32(resp.Body[12:], v+s.delta)
+func (s staleMeta) Open(ctx context.Context, method, path string, header http.Header, body []byte) (*http.Response, error) {
+	resp, err := s.Remote.Open(ctx, method, path, header, body)
+	if err != nil || !strings.Contains(path, "/batches?") || resp.StatusCode != http.StatusOK {
+		return resp, err
 	}
-	return resp, err
+	var hb [crm.BatchHeaderSize]byte
+	if _, err := io.ReadFull(resp.Body, hb[:]); err != nil {
+		resp.Body.Close()
+		return nil, err
+	}
+	if binary.BigEndian.Uint32(hb[:]) == crm.BatchOK {
+		binary.BigEndian.PutUint32(hb[12:], binary.BigEndian.Uint32(hb[12:])+s.delta)
+	}
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(hb[:]), resp.Body), resp.Body}
+	return resp, nil
 }
 
 // TestGoOffline_MetadataVersionMismatchRefused: a batch whose header names

@@ -175,6 +175,22 @@ type Response struct {
 // (auth, fencing). It returns the answer whatever its status; only
 // transport failures are errors. Use it to replay a recorded request.
 func (c *Client) Do(ctx context.Context, method, path string, header http.Header, body []byte) (*Response, error) {
+	resp, err := c.Open(ctx, method, path, header, body)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := readBody(resp)
+	if err != nil {
+		return nil, fmt.Errorf("crmclient: %s %s: read body: %w", method, path, err)
+	}
+	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
+}
+
+// Open sends a raw request like Do and returns the answer with its body
+// unread; the caller must close resp.Body. Use it for sync batches, which
+// can be tens of megabytes: read them as a stream.
+func (c *Client) Open(ctx context.Context, method, path string, header http.Header, body []byte) (*http.Response, error) {
 	u := c.base.String() + path
 	var rd io.Reader
 	if body != nil {
@@ -210,12 +226,7 @@ func (c *Client) Do(ctx context.Context, method, path string, header http.Header
 	if err != nil {
 		return nil, fmt.Errorf("crmclient: %s %s: %w", method, path, err)
 	}
-	defer resp.Body.Close()
-	b, err := readBody(resp)
-	if err != nil {
-		return nil, fmt.Errorf("crmclient: %s %s: read body: %w", method, path, err)
-	}
-	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
+	return resp, nil
 }
 
 // maxPresize bounds the buffer allocated up front from a Content-Length.

@@ -1,7 +1,6 @@
 package crmclient
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -88,14 +87,19 @@ func (c *Client) NextBatch(ctx context.Context, subID, entity string, size int) 
 	if size > 0 {
 		p += "&size=" + strconv.Itoa(size)
 	}
-	r, err := c.Do(ctx, http.MethodGet, p, nil, nil)
+	resp, err := c.Open(ctx, http.MethodGet, p, nil, nil)
 	if err != nil {
 		return nil, err
 	}
-	if r.Status != http.StatusOK {
-		return nil, apiError(r)
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, err := readBody(resp)
+		if err != nil {
+			return nil, fmt.Errorf("crmclient: batch: read body: %w", err)
+		}
+		return nil, apiError(&Response{Status: resp.StatusCode, Header: resp.Header, Body: body})
 	}
-	b, err := crm.ReadBatch(bytes.NewReader(r.Body))
+	b, err := crm.ReadBatch(resp.Body)
 	if err != nil {
 		return nil, fmt.Errorf("crmclient: batch: %w", err)
 	}
