@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -389,5 +391,77 @@ func TestAPI_OfflineMode(t *testing.T) {
 	}
 	if _, err := srv.Admin.Client.AddAttribute(ctx, "contact", crm.Attribute{Name: "new_x", Type: crm.TypeInteger}); !errors.Is(err, crm.ErrUnavailable) {
 		t.Errorf("customization offline = %v, want ErrUnavailable", err)
+	}
+}
+
+// TestAPI_PagingExactUnderConcurrentChanges: pages continue after the last
+// record sent, not at an offset, so a record deleted or added between
+// pages makes no other record skipped or sent twice. Sort keys with NULLs
+// and ties (broken by id), both directions, and a $select without the
+// ordered attribute.
+func TestAPI_PagingExactUnderConcurrentChanges(t *testing.T) {
+	ctx := context.Background()
+	srv := crmtest.Start(t, nil)
+	c := srv.Alice.Client
+	jobs := []any{nil, "b", "a", nil, "c", "b", "a", "d", nil, "b", "e", "c", "a", nil, "d", "b", "e", "a", "c", nil, "b", "d", "a", "e", "c"}
+	var ids []crm.ID
+	for i, j := range jobs {
+		r, err := c.Create(ctx, crm.Record{Entity: "contact", Attrs: map[string]any{"lastname": fmt.Sprintf("keyset%02d", i), "jobtitle": j}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	for _, order := range []string{"jobtitle", "jobtitle desc", "jobtitle desc,lastname"} {
+		t.Run(order, func(t *testing.T) {
+			seen := map[crm.ID]int{}
+			deleted := map[crm.ID]bool{}
+			pages := 0
+			q := crmclient.Query{Filter: "startswith(lastname,'keyset')", OrderBy: order, Select: []string{"lastname"}, PageSize: 4}
+			err := c.QueryPages(ctx, "contact", q, func(p []crm.Record) error {
+				pages++
+				for _, r := range p {
+					seen[r.ID]++
+					if _, ok := r.Attrs["jobtitle"]; ok {
+						t.Errorf("jobtitle sent though not selected")
+					}
+				}
+				if pages == 1 {
+					// Delete one record of this page and one not sent yet,
+					// add one: an offset would now skip a record.
+					for _, id := range []crm.ID{p[0].ID, ids[len(ids)-1]} {
+						if !deleted[id] {
+							if err := c.Delete(ctx, "contact", id, nil); err != nil {
+								return err
+							}
+							deleted[id] = true
+						}
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range ids {
+				if deleted[id] && seen[id] > 1 || !deleted[id] && seen[id] != 1 {
+					t.Errorf("%s sent %d times (deleted during paging: %v)", id, seen[id], deleted[id])
+				}
+			}
+			// Put the deleted records back for the next order.
+			for id := range deleted {
+				i := slices.Index(ids, id)
+				r, err := c.Create(ctx, crm.Record{Entity: "contact", Attrs: map[string]any{"lastname": fmt.Sprintf("keyset%02d", i), "jobtitle": jobs[i]}}, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ids[i] = r.ID
+			}
+		})
+	}
+	// $top counts across pages.
+	top, err := c.QueryAll(ctx, "contact", crmclient.Query{Filter: "startswith(lastname,'keyset')", OrderBy: "jobtitle desc", Top: 10, PageSize: 4})
+	if err != nil || len(top) != 10 {
+		t.Errorf("$top=10 over pages of 4: %d records, %v", len(top), err)
 	}
 }

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -291,18 +293,32 @@ func (s *Server) retrieveMultiple(ctx context.Context, p *Principal, t Tx, e *cr
 	case ScopeOwn:
 		opts.Owner = p.UserID
 	}
+	var done int // records of earlier pages
 	if tok := r.query.Get("$skiptoken"); tok != "" {
-		n, err := strconv.Atoi(tok)
-		if err != nil || n < 0 {
-			return opResponse{}, fmt.Errorf("%w: bad $skiptoken", crm.ErrInvalidArgument)
+		after, n, err := decodeSkipToken(e, tok)
+		if err != nil {
+			return opResponse{}, err
 		}
-		opts.Skip = n
+		opts.After, done = &after, n
+	}
+	if q.Top > 0 {
+		if q.Top -= done; q.Top <= 0 {
+			q.Top = -1 // $top reached on an earlier page
+		}
 	}
 	page, preferred := s.pageSize(r.header)
 	opts.Limit = page + 1
-	recs, err := t.Query(ctx, e, q, opts)
-	if err != nil {
-		return opResponse{}, err
+	var recs []crm.Record
+	if q.Top >= 0 {
+		if recs, err = t.Query(ctx, e, q, opts); err != nil {
+			return opResponse{}, err
+		}
+	}
+	var tok string
+	if len(recs) > page {
+		if tok, err = encodeSkipToken(e, q.OrderBy, recs[page-1], done+page); err != nil {
+			return opResponse{}, err
+		}
 	}
 	var buf bytes.Buffer
 	buf.WriteString(`{"@odata.context":`)
@@ -316,6 +332,14 @@ func (s *Server) retrieveMultiple(ctx context.Context, p *Principal, t Tx, e *cr
 		if i > 0 {
 			buf.WriteByte(',')
 		}
+		if len(q.Select) > 0 {
+			// Query also read the ordered attributes, to page after.
+			for _, o := range q.OrderBy {
+				if !slices.Contains(q.Select, o.Attr) {
+					delete(rec.Attrs, o.Attr)
+				}
+			}
+		}
 		b, err := e.MarshalRecord(rec)
 		if err != nil {
 			return opResponse{}, err
@@ -323,12 +347,12 @@ func (s *Server) retrieveMultiple(ctx context.Context, p *Principal, t Tx, e *cr
 		buf.Write(b)
 	}
 	buf.WriteByte(']')
-	if len(recs) > page {
+	if tok != "" {
 		nq := url.Values{}
 		for k, v := range r.query {
 			nq[k] = v
 		}
-		nq.Set("$skiptoken", strconv.Itoa(opts.Skip+page))
+		nq.Set("$skiptoken", tok)
 		link, _ := json.Marshal(r.base + "/api/data/" + e.SetName + "?" + nq.Encode())
 		buf.WriteString(`,"@odata.nextLink":`)
 		buf.Write(link)
@@ -339,6 +363,57 @@ func (s *Server) retrieveMultiple(ctx context.Context, p *Principal, t Tx, e *cr
 		h.Set("Preference-Applied", "odata.maxpagesize="+strconv.Itoa(page))
 	}
 	return opResponse{status: http.StatusOK, header: h, body: buf.Bytes()}, nil
+}
+
+// A $skiptoken names where the next page starts: the last record sent
+// (its primary key and ordered attributes, in the record JSON codec) and
+// how many records the earlier pages held (for $top). It is opaque to
+// clients: base64url of {"after":{...},"n":N}. Reading after a record
+// rather than skipping N records keeps paging exact while others add or
+// delete records between pages.
+type skipToken struct {
+	After json.RawMessage `json:"after"`
+	N     int             `json:"n"`
+}
+
+func encodeSkipToken(e *crm.Entity, orderBy []crm.Order, last crm.Record, n int) (string, error) {
+	key := crm.Record{Entity: e.Name, ID: last.ID, Attrs: map[string]any{}}
+	for _, o := range orderBy {
+		if o.Attr != e.PrimaryKey {
+			key.Attrs[o.Attr] = last.Attrs[o.Attr]
+		}
+	}
+	after, err := e.MarshalRecord(key)
+	if err != nil {
+		return "", err
+	}
+	b, err := json.Marshal(skipToken{After: after, N: n})
+	if err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+func decodeSkipToken(e *crm.Entity, tok string) (crm.Record, int, error) {
+	bad := fmt.Errorf("%w: bad $skiptoken (use the @odata.nextLink of the previous page as it is)", crm.ErrInvalidArgument)
+	b, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil {
+		return crm.Record{}, 0, bad
+	}
+	var st skipToken
+	if err := strictJSON(b, &st); err != nil || st.N < 0 || len(st.After) == 0 {
+		return crm.Record{}, 0, bad
+	}
+	attrs, err := e.DecodeAttrs(st.After, crm.DecodeOptions{AllowSystem: true, AllowPrimaryKey: true})
+	if err != nil {
+		return crm.Record{}, 0, bad
+	}
+	id, ok := attrs[e.PrimaryKey].(crm.ID)
+	if !ok {
+		return crm.Record{}, 0, bad
+	}
+	delete(attrs, e.PrimaryKey)
+	return crm.Record{Entity: e.Name, ID: id, Attrs: attrs}, st.N, nil
 }
 
 func entityIDHeader(base string, e *crm.Entity, id crm.ID) http.Header {

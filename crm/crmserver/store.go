@@ -102,6 +102,12 @@ type QueryOptions struct {
 	Now   time.Time
 	Skip  int
 	Limit int // 0: no limit (q.Top still applies)
+	// After, when set, starts the result after this record in the
+	// query's order (its ordered attributes, then its id): keyset paging,
+	// which neither skips nor repeats a record when others are added or
+	// removed between pages. Query's records carry their ordered
+	// attributes, selected or not, to page after.
+	After *crm.Record
 }
 
 // Subscription kinds.

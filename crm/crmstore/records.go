@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -250,7 +251,14 @@ func (t *txn) Query(ctx context.Context, e *crm.Entity, qy crm.Query, opts crmse
 	if err := e.CheckQuery(qy); err != nil {
 		return nil, err
 	}
-	cols, attrs := selectList(e, qy.Select)
+	sel := qy.Select
+	if len(sel) > 0 && len(qy.OrderBy) > 0 {
+		sel = slices.Clone(sel)
+		for _, o := range qy.OrderBy {
+			sel = append(sel, o.Attr)
+		}
+	}
+	cols, attrs := selectList(e, sel)
 	var where []string
 	var args []any
 	if qy.Filter != nil {
@@ -259,6 +267,13 @@ func (t *txn) Query(ctx context.Context, e *crm.Entity, qy crm.Query, opts crmse
 			return nil, err
 		}
 		where, args = append(where, w), a
+	}
+	if opts.After != nil {
+		w, a, err := afterCondition(e, qy.OrderBy, *opts.After)
+		if err != nil {
+			return nil, err
+		}
+		where, args = append(where, w), append(args, a...)
 	}
 	if opts.Owner != (crm.ID{}) {
 		where = append(where, "t.ownerid = ?")
@@ -487,6 +502,60 @@ func (t *txn) SetCreateHash(ctx context.Context, e *crm.Entity, id crm.ID, hash 
 		return fmt.Errorf("crmstore: create hash: %w", err)
 	}
 	return nil
+}
+
+// afterCondition is the keyset condition "comes after rec in the order
+// (orderBy..., id)": for each position, equal on the keys before it and
+// strictly after on it. SQLite sorts NULL first ascending and last
+// descending, and a comparison with NULL is never true, so NULLs are
+// spelled out. Comparisons use the columns' own collation, as ORDER BY
+// does.
+func afterCondition(e *crm.Entity, orderBy []crm.Order, rec crm.Record) (string, []any, error) {
+	var ors []string
+	var args []any
+	var eqs []string
+	var eqArgs []any
+	for _, o := range orderBy {
+		a := e.Attr(o.Attr)
+		if a == nil {
+			return "", nil, &crm.AttributeError{Entity: e.Name, Attribute: o.Attr, Err: crm.ErrUnknownAttribute}
+		}
+		col := "t." + q(columns(a)[0])
+		if o.Attr == e.PrimaryKey {
+			col = "t.id"
+		}
+		v := rec.Attrs[o.Attr]
+		if o.Attr == e.PrimaryKey {
+			v = rec.ID
+		}
+		vals, err := toSQL(a, v)
+		if err != nil {
+			return "", nil, &crm.AttributeError{Entity: e.Name, Attribute: o.Attr, Err: err}
+		}
+		sv := vals[0]
+		var strict string
+		var strictArgs []any
+		switch {
+		case sv == nil && !o.Desc:
+			strict = col + " IS NOT NULL"
+		case sv == nil:
+			strict = "0"
+		case !o.Desc:
+			strict, strictArgs = col+" > ?", []any{sv}
+		default:
+			strict, strictArgs = "("+col+" < ? OR "+col+" IS NULL)", []any{sv}
+		}
+		ors = append(ors, "("+strings.Join(append(slices.Clone(eqs), strict), " AND ")+")")
+		args = append(append(args, eqArgs...), strictArgs...)
+		if sv == nil {
+			eqs = append(eqs, col+" IS NULL")
+		} else {
+			eqs, eqArgs = append(eqs, col+" = ?"), append(eqArgs, sv)
+		}
+	}
+	ors = append(ors, "("+strings.Join(append(eqs, "t.id > ?"), " AND ")+")")
+	args = append(append(args, eqArgs...), rec.ID.String())
+	return "(" + strings.Join(ors, " OR ") + ")", args, nil
 }
 
 // Savepoint runs fn in a SQLite savepoint. txn keeps no state of its own
