@@ -199,3 +199,48 @@ addressbook = %q
 		t.Errorf("sync without a daemon printed %q (stderr %q), want an in-process cycle creating Alan", out, errOut)
 	}
 }
+
+// TestCycleWaiter_nextStartedCycle: a caller gets the first full cycle that
+// STARTS after it asked, never one already running nor a light pass.
+func TestCycleWaiter_nextStartedCycle(t *testing.T) {
+	outcome := func(ch <-chan cycleOutcome) (int, bool) {
+		select {
+		case o := <-ch:
+			if o.err != nil {
+				return -1, true
+			}
+			return o.st.Linked, true
+		default:
+			return 0, false
+		}
+	}
+	var w cycleWaiter
+	w.starting(false) // cycle 1 is running
+	early := w.wait() // asked during cycle 1
+	w.starting(true)  // (a light pass cannot start while a full cycle runs, but must not matter)
+	w.done(true, bridge.Stats{Linked: 100}, nil)
+	w.done(false, bridge.Stats{Linked: 1}, nil)
+	if n, ok := outcome(early); ok {
+		t.Fatalf("caller asking during cycle 1 got cycle %d, want to wait for cycle 2", n)
+	}
+	late := w.wait() // asked between cycles: merged into the same next cycle
+	w.starting(false)
+	again := w.wait() // asked during cycle 2
+	w.done(false, bridge.Stats{Linked: 2}, errors.New("boom"))
+	if n, ok := outcome(early); !ok || n != -1 {
+		t.Errorf("early caller got (%d, %v), want cycle 2's error", n, ok)
+	}
+	if _, ok := outcome(late); !ok {
+		t.Errorf("late caller got nothing from cycle 2")
+	}
+	if n, ok := outcome(again); ok {
+		t.Errorf("caller asking during cycle 2 got cycle %d, want to wait", n)
+	}
+	w.stop()
+	if o := <-again; !errors.Is(o.err, errDaemonStopping) {
+		t.Errorf("after stop a waiting caller got %v, want errDaemonStopping", o.err)
+	}
+	if o := <-w.wait(); !errors.Is(o.err, errDaemonStopping) {
+		t.Errorf("wait after stop = %v, want errDaemonStopping", o.err)
+	}
+}
