@@ -35,9 +35,13 @@ const handshakeTimeout = 5 * time.Second
 const quickTimeout = 30 * time.Second
 
 // Dial connects to the daemon at path and checks its version line.
-// ErrNoDaemon when no daemon listens there (no socket, or a stale one);
+// ErrNoDaemon when no daemon listens there (no socket, a stale one, or a
+// path too long for any daemon to listen on);
 // *VersionError when the daemon speaks another version.
 func Dial(ctx context.Context, path string) (*Client, error) {
+	if len(path) > maxPath {
+		return nil, fmt.Errorf("ctl: dial %s: %w (%w)", path, ErrNoDaemon, ErrPathTooLong)
+	}
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
@@ -51,14 +55,18 @@ func Dial(ctx context.Context, path string) (*Client, error) {
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	conn.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	line, err := c.readLine()
 	stopped := stop()
 	if err != nil {
 		conn.Close()
-		if !stopped || ctx.Err() != nil {
-			return nil, fmt.Errorf("ctl: handshake: %w", context.Cause(ctx))
+		ctxErr := ctxFailure(ctx, err)
+		if ctxErr == nil && !stopped { // the AfterFunc ran: ctx ended
+			ctxErr = context.Cause(ctx)
+		}
+		if ctxErr != nil {
+			return nil, fmt.Errorf("ctl: handshake: %w", ctxErr)
 		}
 		if errors.Is(err, io.EOF) {
 			// The peer accepted and hung up without a word: a server
@@ -94,6 +102,20 @@ func (c *Client) readLine() (string, error) {
 			return "", err
 		}
 	}
+}
+
+// ctxFailure returns ctx's error when err came from ctx ending: ctx is
+// done, or err is the connection deadline that equals ctx's own deadline
+// firing a moment before ctx notices. Otherwise nil.
+func ctxFailure(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	var ne net.Error
+	if d, ok := ctx.Deadline(); ok && errors.As(err, &ne) && ne.Timeout() && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // Close closes the connection.
@@ -170,8 +192,8 @@ func (c *Client) call(ctx context.Context, timeout time.Duration, req request, o
 		return c.readLine()
 	}()
 	if err != nil {
-		if ctx.Err() != nil {
-			err = context.Cause(ctx)
+		if ctxErr := ctxFailure(ctx, err); ctxErr != nil {
+			err = ctxErr
 		} else if errors.Is(err, io.EOF) {
 			err = fmt.Errorf("the daemon closed the connection (stopped?): %w", ErrProtocol)
 		}

@@ -31,7 +31,14 @@ var (
 	ErrVersion = errors.New("ctl: protocol version mismatch")
 	// ErrProtocol: the peer sent something that is not the protocol.
 	ErrProtocol = errors.New("ctl: protocol error")
+	// ErrPathTooLong: the socket path does not fit a unix socket address
+	// (maxPath bytes); no daemon can listen there.
+	ErrPathTooLong = errors.New("ctl: socket path too long for a unix socket (shorten client.state_dir)")
 )
+
+// maxPath is the longest socket path every unix accepts (sun_path is 104
+// bytes on the BSDs and macOS, 108 on Linux, both with the final NUL).
+const maxPath = 103
 
 // VersionError is a handshake line other than Version.
 type VersionError struct {

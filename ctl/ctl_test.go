@@ -412,3 +412,16 @@ func TestServe_badRequest(t *testing.T) {
 		})
 	}
 }
+
+func TestListen_pathTooLong(t *testing.T) {
+	path := filepath.Join(t.TempDir(), strings.Repeat("d", 120), SocketName)
+	if l, err := Listen(context.Background(), path, nil); !errors.Is(err, ErrPathTooLong) {
+		if l != nil {
+			l.Close()
+		}
+		t.Fatalf("Listen(%d bytes) = %v, want ErrPathTooLong", len(path), err)
+	}
+	if _, err := Dial(context.Background(), path); !errors.Is(err, ErrNoDaemon) {
+		t.Errorf("Dial(%d bytes) = %v, want ErrNoDaemon", len(path), err)
+	}
+}

@@ -52,6 +52,9 @@ func Listen(ctx context.Context, path string, opts *Options) (*Listener, error) 
 	if l.idle <= 0 {
 		l.idle = 5 * time.Minute
 	}
+	if len(path) > maxPath {
+		return nil, fmt.Errorf("ctl: listen %s: %w", path, ErrPathTooLong)
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("ctl: listen: %w", err)
 	}

@@ -93,10 +93,16 @@ func (g *globals) daemonOnce(ctx context.Context, confirm bool) (rewire bool, er
 // once after the first full cycle of both.
 func runDaemon(ctx context.Context, env *bridgeEnv, confirm bool, ready func()) error {
 	ctlLn, err := ctl.Listen(ctx, ctlPath(env.cfg), &ctl.Options{Logger: env.log})
-	if err != nil {
+	switch {
+	case errors.Is(err, ctl.ErrPathTooLong):
+		// Run as before ctl existed: `sync` will run its own cycle.
+		env.log.Warn("pimbridge: no control socket; `pimbridge sync` cannot reach this daemon", "err", err)
+		ctlLn = nil
+	case err != nil:
 		return err
+	default:
+		defer ctlLn.Close()
 	}
-	defer ctlLn.Close()
 
 	metrics := obs.New(nil)
 	if addr := env.cfg.Metrics.Listen; addr != "" {
@@ -156,11 +162,15 @@ func runDaemon(ctx context.Context, env *bridgeEnv, confirm bool, ready func()) 
 	defer cancel()
 	var wg sync.WaitGroup
 	var ctlErr error
-	wg.Add(1)
-	go func() { // ends when ctx ends
-		defer wg.Done()
-		ctlErr = ctlLn.Serve(ctx, dc)
-	}()
+	sockPath := ""
+	if ctlLn != nil {
+		sockPath = ctlLn.Path()
+		wg.Add(1)
+		go func() { // ends when ctx ends
+			defer wg.Done()
+			ctlErr = ctlLn.Serve(ctx, dc)
+		}()
+	}
 	if env.refresh != nil {
 		wg.Add(1)
 		go func() { // ends when ctx ends
@@ -186,7 +196,7 @@ func runDaemon(ctx context.Context, env *bridgeEnv, confirm bool, ready func()) 
 
 	s := bridge.Schedule{Interval: env.cfg.Client.Interval.Duration, Poll: env.cfg.Client.Poll.Duration, ConfirmDeletes: confirm,
 		Starting: dc.waiter.starting}
-	env.log.Info("pimbridge: daemon started", "client", env.cfg.Client.ID, "interval", s.Interval, "poll", s.Poll, "email", env.tracker != nil, "ctl", ctlLn.Path())
+	env.log.Info("pimbridge: daemon started", "client", env.cfg.Client.ID, "interval", s.Interval, "poll", s.Poll, "email", env.tracker != nil, "ctl", sockPath)
 	first := true
 	err = env.bridge.Run(ctx, s, func(light bool, st bridge.Stats, err error) {
 		dc.reportBridge(light, st, err)
