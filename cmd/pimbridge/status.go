@@ -47,10 +47,15 @@ func newStatusCmd(g *globals) *cobra.Command {
 			if asJSON {
 				enc := json.NewEncoder(g.stdout)
 				enc.SetIndent("", "  ")
-				return enc.Encode(struct {
+				out := struct {
 					offline.Status
-					Daemon *ctl.Status `json:"daemon"` // null when no daemon runs
-				}{st, daemon})
+					Daemon      *ctl.Status `json:"daemon"` // null when no daemon runs
+					DaemonError string      `json:"daemon_error,omitempty"`
+				}{Status: st, Daemon: daemon}
+				if derr != nil {
+					out.DaemonError = derr.Error()
+				}
+				return enc.Encode(out)
 			}
 			fmt.Fprintf(g.stdout, "state          %s\n", st.State)
 			fmt.Fprintf(g.stdout, "offline        %v\n", st.Offline)
