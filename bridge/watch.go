@@ -15,6 +15,10 @@ type Schedule struct {
 	Poll time.Duration
 	// ConfirmDeletes is passed to every full cycle.
 	ConfirmDeletes bool
+	// Starting, when set, is called in Run's goroutine just before each
+	// cycle starts, so that a caller of Trigger can tell the cycle it asked
+	// for from one already running. Nil means no call.
+	Starting func(light bool)
 }
 
 // Trigger asks a running Run loop for a full cycle now (e.g. `sync now`
@@ -59,6 +63,9 @@ func (b *Bridge) Run(ctx context.Context, s Schedule, report func(light bool, st
 		poll = t.C
 	}
 	run := func(light bool) error {
+		if s.Starting != nil {
+			s.Starting(light)
+		}
 		st, err := b.Cycle(ctx, CycleOptions{Light: light, ConfirmDeletes: s.ConfirmDeletes})
 		if report != nil {
 			report(light, st, err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pimbridge/pimbridge/bridge"
 	"github.com/pimbridge/pimbridge/bridge/mailtrack"
+	"github.com/pimbridge/pimbridge/ctl"
 	"github.com/pimbridge/pimbridge/internal/obs"
 	"github.com/pimbridge/pimbridge/offline"
 )
@@ -85,9 +86,24 @@ func (g *globals) daemonOnce(ctx context.Context, confirm bool) (rewire bool, er
 }
 
 // runDaemon runs the bridge's schedule and the e-mail tracker side by side
-// until ctx ends, with the metrics endpoint when metrics.listen is set.
-// ready, if not nil, is called once after the first full cycle of both.
+// until ctx ends, with the metrics endpoint when metrics.listen is set, and
+// serves the control socket (<state_dir>/ctl.sock) so that `sync` and
+// `errors retry|discard` reach this process. Another daemon answering on
+// that socket stops it before anything runs. ready, if not nil, is called
+// once after the first full cycle of both.
 func runDaemon(ctx context.Context, env *bridgeEnv, confirm bool, ready func()) error {
+	ctlLn, err := ctl.Listen(ctx, ctlPath(env.cfg), &ctl.Options{Logger: env.log})
+	switch {
+	case errors.Is(err, ctl.ErrPathTooLong):
+		// Run as before ctl existed: `sync` will run its own cycle.
+		env.log.Warn("pimbridge: no control socket; `pimbridge sync` cannot reach this daemon", "err", err)
+		ctlLn = nil
+	case err != nil:
+		return err
+	default:
+		defer ctlLn.Close()
+	}
+
 	metrics := obs.New(nil)
 	if addr := env.cfg.Metrics.Listen; addr != "" {
 		ln, err := net.Listen("tcp", addr)
@@ -117,10 +133,44 @@ func runDaemon(ctx context.Context, env *bridgeEnv, confirm bool, ready func()) 
 			readyOnce.Do(ready)
 		}
 	}
+	reportMail := func(st mailtrack.Stats, err error) {
+		recordMail(metrics, st, err)
+		if err != nil {
+			env.log.Error("pimbridge: e-mail cycle failed", "err", err)
+		} else if st.Tracked+st.Untracked+st.Regarding+st.Failed > 0 {
+			env.log.Info("pimbridge: e-mail cycle done", "tracked", st.Tracked, "untracked", st.Untracked, "regarding", st.Regarding, "failed", st.Failed)
+		}
+	}
+	dc := &daemonCtl{env: env, confirm: confirm, waiter: &cycleWaiter{}, reportMail: reportMail, started: time.Now()}
+	dc.reportBridge = func(light bool, st bridge.Stats, err error) {
+		recordBridge(metrics, light, st, err)
+		dc.cycleDone(light, err)
+		args := []any{"light", light, "primary", st.Primary, "to_crm", st.ToCRM, "to_pim", st.ToPIM, "failed", st.Failed, "pending", st.Pending, "duration", st.Duration}
+		switch {
+		case err == nil:
+			if !light || st.ToCRM != (bridge.Counter{}) || st.ToPIM != (bridge.Counter{}) {
+				env.log.Info("pimbridge: cycle done", args...)
+			}
+		case errors.Is(err, bridge.ErrItemErrors):
+			env.log.Warn("pimbridge: cycle done with item errors (see pimbridge errors)", args...)
+		default:
+			env.log.Error("pimbridge: cycle failed", append(args, "err", err)...)
+		}
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
+	var ctlErr error
+	sockPath := ""
+	if ctlLn != nil {
+		sockPath = ctlLn.Path()
+		wg.Add(1)
+		go func() { // ends when ctx ends
+			defer wg.Done()
+			ctlErr = ctlLn.Serve(ctx, dc)
+		}()
+	}
 	if env.refresh != nil {
 		wg.Add(1)
 		go func() { // ends when ctx ends
@@ -135,12 +185,7 @@ func runDaemon(ctx context.Context, env *bridgeEnv, confirm bool, ready func()) 
 			defer wg.Done()
 			first := true
 			mailErr = env.tracker.Run(ctx, env.cfg.Client.Interval.Duration, func(st mailtrack.Stats, err error) {
-				recordMail(metrics, st, err)
-				if err != nil {
-					env.log.Error("pimbridge: e-mail cycle failed", "err", err)
-				} else if st.Tracked+st.Untracked+st.Regarding+st.Failed > 0 {
-					env.log.Info("pimbridge: e-mail cycle done", "tracked", st.Tracked, "untracked", st.Untracked, "regarding", st.Regarding, "failed", st.Failed)
-				}
+				reportMail(st, err)
 				if first {
 					first = false
 					firstDone()
@@ -149,34 +194,26 @@ func runDaemon(ctx context.Context, env *bridgeEnv, confirm bool, ready func()) 
 		}()
 	}
 
-	s := bridge.Schedule{Interval: env.cfg.Client.Interval.Duration, Poll: env.cfg.Client.Poll.Duration, ConfirmDeletes: confirm}
-	env.log.Info("pimbridge: daemon started", "client", env.cfg.Client.ID, "interval", s.Interval, "poll", s.Poll, "email", env.tracker != nil)
+	s := bridge.Schedule{Interval: env.cfg.Client.Interval.Duration, Poll: env.cfg.Client.Poll.Duration, ConfirmDeletes: confirm,
+		Starting: dc.waiter.starting}
+	env.log.Info("pimbridge: daemon started", "client", env.cfg.Client.ID, "interval", s.Interval, "poll", s.Poll, "email", env.tracker != nil, "ctl", sockPath)
 	first := true
-	err := env.bridge.Run(ctx, s, func(light bool, st bridge.Stats, err error) {
-		recordBridge(metrics, light, st, err)
-		args := []any{"light", light, "primary", st.Primary, "to_crm", st.ToCRM, "to_pim", st.ToPIM, "failed", st.Failed, "pending", st.Pending, "duration", st.Duration}
-		switch {
-		case err == nil:
-			if !light || st.ToCRM != (bridge.Counter{}) || st.ToPIM != (bridge.Counter{}) {
-				env.log.Info("pimbridge: cycle done", args...)
-			}
-		case errors.Is(err, bridge.ErrItemErrors):
-			env.log.Warn("pimbridge: cycle done with item errors (see pimbridge errors)", args...)
-		default:
-			env.log.Error("pimbridge: cycle failed", append(args, "err", err)...)
-		}
+	err = env.bridge.Run(ctx, s, func(light bool, st bridge.Stats, err error) {
+		dc.reportBridge(light, st, err)
+		dc.waiter.done(light, st, err)
 		if first && !light {
 			first = false
 			firstDone()
 		}
 	})
+	dc.waiter.stop()
 	cancel()
 	wg.Wait()
 	env.log.Info("pimbridge: daemon stopped")
 	if errors.Is(mailErr, context.Canceled) {
 		mailErr = nil
 	}
-	return errors.Join(err, mailErr)
+	return errors.Join(err, mailErr, ctlErr)
 }
 
 // recordBridge feeds one bridge cycle into the metrics. Item errors do not

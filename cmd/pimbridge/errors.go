@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/pimbridge/pimbridge/config"
 	"github.com/pimbridge/pimbridge/idmap"
 )
 
@@ -76,13 +78,7 @@ func newErrorsCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return usageErr(fmt.Errorf("errors %s: %q is not an error ID", op, args[1]))
 				}
-				err = cache.Tx(ctx, func(tx *idmap.Tx) error {
-					if op == "retry" {
-						return tx.RetrySyncError(ctx, id)
-					}
-					return tx.DiscardSyncError(ctx, id)
-				})
-				if err != nil {
+				if err := changeSyncError(ctx, cfg, cache, op, id); err != nil {
 					return err
 				}
 				verb := "will be retried at the next sync"
@@ -97,4 +93,26 @@ func newErrorsCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "list as JSON")
 	return cmd
+}
+
+// changeSyncError retries or discards a sync error: through the daemon when
+// one runs on this state dir (it owns the cache), else in the cache here.
+func changeSyncError(ctx context.Context, cfg *config.Config, cache *idmap.Store, op string, id int64) error {
+	c, err := dialDaemon(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if c != nil {
+		defer c.Close()
+		if op == "retry" {
+			return c.RetryError(ctx, id)
+		}
+		return c.DiscardError(ctx, id)
+	}
+	return cache.Tx(ctx, func(tx *idmap.Tx) error {
+		if op == "retry" {
+			return tx.RetrySyncError(ctx, id)
+		}
+		return tx.DiscardSyncError(ctx, id)
+	})
 }

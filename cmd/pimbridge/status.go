@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/pimbridge/pimbridge/config"
 	"github.com/pimbridge/pimbridge/crm/crmclient"
+	"github.com/pimbridge/pimbridge/ctl"
 	"github.com/pimbridge/pimbridge/offline"
 )
 
@@ -39,10 +43,19 @@ func newStatusCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			daemon, derr := daemonStatus(ctx, env.cfg)
 			if asJSON {
 				enc := json.NewEncoder(g.stdout)
 				enc.SetIndent("", "  ")
-				return enc.Encode(st)
+				out := struct {
+					offline.Status
+					Daemon      *ctl.Status `json:"daemon"` // null when no daemon runs
+					DaemonError string      `json:"daemon_error,omitempty"`
+				}{Status: st, Daemon: daemon}
+				if derr != nil {
+					out.DaemonError = derr.Error()
+				}
+				return enc.Encode(out)
 			}
 			fmt.Fprintf(g.stdout, "state          %s\n", st.State)
 			fmt.Fprintf(g.stdout, "offline        %v\n", st.Offline)
@@ -57,6 +70,17 @@ func newStatusCmd(g *globals) *cobra.Command {
 			if st.Version != "" {
 				fmt.Fprintf(g.stdout, "version check  %s\n", st.Version)
 			}
+			switch {
+			case derr != nil:
+				fmt.Fprintf(g.stdout, "daemon         unknown: %v\n", derr)
+			case daemon == nil:
+				fmt.Fprintf(g.stdout, "daemon         not running\n")
+			default:
+				fmt.Fprintf(g.stdout, "daemon         running (pid %d since %s), %d full cycles\n", daemon.PID, daemon.Started.UTC().Format("2006-01-02 15:04:05Z"), daemon.Cycles)
+				if daemon.LastError != "" {
+					fmt.Fprintf(g.stdout, "daemon error   %s\n", daemon.LastError)
+				}
+			}
 			for i, r := range st.Runs {
 				if i == 5 {
 					break
@@ -68,4 +92,21 @@ func newStatusCmd(g *globals) *cobra.Command {
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
+}
+
+// daemonStatus asks the daemon running on cfg's state dir for its status;
+// nil when none runs.
+func daemonStatus(ctx context.Context, cfg *config.Config) (*ctl.Status, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	c, err := dialDaemon(ctx, cfg)
+	if err != nil || c == nil {
+		return nil, err
+	}
+	defer c.Close()
+	st, err := c.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &st, nil
 }

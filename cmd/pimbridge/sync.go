@@ -51,8 +51,16 @@ func newSyncCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-// syncPIM runs one bridge cycle and one e-mail cycle.
+// syncPIM runs one bridge cycle and one e-mail cycle: in the daemon when
+// one runs on this state dir (through ctl), else in this process.
 func (g *globals) syncPIM(ctx context.Context, confirm, asJSON bool) error {
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return err
+	}
+	if ran, err := g.syncViaDaemon(ctx, cfg, confirm, asJSON); ran || err != nil {
+		return err
+	}
 	env, err := g.openBridge(ctx, "", progressPrinter(g.stderr))
 	if err != nil {
 		return err
@@ -69,7 +77,13 @@ func (g *globals) syncPIM(ctx context.Context, confirm, asJSON bool) error {
 	if env.tracker != nil {
 		mst, merr = env.tracker.Cycle(ctx)
 	}
-	if perr := printStats(g.stdout, st, env.tracker != nil, mst, asJSON); perr != nil {
+	return finishSync(g.stdout, st, err, env.tracker != nil, mst, merr, asJSON)
+}
+
+// finishSync prints a cycle's figures and maps its errors to the exit
+// code: 3 when items failed and nothing else did.
+func finishSync(w io.Writer, st bridge.Stats, err error, withMail bool, mst mailtrack.Stats, merr error, asJSON bool) error {
+	if perr := printStats(w, st, withMail, mst, asJSON); perr != nil {
 		return perr
 	}
 	if err == nil && merr == nil && mst.Failed > 0 {
