@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -379,5 +380,39 @@ func TestGoOnline_CutConnectionResumes(t *testing.T) {
 		if i%3 == 0 && byID[id].Attrs["jobtitle"] != fmt.Sprintf("t%d", i) {
 			t.Errorf("%s lost its update: %v", name, byID[id].Attrs["jobtitle"])
 		}
+	}
+}
+
+// TestGoOnline_LookupToRecordDeletedMeanwhile: a contact created offline
+// under an account that the server deleted meanwhile is rejected at replay
+// into a sync error naming the lookup, instead of pointing nowhere; the
+// other queued writes apply.
+func TestGoOnline_LookupToRecordDeletedMeanwhile(t *testing.T) {
+	ctx := context.Background()
+	srv, e, lc := offlineAlice(t, nil, 0)
+	acct, err := srv.Alice.Client.Create(ctx, crm.Record{Entity: crm.EntityAccount, Attrs: map[string]any{"name": "Gone Soon"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.GoOffline(ctx, srv.Alice.Client, aliceCred()); err != nil {
+		t.Fatal(err)
+	}
+	under := mustCreate(t, lc, map[string]any{"lastname": "Under", "parentcustomerid": crm.Ref{Entity: crm.EntityAccount, ID: acct.ID}})
+	alone := mustCreate(t, lc, map[string]any{"lastname": "Alone"})
+	if err := srv.Alice.Client.Delete(ctx, crm.EntityAccount, acct.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e.GoOnline(ctx, srv.Alice.Client, ReplayOptions{Cred: aliceCred(), OnError: StayOffline})
+	if !errors.Is(err, ErrSyncErrors) || len(rep.Errors) != 1 {
+		t.Fatalf("GoOnline = %+v, %v; want one sync error", rep, err)
+	}
+	if se := rep.Errors[0]; se.Status != http.StatusBadRequest || !strings.Contains(se.Message, "parentcustomerid") {
+		t.Errorf("sync error %+v, want 400 naming parentcustomerid", se)
+	}
+	if _, ok := serverGet(t, srv, under); ok {
+		t.Error("the contact under the deleted account was created")
+	}
+	if _, ok := serverGet(t, srv, alone); !ok {
+		t.Error("the other queued create was not replayed")
 	}
 }

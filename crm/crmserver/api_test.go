@@ -465,3 +465,45 @@ func TestAPI_PagingExactUnderConcurrentChanges(t *testing.T) {
 		t.Errorf("$top=10 over pages of 4: %d records, %v", len(top), err)
 	}
 }
+
+// TestAPI_LookupTargetMustExist: a lookup or owner naming a record that
+// does not exist is refused on create and update, naming the attribute;
+// one naming an existing record, or a record created earlier in the same
+// atomicity group, is accepted.
+func TestAPI_LookupTargetMustExist(t *testing.T) {
+	ctx := context.Background()
+	srv := crmtest.Start(t, nil)
+	c := srv.Alice.Client
+	acct, err := c.Create(ctx, crm.Record{Entity: "account", Attrs: map[string]any{"name": "Lookup Ltd"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nowhere := crm.Ref{Entity: crm.EntityAccount, ID: crm.NewID()}
+	_, err = c.Create(ctx, crm.Record{Entity: "contact", Attrs: map[string]any{"lastname": "Dangling", "parentcustomerid": nowhere}}, nil)
+	var ae *crmclient.APIError
+	if !errors.As(err, &ae) || ae.Status != 400 || !strings.Contains(ae.Message, "parentcustomerid") || !strings.Contains(ae.Message, nowhere.ID.String()) {
+		t.Errorf("create with a dangling lookup = %v, want 400 naming parentcustomerid and the id", err)
+	}
+	_, err = c.Create(ctx, crm.Record{Entity: "contact", Attrs: map[string]any{"lastname": "Nobody's",
+		"ownerid": crm.Ref{Entity: crm.EntitySystemUser, ID: crm.NewID()}}}, nil)
+	if err == nil {
+		t.Errorf("create owned by a user that does not exist succeeded")
+	}
+	ok, err := c.Create(ctx, crm.Record{Entity: "contact", Attrs: map[string]any{"lastname": "Linked",
+		"parentcustomerid": crm.Ref{Entity: crm.EntityAccount, ID: acct.ID}}}, nil)
+	if err != nil {
+		t.Fatalf("create with an existing lookup: %v", err)
+	}
+	if _, err := c.Update(ctx, crm.Record{Entity: "contact", ID: ok.ID, Attrs: map[string]any{"parentcustomerid": nowhere}}, nil); err == nil {
+		t.Errorf("update to a dangling lookup succeeded")
+	}
+	// Created earlier in the same group: visible to the check.
+	aid := crm.NewID()
+	resps, err := c.Batch(ctx, []crmclient.BatchRequest{
+		{ID: "1", Method: "POST", URL: "accounts", AtomicityGroup: "g", Body: json.RawMessage(`{"accountid":"` + aid.String() + `","name":"Same Group"}`)},
+		{ID: "2", Method: "POST", URL: "contacts", AtomicityGroup: "g", Body: json.RawMessage(`{"lastname":"Grouped","parentcustomerid":{"logicalname":"account","id":"` + aid.String() + `"}}`)},
+	})
+	if err != nil || resps[0].Status != 204 || resps[1].Status != 204 {
+		t.Errorf("group creating an account and a contact under it = %+v, %v", resps, err)
+	}
+}

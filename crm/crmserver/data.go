@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -489,6 +490,9 @@ func (s *Server) create(ctx context.Context, p *Principal, t Tx, m *crm.Metadata
 			return opResponse{}, &crm.AttributeError{Entity: e.Name, Attribute: a.Name, Err: crm.ErrRequired}
 		}
 	}
+	if err := s.checkLookups(ctx, t, m, e, id, attrs); err != nil {
+		return opResponse{}, err
+	}
 	pc := &PluginContext{Stage: PreOperation, Message: MsgCreate, Entity: e, ID: id, Target: attrs,
 		UserID: p.UserID, UserName: p.Name, CallerOrigin: origin, Tx: t}
 	if err := s.runPlugins(ctx, pc); err != nil {
@@ -525,6 +529,40 @@ func (s *Server) create(ctx context.Context, p *Principal, t Tx, m *crm.Metadata
 		return opResponse{status: http.StatusCreated, header: h, body: b}, nil
 	}
 	return opResponse{status: http.StatusNoContent, header: h}, nil
+}
+
+// checkLookups refuses a lookup or owner that names a record that does not
+// exist, so that no record points nowhere (a record created offline that
+// refers to one deleted on the server meanwhile is rejected at replay).
+// Over an offline replica the check is left to the server: local data
+// filters keep only part of the records, so a target missing from the
+// replica may well exist.
+func (s *Server) checkLookups(ctx context.Context, t Tx, m *crm.Metadata, e *crm.Entity, id crm.ID, attrs map[string]any) error {
+	if s.opts.Offline {
+		return nil
+	}
+	for _, k := range slices.Sorted(maps.Keys(attrs)) {
+		ref, ok := attrs[k].(crm.Ref)
+		if a := e.Attr(k); !ok || a == nil || a.Type != crm.TypeLookup && a.Type != crm.TypeOwner {
+			continue
+		}
+		if ref.Entity == e.Name && ref.ID == id {
+			continue // a record may refer to itself
+		}
+		te, err := m.Entity(ref.Entity)
+		if err != nil {
+			return &crm.AttributeError{Entity: e.Name, ID: id, Attribute: k, Err: err}
+		}
+		exists, err := t.Exists(ctx, te, ref.ID)
+		if err != nil {
+			return err
+		}
+		if !exists {
+			return &crm.AttributeError{Entity: e.Name, ID: id, Attribute: k,
+				Err: fmt.Errorf("%w: %s(%s) does not exist", crm.ErrInvalidArgument, ref.Entity, ref.ID)}
+		}
+	}
+	return nil
 }
 
 func suppressDuplicates(h http.Header) bool {
@@ -655,6 +693,9 @@ func (s *Server) update(ctx context.Context, p *Principal, t Tx, m *crm.Metadata
 		if a := e.Attr(k); a != nil && a.Required && v == nil {
 			return opResponse{}, &crm.AttributeError{Entity: e.Name, ID: id, Attribute: k, Err: crm.ErrRequired}
 		}
+	}
+	if err := s.checkLookups(ctx, t, m, e, id, attrs); err != nil {
+		return opResponse{}, err
 	}
 	pc := &PluginContext{Stage: PreOperation, Message: msg, Entity: e, ID: id, Target: attrs, PreImage: &old,
 		UserID: p.UserID, UserName: p.Name, CallerOrigin: origin, Tx: t}
