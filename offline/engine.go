@@ -75,8 +75,14 @@ type Options struct {
 	BcryptCost int
 	// ReplayChunk is how many independent queued requests GoOnline sends in
 	// one $batch (without atomicity group: each applies on its own, in
-	// order); 0 means 100, 1 sends each request alone.
+	// order, and the server commits them together); 0 means 500, 1 sends
+	// each request alone.
 	ReplayChunk int
+	// ReplayChunkBytes bounds the request bodies of one such $batch, so
+	// that queued e-mails with large bodies never make a request the
+	// server refuses as too large (16 MiB by default); 0 means 4 MiB. A
+	// single request larger than this still goes, alone.
+	ReplayChunkBytes int
 }
 
 // OfflineCapable is implemented by plug-ins that may run in the local API
@@ -122,7 +128,10 @@ func Open(ctx context.Context, opts *Options) (*Engine, error) {
 		e.opts.ClientID = "desktop"
 	}
 	if e.opts.ReplayChunk <= 0 {
-		e.opts.ReplayChunk = 100
+		e.opts.ReplayChunk = 500
+	}
+	if e.opts.ReplayChunkBytes <= 0 {
+		e.opts.ReplayChunkBytes = 4 << 20
 	}
 	e.opts.Batch = e.opts.Batch.withDefaults()
 	st, err := crmstore.Open(ctx, e.opts.Path, &crmstore.Options{Logger: e.log, Now: e.opts.Now, MaxOpenConns: 4})

@@ -152,8 +152,9 @@ func (e *Engine) goOnline(ctx context.Context, r Remote, o ReplayOptions, rep *R
 }
 
 // replay sends the queue. Consecutive rows outside groups go up to
-// ReplayChunk at a time in one $batch without atomicity group (each part
-// commits on its own, in order); a group goes as one atomicity group.
+// ReplayChunk rows and ReplayChunkBytes of bodies at a time in one $batch
+// without atomicity group (each part applies or fails on its own, in
+// order); a group goes as one atomicity group.
 func (e *Engine) replay(ctx context.Context, r Remote, o ReplayOptions, rep *ReplayReport) error {
 	db := e.replica.DB()
 	r = e.withToken(ctx, r)
@@ -183,8 +184,9 @@ func (e *Engine) replay(ctx context.Context, r Remote, o ReplayOptions, rep *Rep
 				unit = rows[:n]
 			}
 		} else {
-			n := 1
-			for n < len(rows) && rows[n].GroupID == "" {
+			n, size := 1, len(rows[0].Body)
+			for n < len(rows) && rows[n].GroupID == "" && size+len(rows[n].Body) <= e.opts.ReplayChunkBytes {
+				size += len(rows[n].Body)
 				n++
 			}
 			unit = rows[:n]
@@ -298,6 +300,17 @@ func (e *Engine) sendLone(ctx context.Context, r Remote, rows []QueueRow, o Repl
 		reqs[i] = e.batchRequest(q, o, "")
 	}
 	resps, err := r.Batch(ctx, reqs)
+	var ae *crmclient.APIError
+	if errors.As(err, &ae) && ae.Code == "request_too_large" {
+		// The server takes less than ReplayChunkBytes: halve the chunk.
+		half := len(rows) / 2
+		out, err := e.sendLone(ctx, r, rows[:half], o)
+		if err != nil {
+			return out, err
+		}
+		rest, err := e.sendLone(ctx, r, rows[half:], o)
+		return append(out, rest...), err
+	}
 	if err != nil {
 		return nil, unavailable(fmt.Errorf("offline: replay rows %d-%d: %w", rows[0].RowNumber, rows[len(rows)-1].RowNumber, err))
 	}

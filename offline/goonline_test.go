@@ -416,3 +416,55 @@ func TestGoOnline_LookupToRecordDeletedMeanwhile(t *testing.T) {
 		t.Error("the other queued create was not replayed")
 	}
 }
+
+// TestGoOnline_ChunksStayUnderTheServerBodyLimit: queued writes whose
+// bodies add up to more than the server accepts in one request go in
+// several $batch requests and all apply: cut by ReplayChunkBytes, or, when
+// the server's limit is lower still, by halving a refused chunk.
+func TestGoOnline_ChunksStayUnderTheServerBodyLimit(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		chunkBytes int
+		minBatches int
+	}{
+		{"budget under the limit", 32 << 10, 7},
+		{"budget over the limit", 32 << 20, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			srv := crmtest.Start(t, &crmtest.Options{Server: crmserver.Options{MaxBodyBytes: 64 << 10}})
+			e := openEngine(t, "", &Options{ReplayChunk: 100, ReplayChunkBytes: tc.chunkBytes})
+			if _, err := e.GoOffline(ctx, srv.Alice.Client, aliceCred()); err != nil {
+				t.Fatal(err)
+			}
+			lc := localClient(t, e)
+			var ids []crm.ID
+			for i := range 100 {
+				ids = append(ids, mustCreate(t, lc, map[string]any{"lastname": fmt.Sprintf("big%d", i), "description": strings.Repeat("x", 2000)}))
+			}
+			counted := &countingRemote{Remote: srv.Alice.Client}
+			if _, err := e.GoOnline(ctx, counted, ReplayOptions{Cred: aliceCred()}); err != nil {
+				t.Fatalf("GoOnline: %v", err)
+			}
+			for _, id := range ids {
+				if _, ok := serverGet(t, srv, id); !ok {
+					t.Fatalf("%s was not replayed", id)
+				}
+			}
+			if counted.batches < tc.minBatches {
+				t.Errorf("%d $batch requests for ~210 KB of bodies, want at least %d", counted.batches, tc.minBatches)
+			}
+		})
+	}
+}
+
+// countingRemote counts the $batch requests sent through it.
+type countingRemote struct {
+	Remote
+	batches int
+}
+
+func (c *countingRemote) Batch(ctx context.Context, reqs []crmclient.BatchRequest) ([]crmclient.BatchResponse, error) {
+	c.batches++
+	return c.Remote.Batch(ctx, reqs)
+}

@@ -490,7 +490,7 @@ func (s *Server) create(ctx context.Context, p *Principal, t Tx, m *crm.Metadata
 			return opResponse{}, &crm.AttributeError{Entity: e.Name, Attribute: a.Name, Err: crm.ErrRequired}
 		}
 	}
-	if err := s.checkLookups(ctx, t, m, e, id, attrs); err != nil {
+	if err := s.checkLookups(ctx, t, p, m, e, id, attrs); err != nil {
 		return opResponse{}, err
 	}
 	pc := &PluginContext{Stage: PreOperation, Message: MsgCreate, Entity: e, ID: id, Target: attrs,
@@ -537,7 +537,7 @@ func (s *Server) create(ctx context.Context, p *Principal, t Tx, m *crm.Metadata
 // Over an offline replica the check is left to the server: local data
 // filters keep only part of the records, so a target missing from the
 // replica may well exist.
-func (s *Server) checkLookups(ctx context.Context, t Tx, m *crm.Metadata, e *crm.Entity, id crm.ID, attrs map[string]any) error {
+func (s *Server) checkLookups(ctx context.Context, t Tx, p *Principal, m *crm.Metadata, e *crm.Entity, id crm.ID, attrs map[string]any) error {
 	if s.opts.Offline {
 		return nil
 	}
@@ -546,8 +546,8 @@ func (s *Server) checkLookups(ctx context.Context, t Tx, m *crm.Metadata, e *crm
 		if a := e.Attr(k); !ok || a == nil || a.Type != crm.TypeLookup && a.Type != crm.TypeOwner {
 			continue
 		}
-		if ref.Entity == e.Name && ref.ID == id {
-			continue // a record may refer to itself
+		if ref.Entity == e.Name && ref.ID == id || ref.Entity == crm.EntitySystemUser && ref.ID == p.UserID {
+			continue // a record may refer to itself; the caller exists
 		}
 		te, err := m.Entity(ref.Entity)
 		if err != nil {
@@ -694,7 +694,7 @@ func (s *Server) update(ctx context.Context, p *Principal, t Tx, m *crm.Metadata
 			return opResponse{}, &crm.AttributeError{Entity: e.Name, ID: id, Attribute: k, Err: crm.ErrRequired}
 		}
 	}
-	if err := s.checkLookups(ctx, t, m, e, id, attrs); err != nil {
+	if err := s.checkLookups(ctx, t, p, m, e, id, attrs); err != nil {
 		return opResponse{}, err
 	}
 	pc := &PluginContext{Stage: PreOperation, Message: msg, Entity: e, ID: id, Target: attrs, PreImage: &old,
