@@ -41,28 +41,9 @@ func TestSync_throughDaemon(t *testing.T) {
 
 	dir := t.TempDir()
 	state := filepath.Join(dir, "state")
-	cfg := filepath.Join(dir, "config.toml")
-	t.Setenv("PIMBRIDGE_TEST_CRM_PW", crmtest.AlicePassword)
-	t.Setenv("PIMBRIDGE_TEST_DAV_PW", "davpw")
 	// No light passes and no scheduled cycle within the test: every cycle
 	// after the first is one that `sync` asked for.
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`[crm]
-url = %q
-user = "alice"
-password_env = "PIMBRIDGE_TEST_CRM_PW"
-[client]
-id = "ctl-test"
-state_dir = %q
-interval = "1h"
-poll = "1h"
-[carddav]
-url = %q
-user = "alice"
-password_env = "PIMBRIDGE_TEST_DAV_PW"
-addressbook = %q
-`, srv.URL, state, davHTTP.URL+"/", book)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfg := writeAliceConfig(t, dir, srv.URL, davHTTP.URL+"/", book, "ctl-test", "interval = \"1h\"\npoll = \"1h\"")
 	runCmd := func(args ...string) (stdout, stderr string, err error) {
 		var out, errb bytes.Buffer
 		err = run(ctx, append([]string{"--config", cfg}, args...), strings.NewReader(""), &out, &errb)

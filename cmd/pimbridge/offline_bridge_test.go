@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -35,24 +32,7 @@ func TestSync_offlinePIMEditsReachCRMOnGoOnline(t *testing.T) {
 	dav, book, davHTTP := startAddressBook(t)
 
 	dir := t.TempDir()
-	cfg := filepath.Join(dir, "config.toml")
-	t.Setenv("PIMBRIDGE_TEST_CRM_PW", crmtest.AlicePassword)
-	t.Setenv("PIMBRIDGE_TEST_DAV_PW", "davpw")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`[crm]
-url = %q
-user = "alice"
-password_env = "PIMBRIDGE_TEST_CRM_PW"
-[client]
-id = "laptop"
-state_dir = %q
-[carddav]
-url = %q
-user = "alice"
-password_env = "PIMBRIDGE_TEST_DAV_PW"
-addressbook = %q
-`, srv.URL, filepath.Join(dir, "state"), davHTTP.URL+"/", book)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfg := writeAliceConfig(t, dir, srv.URL, davHTTP.URL+"/", book, "laptop", "")
 	runCmd := func(args ...string) string {
 		t.Helper()
 		var out, errb bytes.Buffer

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"testing"
 
+	"github.com/pimbridge/pimbridge/crm/crmtest"
 	"github.com/pimbridge/pimbridge/internal/davserver"
 )
 
@@ -42,4 +45,32 @@ func startAddressBook(t *testing.T) (dav *davserver.Server, book string, srv *ht
 	srv = httptest.NewServer(dav)
 	t.Cleanup(srv.Close)
 	return dav, book, srv
+}
+
+// writeAliceConfig writes dir/config.toml for alice on the CRM at crmURL
+// and the address book book of the CardDAV server at davURL (passwords in
+// the environment: the CRM's, davpw), client id, state in dir/state, and
+// clientExtra as more [client] lines. It returns the config's path.
+func writeAliceConfig(t *testing.T, dir, crmURL, davURL, book, id, clientExtra string) string {
+	t.Helper()
+	t.Setenv("PIMBRIDGE_TEST_CRM_PW", crmtest.AlicePassword)
+	t.Setenv("PIMBRIDGE_TEST_DAV_PW", "davpw")
+	cfg := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`[crm]
+url = %q
+user = "alice"
+password_env = "PIMBRIDGE_TEST_CRM_PW"
+[client]
+id = %q
+state_dir = %q
+%s
+[carddav]
+url = %q
+user = "alice"
+password_env = "PIMBRIDGE_TEST_DAV_PW"
+addressbook = %q
+`, crmURL, id, filepath.Join(dir, "state"), clientExtra, davURL, book)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
