@@ -92,6 +92,14 @@ func (g *globals) daemonOnce(ctx context.Context, confirm bool) (rewire bool, er
 // that socket stops it before anything runs. ready, if not nil, is called
 // once after the first full cycle of both.
 func runDaemon(ctx context.Context, env *bridgeEnv, confirm bool, ready func()) error {
+	// One daemon per state directory, even where the socket cannot be
+	// made (a path too long); the lock also makes the stale-socket cleanup
+	// in Listen race-free.
+	lock, err := ctl.Lock(env.cfg.Client.StateDir)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	ctlLn, err := ctl.Listen(ctx, ctlPath(env.cfg), &ctl.Options{Logger: env.log})
 	switch {
 	case errors.Is(err, ctl.ErrPathTooLong):
