@@ -382,7 +382,7 @@ func (b *Bridge) ensurePIM(ctx context.Context, cs *cycleState, pr *pair) error 
 	if err := b.putPIM(ctx, cs, pr, data); err != nil {
 		return err
 	}
-	cs.stats.ToPIM.Updated++
+	cs.stats.updatedOnPIM(pr.m.CRMEntity)
 	return nil
 }
 
@@ -416,7 +416,7 @@ func (b *Bridge) createOnPIM(ctx context.Context, cs *cycleState, pr *pair, plan
 	if err != nil {
 		return fmt.Errorf("bridge: create %s: %w", pr.m.Entry.Href, err)
 	}
-	cs.stats.ToPIM.Created++
+	cs.stats.createdOnPIM(pr.m.CRMEntity)
 	cs.written[pr.l] = true
 	return b.commit(ctx, pr, plan.Snapshot, data, ref.ETag, ref.Href)
 }
@@ -439,7 +439,7 @@ func (b *Bridge) createInCRM(ctx context.Context, cs *cycleState, pr *pair, plan
 	if err != nil {
 		return fmt.Errorf("bridge: create %s: %w", pr.m.CRMEntity, err)
 	}
-	cs.stats.ToCRM.Created++
+	cs.stats.createdInCRM(pr.m.CRMEntity)
 	pr.rec, pr.crmExists = rec, true
 	pr.rec.Entity = pr.m.CRMEntity
 	if err := b.ensurePIM(ctx, cs, pr); err != nil {
@@ -466,7 +466,7 @@ func (b *Bridge) merge(ctx context.Context, cs *cycleState, pr *pair, plan *reco
 				if err := b.putPIM(ctx, cs, pr, data); err != nil {
 					return err
 				}
-				cs.stats.ToPIM.Updated++
+				cs.stats.updatedOnPIM(pr.m.CRMEntity)
 			}
 		case reconcile.ToCRM:
 			rec, err := cs.crm.Update(ctx, crm.Record{Entity: pr.m.CRMEntity, ID: pr.m.CRMID, Attrs: attrs}, &crmclient.WriteOptions{IfMatch: pr.rec.Version})
@@ -490,7 +490,7 @@ func (b *Bridge) merge(ctx context.Context, cs *cycleState, pr *pair, plan *reco
 			rec.Entity = pr.m.CRMEntity
 			pr.rec = rec
 			delete(cs.crmSeen, pr.m.CRMID)
-			cs.stats.ToCRM.Updated++
+			cs.stats.updatedInCRM(pr.m.CRMEntity)
 		}
 		if err := b.putSnapshot(ctx, pr, st.Snapshot); err != nil {
 			return err
@@ -570,7 +570,7 @@ func (b *Bridge) applyDeletion(ctx context.Context, cs *cycleState, pr *pair, ac
 			if err != nil && !errors.Is(err, crm.ErrNotFound) {
 				return fmt.Errorf("bridge: delete %s(%s): %w", pr.m.CRMEntity, pr.m.CRMID, err)
 			}
-			cs.stats.ToCRM.Deleted++
+			cs.stats.deletedInCRM(pr.m.CRMEntity)
 		}
 		return b.remove(ctx, pr, func(tx *idmap.Tx) error { return tx.Delete(ctx, id) })
 	case reconcile.DeleteOnPIM:
@@ -582,15 +582,15 @@ func (b *Bridge) applyDeletion(ctx context.Context, cs *cycleState, pr *pair, ac
 			if err != nil && !errors.Is(err, pim.ErrNotFound) {
 				return fmt.Errorf("bridge: delete %s: %w", pr.m.Entry.Href, err)
 			}
-			cs.stats.ToPIM.Deleted++
+			cs.stats.deletedOnPIM(pr.m.CRMEntity)
 			cs.written[pr.l] = true
 		}
 		return b.remove(ctx, pr, func(tx *idmap.Tx) error { return tx.Delete(ctx, id) })
 	case reconcile.Unlink:
-		cs.stats.Unlinked++
+		cs.stats.unlinked(pr.m.CRMEntity)
 		return b.remove(ctx, pr, func(tx *idmap.Tx) error { return tx.Unlink(ctx, id) })
 	case reconcile.MarkDeletedLocally:
-		cs.stats.Unlinked++
+		cs.stats.unlinked(pr.m.CRMEntity)
 		return b.remove(ctx, pr, func(tx *idmap.Tx) error { return tx.MarkDeletedLocally(ctx, id) })
 	}
 	return fmt.Errorf("bridge: unknown deletion action %v", act)

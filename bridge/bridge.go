@@ -199,7 +199,49 @@ type Stats struct {
 	// Deferred counts removals a light pass left for the full cycle, or
 	// that the mass-deletion guard held back.
 	Deferred int `json:"deferred"`
+	// ByEntity breaks the writes, unlinks and failures down by CRM entity
+	// (contact, task, appointment, ...); its sums are the totals above.
+	// UnknownEntity holds objects too malformed to name one.
+	ByEntity map[string]*EntityStats `json:"by_entity,omitempty"`
 }
+
+// UnknownEntity is the ByEntity key of objects that name no entity.
+const UnknownEntity = "unknown"
+
+// EntityStats are one entity's share of a cycle's Stats.
+type EntityStats struct {
+	ToCRM    Counter `json:"to_crm"`
+	ToPIM    Counter `json:"to_pim"`
+	Unlinked int     `json:"unlinked"`
+	Failed   int     `json:"failed"` // failed and malformed items
+}
+
+// of returns entity's share, creating it.
+func (s *Stats) of(entity string) *EntityStats {
+	if entity == "" {
+		entity = UnknownEntity
+	}
+	if s.ByEntity == nil {
+		s.ByEntity = map[string]*EntityStats{}
+	}
+	e := s.ByEntity[entity]
+	if e == nil {
+		e = &EntityStats{}
+		s.ByEntity[entity] = e
+	}
+	return e
+}
+
+// The counting helpers keep a total and its entity's share together.
+func (s *Stats) createdInCRM(entity string) { s.ToCRM.Created++; s.of(entity).ToCRM.Created++ }
+func (s *Stats) updatedInCRM(entity string) { s.ToCRM.Updated++; s.of(entity).ToCRM.Updated++ }
+func (s *Stats) deletedInCRM(entity string) { s.ToCRM.Deleted++; s.of(entity).ToCRM.Deleted++ }
+func (s *Stats) createdOnPIM(entity string) { s.ToPIM.Created++; s.of(entity).ToPIM.Created++ }
+func (s *Stats) updatedOnPIM(entity string) { s.ToPIM.Updated++; s.of(entity).ToPIM.Updated++ }
+func (s *Stats) deletedOnPIM(entity string) { s.ToPIM.Deleted++; s.of(entity).ToPIM.Deleted++ }
+func (s *Stats) unlinked(entity string)     { s.Unlinked++; s.of(entity).Unlinked++ }
+func (s *Stats) failed(entity string)       { s.Failed++; s.of(entity).Failed++ }
+func (s *Stats) malformed(entity string)    { s.Malformed++; s.of(entity).Failed++ }
 
 func (s *Stats) add(o Stats) {
 	s.ToCRM.Created += o.ToCRM.Created
@@ -217,6 +259,17 @@ func (s *Stats) add(o Stats) {
 	s.Malformed += o.Malformed
 	s.Verified += o.Verified
 	s.Deferred += o.Deferred
+	for name, e := range o.ByEntity {
+		m := s.of(name)
+		m.ToCRM.Created += e.ToCRM.Created
+		m.ToCRM.Updated += e.ToCRM.Updated
+		m.ToCRM.Deleted += e.ToCRM.Deleted
+		m.ToPIM.Created += e.ToPIM.Created
+		m.ToPIM.Updated += e.ToPIM.Updated
+		m.ToPIM.Deleted += e.ToPIM.Deleted
+		m.Unlinked += e.Unlinked
+		m.Failed += e.Failed
+	}
 }
 
 func (b *Bridge) guard(confirm bool) reconcile.Guard {

@@ -3,6 +3,7 @@ package bridge_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -218,5 +219,44 @@ func TestBridge_RunLightPassesAndTrigger(t *testing.T) {
 		if r.err != nil && !errors.Is(r.err, context.Canceled) {
 			t.Errorf("cycle (light %v) failed: %v", r.light, r.err)
 		}
+	}
+}
+
+// TestStats_ByEntityAddsUpToTheTotals: a cycle writing contacts and tasks
+// both ways reports each entity's share, and the shares sum to the totals
+// (the daemon's metrics are labelled with them).
+func TestStats_ByEntityAddsUpToTheTotals(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	b := e.bridge(t)
+	e.task(t, "from CRM 1")
+	e.task(t, "from CRM 2")
+	if _, err := e.crm.Alice.Client.Create(ctx, crm.Record{Entity: crm.EntityContact, Attrs: map[string]any{"lastname": "FromCRM"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		data := fmt.Sprintf("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VTODO\r\nUID:pim-task-%d\r\nSUMMARY:from PIM %d\r\nEND:VTODO\r\nEND:VCALENDAR\r\n", i, i)
+		if _, err := e.tasks.Create(ctx, fmt.Sprintf("pim%d.ics", i), []byte(data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := b.Cycle(ctx, bridge.CycleOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, contact := st.ByEntity[crm.EntityTask], st.ByEntity[crm.EntityContact]
+	if task == nil || contact == nil || task.ToPIM.Created != 2 || task.ToCRM.Created != 2 || contact.ToPIM.Created != 1 || contact.ToCRM.Created != 0 {
+		t.Fatalf("by entity: task %+v, contact %+v", task, contact)
+	}
+	var sum bridge.EntityStats
+	for _, es := range st.ByEntity {
+		sum.ToCRM.Created += es.ToCRM.Created
+		sum.ToCRM.Updated += es.ToCRM.Updated
+		sum.ToPIM.Created += es.ToPIM.Created
+		sum.ToPIM.Updated += es.ToPIM.Updated
+		sum.Failed += es.Failed
+	}
+	if sum.ToCRM != st.ToCRM || sum.ToPIM != st.ToPIM || sum.Failed != st.Failed+st.Malformed {
+		t.Errorf("shares %+v do not add up to the totals %+v", sum, st)
 	}
 }

@@ -319,7 +319,7 @@ func (b *Bridge) applyDue(ctx context.Context, cs *cycleState, opts CycleOptions
 // fail records an item failure: a sync error the user sees at once and a
 // retry with backoff (parked after the policy's attempts).
 func (b *Bridge) fail(ctx context.Context, cs *cycleState, m idmap.Mapping, p idmap.Pending, err error) error {
-	cs.stats.Failed++
+	cs.stats.failed(m.CRMEntity)
 	field := ""
 	var ie *itemError
 	if errors.As(err, &ie) {

@@ -176,7 +176,7 @@ func (b *Bridge) pimIntake(ctx context.Context, cs *cycleState, l *lane) error {
 				return err
 			}
 			if len(obj.Data) == 0 {
-				cs.stats.Malformed++
+				cs.stats.malformed("")
 				if _, perr := tx.PutSyncError(ctx, idmap.SyncError{Item: obj.Href, Message: "the server could not return the object (it may be malformed on the server)"}); perr != nil {
 					return perr
 				}
@@ -187,7 +187,7 @@ func (b *Bridge) pimIntake(ctx context.Context, cs *cycleState, l *lane) error {
 				err = fmt.Errorf("%w: no contact, task or event in the object", mapping.ErrMalformed)
 			}
 			if err != nil {
-				cs.stats.Malformed++
+				cs.stats.malformed("")
 				if _, perr := tx.PutSyncError(ctx, idmap.SyncError{Item: obj.Href, Message: err.Error()}); perr != nil {
 					return perr
 				}
@@ -195,7 +195,7 @@ func (b *Bridge) pimIntake(ctx context.Context, cs *cycleState, l *lane) error {
 			}
 			rec := res[0].Record
 			if !l.holds(rec.Entity) {
-				cs.stats.Malformed++
+				cs.stats.malformed(rec.Entity)
 				if _, perr := tx.PutSyncError(ctx, idmap.SyncError{Item: obj.Href, Field: "X-CRM-ENTITY", Message: fmt.Sprintf("a %s does not belong in %s", rec.Entity, l.col.Href())}); perr != nil {
 					return perr
 				}

@@ -235,13 +235,15 @@ func recordBridge(m *obs.Metrics, light bool, st bridge.Stats, err error) {
 		err = nil
 	}
 	m.CycleDone(kind, st.Duration, err)
-	for side, c := range map[string]bridge.Counter{"crm": st.ToCRM, "pim": st.ToPIM} {
-		m.AddItems(side, "create", "all", c.Created)
-		m.AddItems(side, "update", "all", c.Updated)
-		m.AddItems(side, "delete", "all", c.Deleted)
+	for entity, es := range st.ByEntity {
+		for side, c := range map[string]bridge.Counter{"crm": es.ToCRM, "pim": es.ToPIM} {
+			m.AddItems(side, "create", entity, c.Created)
+			m.AddItems(side, "update", entity, c.Updated)
+			m.AddItems(side, "delete", entity, c.Deleted)
+		}
+		m.AddItems("pim", "unlink", entity, es.Unlinked)
+		m.AddItemErrors(entity, es.Failed)
 	}
-	m.AddItems("pim", "unlink", "all", st.Unlinked)
-	m.AddItemErrors("all", st.Failed+st.Malformed)
 }
 
 func recordMail(m *obs.Metrics, st mailtrack.Stats, err error) {

@@ -89,7 +89,7 @@ listen = %q
 	waitUntil("a full cycle that pushed the contact", func() bool {
 		_, body := get("/metrics")
 		return strings.Contains(body, `pimbridge_cycles_total{kind="pim",result="ok"} 1`) &&
-			strings.Contains(body, `pimbridge_items_total{action="create",entity="all",side="pim"} 1`)
+			strings.Contains(body, `pimbridge_items_total{action="create",entity="contact",side="pim"} 1`)
 	})
 	if code, body := get("/healthz"); code != 200 {
 		t.Fatalf("/healthz after a good cycle = %d %s", code, body)
