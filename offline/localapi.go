@@ -233,13 +233,14 @@ func (a *localAPI) serveBatch(w http.ResponseWriter, r *http.Request, body []byt
 	var in struct {
 		Requests []crmserver.BatchRequest `json:"requests"`
 	}
-	if err := json.Unmarshal(body, &in); err != nil || len(in.Requests) == 0 || !adjacentGroups(in.Requests) {
+	if err := json.Unmarshal(body, &in); err != nil || len(in.Requests) == 0 || !adjacentGroups(in.Requests) || !depsEarlier(in.Requests) {
 		// Let crmserver answer the malformed batch.
 		a.data.ServeHTTP(w, a.inner(r, &capture{}, body))
 		return
 	}
 	md, _ := a.e.replica.Metadata(r.Context())
 	var out []crmserver.BatchResponse
+	failed := map[string]bool{} // requests and groups, for dependsOn
 	for i := 0; i < len(in.Requests); {
 		g := in.Requests[i].AtomicityGroup
 		j := i + 1
@@ -248,6 +249,34 @@ func (a *localAPI) serveBatch(w http.ResponseWriter, r *http.Request, body []byt
 		}
 		unit := in.Requests[i:j]
 		i = j
+		// Dependencies outside the unit are checked here (the unit goes to
+		// crmserver as a batch of its own); a failed one fails the unit.
+		inUnit := map[string]bool{}
+		depFailed := ""
+		for k := range unit {
+			var keep []string
+			for _, d := range unit[k].DependsOn {
+				switch {
+				case inUnit[d]:
+					keep = append(keep, d)
+				case failed[d] && depFailed == "":
+					depFailed = fmt.Sprintf("request %q depends on %q, which failed", unit[k].ID, d)
+				}
+			}
+			unit[k].DependsOn = keep
+			inUnit[unit[k].ID] = true
+		}
+		if depFailed != "" {
+			b, _ := json.Marshal(map[string]any{"error": map[string]string{"code": "batch_dependency_failed", "message": "not run: " + depFailed}})
+			for _, u := range unit {
+				failed[u.ID] = true
+				out = append(out, crmserver.BatchResponse{ID: u.ID, Status: http.StatusFailedDependency, Headers: map[string]string{"Content-Type": "application/json"}, Body: b})
+			}
+			if g != "" {
+				failed[g] = true
+			}
+			continue
+		}
 		c := &capture{}
 		gid := ""
 		if g != "" {
@@ -294,6 +323,14 @@ func (a *localAPI) serveBatch(w http.ResponseWriter, r *http.Request, body []byt
 			copyResponse(w, rec)
 			return
 		}
+		for _, rr := range resp.Responses {
+			if rr.Status >= 400 {
+				failed[rr.ID] = true
+				if g != "" {
+					failed[g] = true
+				}
+			}
+		}
 		out = append(out, resp.Responses...)
 	}
 	b, _ := json.Marshal(map[string]any{"responses": out})
@@ -314,6 +351,24 @@ func adjacentGroups(reqs []crmserver.BatchRequest) bool {
 			return false
 		}
 		seen[g] = true
+	}
+	return true
+}
+
+// depsEarlier reports whether every dependsOn names an earlier request or
+// atomicity group (crmserver's rule).
+func depsEarlier(reqs []crmserver.BatchRequest) bool {
+	ids, groups := map[string]bool{}, map[string]bool{}
+	for _, r := range reqs {
+		for _, d := range r.DependsOn {
+			if !ids[d] && (!groups[d] || d == r.AtomicityGroup) {
+				return false
+			}
+		}
+		ids[r.ID] = true
+		if r.AtomicityGroup != "" {
+			groups[r.AtomicityGroup] = true
+		}
 	}
 	return true
 }

@@ -120,18 +120,20 @@ func TestLocalAPI_BatchGroupsQueued(t *testing.T) {
 		{ID: "4", Method: http.MethodGet, URL: "/api/data/contacts"},
 		{ID: "5", Method: http.MethodPost, URL: "/api/data/contacts", Body: []byte(`{"lastname":"F1"}`), AtomicityGroup: "f"},
 		{ID: "6", Method: http.MethodPatch, URL: "/api/data/contacts(" + crm.NewID().String() + ")", Body: []byte(`{"lastname":"x"}`), AtomicityGroup: "f"},
+		{ID: "7", Method: http.MethodPost, URL: "/api/data/contacts", Body: []byte(`{"lastname":"After f"}`), DependsOn: []string{"f"}},
+		{ID: "8", Method: http.MethodPost, URL: "/api/data/contacts", Body: []byte(`{"lastname":"After 1"}`), DependsOn: []string{"1"}},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []int{204, 204, 204, 200, 424, 404}
+	want := []int{204, 204, 204, 200, 424, 404, 424, 204}
 	for i, r := range resps {
 		if r.Status != want[i] {
 			t.Errorf("part %s status %d, want %d", r.ID, r.Status, want[i])
 		}
 	}
 	q, _ := e.Queue(ctx, 0)
-	if len(q) != 3 || q[0].GroupID != "" || q[1].GroupID == "" || q[1].GroupID != q[2].GroupID {
-		t.Fatalf("queue = %+v; want the lone create and the two of group g (same group id), nothing of the failed group", q)
+	if len(q) != 4 || q[0].GroupID != "" || q[1].GroupID == "" || q[1].GroupID != q[2].GroupID || q[3].GroupID != "" {
+		t.Fatalf("queue = %+v; want the lone create, the two of group g (same group id), nothing of the failed group or what depends on it, the create after 1", q)
 	}
 }

@@ -161,6 +161,7 @@ var codeSentinels = map[string]error{
 	"invalid_argument":           crm.ErrInvalidArgument,
 	"request_too_large":          crm.ErrInvalidArgument,
 	"batch_group_failed":         crm.ErrConflict,
+	"batch_dependency_failed":    crm.ErrConflict,
 }
 
 // Response is a raw answer of Do.

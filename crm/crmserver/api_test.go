@@ -507,3 +507,48 @@ func TestAPI_LookupTargetMustExist(t *testing.T) {
 		t.Errorf("group creating an account and a contact under it = %+v, %v", resps, err)
 	}
 }
+
+// TestAPI_BatchDependsOn: a request whose dependency (an earlier request or
+// atomicity group) failed is not run and answers 424; one whose dependency
+// succeeded runs; a dependency that is not earlier refuses the batch.
+func TestAPI_BatchDependsOn(t *testing.T) {
+	ctx := context.Background()
+	srv := crmtest.Start(t, nil)
+	c := srv.Alice.Client
+	ids := map[string]crm.ID{}
+	create := func(id, last, group string, deps ...string) crmclient.BatchRequest {
+		ids[id] = crm.NewID()
+		body := `{"contactid":"` + ids[id].String() + `"`
+		if last != "" {
+			body += `,"lastname":"` + last + `"`
+		}
+		return crmclient.BatchRequest{ID: id, Method: "POST", URL: "contacts", AtomicityGroup: group, DependsOn: deps, Body: json.RawMessage(body + "}")}
+	}
+	resps, err := c.Batch(ctx, []crmclient.BatchRequest{
+		create("bad", "", ""),                 // no lastname: 400
+		create("after-bad", "A", "", "bad"),   // not run
+		create("good", "G", ""),               // runs
+		create("after-good", "B", "", "good"), // runs
+		create("g1", "", "grp"),               // the group fails
+		create("after-grp", "C", "", "grp"),   // not run
+		create("chain", "D", "", "after-bad"), // its dependency was not run: not run
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"bad": 400, "after-bad": 424, "good": 204, "after-good": 204, "g1": 400, "after-grp": 424, "chain": 424}
+	for _, r := range resps {
+		if r.Status != want[r.ID] {
+			t.Errorf("%s: status %d, want %d (%s)", r.ID, r.Status, want[r.ID], r.Body)
+		}
+		_, gerr := c.Get(ctx, "contact", ids[r.ID])
+		if exists := gerr == nil; exists != (want[r.ID] == 204) {
+			t.Errorf("%s: record exists = %v", r.ID, exists)
+		}
+	}
+	_, err = c.Batch(ctx, []crmclient.BatchRequest{create("first", "F", "", "later"), create("later", "L", "")})
+	var ae *crmclient.APIError
+	if !errors.As(err, &ae) || ae.Status != 400 {
+		t.Errorf("dependency on a later request = %v, want 400", err)
+	}
+}

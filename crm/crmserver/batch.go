@@ -41,7 +41,9 @@ var errGroupFailed = errors.New("another request of the atomicity group failed")
 // atomicityGroup (which must be adjacent) run in one transaction and commit
 // or fail together: the failing request answers with its error, the others
 // of the group with 424 batch_group_failed. Requests outside a group apply
-// or fail each on its own (see batchRun). The batch itself answers 200.
+// or fail each on its own (see batchRun). A request naming in dependsOn an
+// earlier request or group that failed is not run (424). The batch itself
+// answers 200.
 func (s *Server) batch(ctx context.Context, p *Principal, body []byte, base string) opResponse {
 	if err := s.messageAllowed(MsgExecuteBatch); err != nil {
 		return s.errResp(ctx, err)
@@ -61,6 +63,11 @@ func (s *Server) batch(ctx context.Context, p *Principal, body []byte, base stri
 		if r.ID == "" || ids[r.ID] {
 			return s.errResp(ctx, fmt.Errorf("%w: request %d needs a unique id", crm.ErrInvalidArgument, i))
 		}
+		for _, d := range r.DependsOn {
+			if !ids[d] && (!seenGroup[d] || d == r.AtomicityGroup) {
+				return s.errResp(ctx, fmt.Errorf("%w: request %q depends on %q, which is no earlier request or atomicity group", crm.ErrInvalidArgument, r.ID, d))
+			}
+		}
 		ids[r.ID] = true
 		if g := r.AtomicityGroup; g != "" {
 			if seenGroup[g] && in.Requests[i-1].AtomicityGroup != g {
@@ -68,6 +75,25 @@ func (s *Server) batch(ctx context.Context, p *Principal, body []byte, base stri
 			}
 			seenGroup[g] = true
 		}
+	}
+	// failed holds the requests and atomicity groups that failed, for
+	// dependsOn: a request whose dependency failed is not run and answers
+	// 424 batch_dependency_failed (inside a group, the group fails).
+	failed := map[string]bool{}
+	part := func(tx Tx, r BatchRequest) BatchResponse {
+		for _, d := range r.DependsOn {
+			if failed[d] {
+				failed[r.ID] = true
+				b, _ := json.Marshal(errorBody{Error: errorDetail{Code: "batch_dependency_failed",
+					Message: fmt.Sprintf("not run: request %q depends on %q, which failed", r.ID, d)}})
+				return BatchResponse{ID: r.ID, Status: http.StatusFailedDependency, Headers: map[string]string{"Content-Type": "application/json"}, Body: b}
+			}
+		}
+		resp := s.batchPart(ctx, p, tx, r, base)
+		if resp.Status >= 400 {
+			failed[r.ID] = true
+		}
+		return resp
 	}
 	out := make([]BatchResponse, 0, len(in.Requests))
 	for i := 0; i < len(in.Requests); {
@@ -79,14 +105,25 @@ func (s *Server) batch(ctx context.Context, p *Principal, body []byte, base stri
 			j++
 		}
 		unit := in.Requests[i:j]
+		var resps []BatchResponse
 		switch {
 		case g != "":
-			out = append(out, s.batchGroup(ctx, p, unit, base)...)
+			resps = s.batchGroup(ctx, unit, part)
 		case len(unit) == 1:
-			out = append(out, s.batchPart(ctx, p, nil, unit[0], base))
+			resps = []BatchResponse{part(nil, unit[0])}
 		default:
-			out = append(out, s.batchRun(ctx, p, unit, base)...)
+			resps = s.batchRun(ctx, unit, part)
 		}
+		// A failed commit or group fails requests after part saw them.
+		for _, r := range resps {
+			if r.Status >= 400 {
+				failed[r.ID] = true
+				if g != "" {
+					failed[g] = true
+				}
+			}
+		}
+		out = append(out, resps...)
 		i = j
 	}
 	b, _ := json.Marshal(map[string]any{"responses": out})
@@ -105,12 +142,12 @@ var errPartFailed = errors.New("batch request failed")
 // of the offline engine relies on that to queue exactly the writes that
 // applied. If the commit itself fails, every request of the run answers
 // with that error and none applied.
-func (s *Server) batchRun(ctx context.Context, p *Principal, run []BatchRequest, base string) []BatchResponse {
+func (s *Server) batchRun(ctx context.Context, run []BatchRequest, part func(Tx, BatchRequest) BatchResponse) []BatchResponse {
 	resps := make([]BatchResponse, len(run))
 	err := s.store.Update(ctx, func(tx Tx) error {
 		for i, r := range run {
 			err := tx.Savepoint(ctx, func() error {
-				resps[i] = s.batchPart(ctx, p, tx, r, base)
+				resps[i] = part(tx, r)
 				if resps[i].Status >= 400 {
 					return errPartFailed
 				}
@@ -131,12 +168,12 @@ func (s *Server) batchRun(ctx context.Context, p *Principal, run []BatchRequest,
 	return resps
 }
 
-func (s *Server) batchGroup(ctx context.Context, p *Principal, group []BatchRequest, base string) []BatchResponse {
+func (s *Server) batchGroup(ctx context.Context, group []BatchRequest, part func(Tx, BatchRequest) BatchResponse) []BatchResponse {
 	resps := make([]BatchResponse, len(group))
 	failed := -1
 	err := s.store.Update(ctx, func(tx Tx) error {
 		for i, r := range group {
-			resps[i] = s.batchPart(ctx, p, tx, r, base)
+			resps[i] = part(tx, r)
 			if resps[i].Status >= 400 {
 				failed = i
 				return errGroupFailed
