@@ -243,13 +243,15 @@ func (s *Stats) unlinked(entity string)     { s.Unlinked++; s.of(entity).Unlinke
 func (s *Stats) failed(entity string)       { s.Failed++; s.of(entity).Failed++ }
 func (s *Stats) malformed(entity string)    { s.Malformed++; s.of(entity).Failed++ }
 
+func (c *Counter) add(o Counter) {
+	c.Created += o.Created
+	c.Updated += o.Updated
+	c.Deleted += o.Deleted
+}
+
 func (s *Stats) add(o Stats) {
-	s.ToCRM.Created += o.ToCRM.Created
-	s.ToCRM.Updated += o.ToCRM.Updated
-	s.ToCRM.Deleted += o.ToCRM.Deleted
-	s.ToPIM.Created += o.ToPIM.Created
-	s.ToPIM.Updated += o.ToPIM.Updated
-	s.ToPIM.Deleted += o.ToPIM.Deleted
+	s.ToCRM.add(o.ToCRM)
+	s.ToPIM.add(o.ToPIM)
 	s.Linked += o.Linked
 	s.Unlinked += o.Unlinked
 	s.Unchanged += o.Unchanged
@@ -261,12 +263,8 @@ func (s *Stats) add(o Stats) {
 	s.Deferred += o.Deferred
 	for name, e := range o.ByEntity {
 		m := s.of(name)
-		m.ToCRM.Created += e.ToCRM.Created
-		m.ToCRM.Updated += e.ToCRM.Updated
-		m.ToCRM.Deleted += e.ToCRM.Deleted
-		m.ToPIM.Created += e.ToPIM.Created
-		m.ToPIM.Updated += e.ToPIM.Updated
-		m.ToPIM.Deleted += e.ToPIM.Deleted
+		m.ToCRM.add(e.ToCRM)
+		m.ToPIM.add(e.ToPIM)
 		m.Unlinked += e.Unlinked
 		m.Failed += e.Failed
 	}

@@ -244,11 +244,9 @@ type rawBatch struct {
 // applyChunk is how many rows of a batch are decoded at once.
 const applyChunk = 2000
 
-// decode hands the batch's rows to fn, chunk rows at a time.
+// decode hands the batch's rows to fn, chunk rows at a time. Only a batch
+// with rows (not BatchEmpty) has a spool to decode.
 func (b *rawBatch) decode(chunk int, fn func(*crm.Batch) error) error {
-	if b.spool == nil {
-		return crm.DecodeBatchPayloadChunks(nil, chunk, fn)
-	}
 	if _, err := b.spool.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("offline: batch spool: %w", err)
 	}

@@ -302,15 +302,15 @@ func (s *Server) retrieveMultiple(ctx context.Context, p *Principal, t Tx, e *cr
 		}
 		opts.After, done = &after, n
 	}
+	topReached := false // $top was sent in full by earlier pages
 	if q.Top > 0 {
-		if q.Top -= done; q.Top <= 0 {
-			q.Top = -1 // $top reached on an earlier page
-		}
+		q.Top -= done
+		topReached = q.Top <= 0
 	}
 	page, preferred := s.pageSize(r.header)
 	opts.Limit = page + 1
 	var recs []crm.Record
-	if q.Top >= 0 {
+	if !topReached {
 		if recs, err = t.Query(ctx, e, q, opts); err != nil {
 			return opResponse{}, err
 		}
