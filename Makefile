@@ -16,7 +16,7 @@ lint:
 	$(GO) mod tidy -diff
 
 # Installs the real PIM servers the integration tests start (Radicale,
-# Xandikos, Dovecot, vdirsyncer) from Debian's packages when they are missing.
+# Xandikos, Dovecot, Cyrus, vdirsyncer) from Debian's packages when they are missing.
 testdeps:
 	./scripts/install-test-deps.sh
 

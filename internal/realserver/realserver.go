@@ -1,5 +1,5 @@
 // Package realserver starts real PIM servers from Debian's packages
-// (Radicale, Xandikos, Dovecot) for integration tests: each on a free
+// (Radicale, Xandikos, Dovecot, Cyrus) for integration tests: each on a free
 // 127.0.0.1 port, in t.TempDir, stopped by t.Cleanup. StartMemIMAP is the
 // in-process counterpart: go-imap's imapmemserver, for the non-CONDSTORE path.
 //
