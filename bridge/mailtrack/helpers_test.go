@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,6 +29,18 @@ type env struct {
 	dovecot *realserver.DovecotServer
 	crm     *crmtest.Server
 	dir     string
+	// sent is the server's \Sent folder; serverPath turns a folder path
+	// written with "/" into the server's name (nil: unchanged).
+	sent       string
+	serverPath func(string) string
+}
+
+// path is the server's name of a folder path written with "/".
+func (e *env) path(p string) string {
+	if e.serverPath == nil {
+		return p
+	}
+	return e.serverPath(p)
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -38,14 +51,36 @@ func newMemEnv(t testing.TB) *env {
 	t.Helper()
 	m := realserver.StartMemIMAP(t)
 	return &env{name: "memserver", addr: m.Addr, user: m.User, pass: m.Password,
-		crm: crmtest.Start(t, nil), dir: t.TempDir()}
+		crm: crmtest.Start(t, nil), dir: t.TempDir(), sent: "Sent"}
 }
 
 func newDovecotEnv(t testing.TB) *env {
 	t.Helper()
 	d := realserver.Dovecot(t)
 	return &env{name: "dovecot", addr: d.Addr, user: d.User, pass: d.Password, dovecot: d,
-		crm: crmtest.Start(t, nil), dir: t.TempDir()}
+		crm: crmtest.Start(t, nil), dir: t.TempDir(), sent: "Sent"}
+}
+
+// newCyrusEnv is Cyrus IMAP with Debian's stock namespace: "." separator
+// and the personal namespace "INBOX.", Sent at INBOX.Sent.
+func newCyrusEnv(t testing.TB) *env {
+	t.Helper()
+	s := realserver.Cyrus(t)
+	return &env{name: "cyrus", addr: s.IMAPAddr, user: s.User, pass: s.Password,
+		crm: crmtest.Start(t, nil), dir: t.TempDir(), sent: "INBOX.Sent",
+		serverPath: func(p string) string {
+			if strings.EqualFold(p, "INBOX") {
+				return "INBOX"
+			}
+			return "INBOX." + strings.ReplaceAll(p, "/", ".")
+		}}
+}
+
+// forEachServerWithCyrus is forEachServer plus Cyrus, whose hierarchy
+// separator is "." under an INBOX. personal namespace.
+func forEachServerWithCyrus(t *testing.T, body func(t *testing.T, e *env)) {
+	forEachServer(t, body)
+	t.Run("cyrus", func(t *testing.T) { body(t, newCyrusEnv(t)) })
 }
 
 // forEachServer runs body against imapmemserver and Dovecot.

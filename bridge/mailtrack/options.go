@@ -30,6 +30,7 @@ type Mailbox interface {
 	FetchMessage(ctx context.Context, mailbox string, uidValidity, uid uint32) ([]byte, error)
 	SetKeyword(ctx context.Context, mailbox string, uidValidity uint32, uids []uint32, keyword string) error
 	Mailboxes(ctx context.Context) ([]imapmail.Mailbox, error)
+	Namespace(ctx context.Context) (imapmail.Namespace, error)
 	Create(ctx context.Context, mailbox string) error
 	Watch(ctx context.Context, mailboxes []string) (<-chan struct{}, error)
 }
@@ -47,8 +48,12 @@ type Options struct {
 	// "imap".
 	Account string
 
-	// Folders are the watched folders; nil means INBOX and the Sent folder
-	// (found by special use, else by name).
+	// Folders are the watched folders; nil means INBOX and the Sent folder.
+	// Every folder path here and below is written with "/" and turned into
+	// the server's delimiter and personal namespace (imapmail.Namespace.
+	// Path: "CRM/Regarding" is "INBOX.CRM.Regarding" on Debian's Cyrus);
+	// "Sent" and "Drafts" (or another usual name of them) mean the folder
+	// with that special use (RFC 6154) when the server has one.
 	Folders []string
 	// SentFolder is the folder whose messages are outgoing; "" means the
 	// \Sent special-use folder (else "Sent", "Sent Items"...).
@@ -60,8 +65,8 @@ type Options struct {
 	// "$CRMTracked". It is compared case-insensitively.
 	TrackKeyword string
 	// RegardingFolder is the root of the Regarding folders; "" means
-	// "CRM/Regarding" (joined with the server's delimiter); "-" disables
-	// Regarding folders.
+	// "CRM/Regarding"; "-" disables Regarding folders. A folder the server
+	// will not create is one sync error, not a failed cycle.
 	RegardingFolder string
 	// RegardingRefresh is how often the Regarding folders are matched
 	// against the user's accounts and contacts (and missing ones created);
@@ -95,5 +100,6 @@ type Options struct {
 const DefaultKeyword = "$CRMTracked"
 
 // DefaultRegardingFolder is the Regarding root unless Options say
-// otherwise; "/" is replaced by the server's delimiter.
+// otherwise; like every folder path it is turned into the server's
+// namespace.
 const DefaultRegardingFolder = "CRM/Regarding"

@@ -12,6 +12,7 @@ import (
 	"github.com/pimbridge/pimbridge/crm"
 	"github.com/pimbridge/pimbridge/crm/crmclient"
 	"github.com/pimbridge/pimbridge/idmap"
+	"github.com/pimbridge/pimbridge/pim/imapmail"
 )
 
 // The Regarding folders are kept in the cache as one setting (folder ->
@@ -71,10 +72,16 @@ func folderName(name, delim string) string {
 	return strings.Trim(name, ". ")
 }
 
+// folderItem is how a folder shows in the sync errors.
+func (t *Tracker) folderItem(folder string) string {
+	return "imap:" + t.account + ":folder " + folder
+}
+
 // refreshRegarding reads the user's accounts and contacts, gives each a
 // folder under the Regarding root (creating missing folders) and stores
-// the folder -> record table.
-func (t *Tracker) refreshRegarding(ctx context.Context) error {
+// the folder -> record table. It returns how many folders the server
+// refused to create (each a sync error).
+func (t *Tracker) refreshRegarding(ctx context.Context) (int, error) {
 	type rec struct {
 		ref  crm.Ref
 		name string
@@ -89,7 +96,7 @@ func (t *Tracker) refreshRegarding(ctx context.Context) error {
 	} {
 		rs, err := t.opts.CRM.QueryAll(ctx, q.entity, crmclient.Query{Select: q.sel, Filter: "ownerid eq @me", OrderBy: q.name})
 		if err != nil {
-			return fmt.Errorf("mailtrack: regarding: query %s: %w", q.entity, err)
+			return 0, fmt.Errorf("mailtrack: regarding: query %s: %w", q.entity, err)
 		}
 		for _, r := range rs {
 			name, _ := r.Attrs[q.name].(string)
@@ -129,7 +136,7 @@ func (t *Tracker) refreshRegarding(ctx context.Context) error {
 	}
 	mbs, err := t.opts.Mailbox.Mailboxes(ctx)
 	if err != nil {
-		return fmt.Errorf("mailtrack: regarding: list: %w", err)
+		return 0, fmt.Errorf("mailtrack: regarding: list: %w", err)
 	}
 	exists := map[string]bool{}
 	for _, m := range mbs {
@@ -140,27 +147,50 @@ func (t *Tracker) refreshRegarding(ctx context.Context) error {
 			create = append(create, f)
 		}
 	}
+	// A folder the server refuses is one sync error: the others are
+	// created and the cycle goes on; the next refresh tries it again.
+	refused := map[string]error{}
+	var created []string
 	for _, f := range create {
 		if exists[f] {
 			continue
 		}
-		if err := t.opts.Mailbox.Create(ctx, f); err != nil {
-			return fmt.Errorf("mailtrack: regarding: create %s: %w", f, err)
+		err := t.opts.Mailbox.Create(ctx, f)
+		var ce *imapmail.ConnError
+		switch {
+		case err == nil:
+			created = append(created, f)
+		case errors.As(err, &ce) || ctx.Err() != nil:
+			return 0, fmt.Errorf("mailtrack: regarding: create %s: %w", f, err)
+		default: // the server's NO or BAD
+			t.log.Warn("mailtrack: regarding folder refused by the server", "folder", f, "err", err)
+			refused[f] = err
+			delete(next, f)
 		}
 	}
 	b, err := json.Marshal(next)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if err := t.opts.Cache.Tx(ctx, func(tx *idmap.Tx) error {
+		for f, err := range refused {
+			if _, err := tx.PutSyncError(ctx, idmap.SyncError{Item: t.folderItem(f), Message: "create folder: " + err.Error()}); err != nil {
+				return err
+			}
+		}
+		for _, f := range created {
+			if err := tx.ClearSyncError(ctx, t.folderItem(f)); err != nil {
+				return err
+			}
+		}
 		return tx.SetSetting(ctx, t.settingKey("regarding"), string(b))
 	}); err != nil {
-		return fmt.Errorf("mailtrack: regarding: %w", err)
+		return 0, fmt.Errorf("mailtrack: regarding: %w", err)
 	}
 	t.regarding = next
 	t.regRefresh = t.now()
 	clear(t.parties) // addresses may have changed with the records
-	return nil
+	return len(refused), nil
 }
 
 func contains(s []string, v string) bool {

@@ -140,7 +140,9 @@ func (t *Tracker) Cycle(ctx context.Context) (Stats, error) {
 		}
 	}
 	if t.regRoot != "" && (t.regRefresh.IsZero() || t.now().Sub(t.regRefresh) >= durOr(t.opts.RegardingRefresh, 15*time.Minute)) {
-		if err := t.refreshRegarding(ctx); err != nil {
+		n, err := t.refreshRegarding(ctx)
+		st.Failed += n
+		if err != nil {
 			t.log.Warn("mailtrack: regarding folders", "err", err)
 			keep(err)
 		}
@@ -183,23 +185,50 @@ func (t *Tracker) resolveLocked(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("mailtrack: list folders: %w", err)
 	}
-	t.delim = "/"
-	for _, m := range mbs {
-		if m.Delim != "" {
-			t.delim = m.Delim
-			break
+	ns, err := t.opts.Mailbox.Namespace(ctx)
+	if err != nil {
+		return fmt.Errorf("mailtrack: namespace: %w", err)
+	}
+	if ns.Delim == "" {
+		for _, m := range mbs {
+			if m.Delim != "" {
+				ns.Delim = m.Delim
+				break
+			}
 		}
 	}
-	t.sent = t.opts.SentFolder
-	if t.sent == "" {
-		t.sent = specialUse(mbs, imapmail.SpecialSent, "Sent", "Sent Items", "Sent Messages", "Sent Mail")
+	t.delim = ns.Delim
+	if t.delim == "" {
+		t.delim = "/"
 	}
-	t.drafts = t.opts.DraftsFolder
-	if t.drafts == "" {
-		t.drafts = specialUse(mbs, imapmail.SpecialDrafts, "Drafts", "Draft")
+	sent := specialUse(mbs, imapmail.SpecialSent, sentNames...)
+	drafts := specialUse(mbs, imapmail.SpecialDrafts, draftsNames...)
+	// path resolves a configured folder: a usual name of Sent or Drafts
+	// is the special-use folder, anything else a path in the namespace.
+	path := func(p string) string {
+		switch {
+		case sent != "" && slices.ContainsFunc(sentNames, func(n string) bool { return strings.EqualFold(n, p) }):
+			return sent
+		case drafts != "" && slices.ContainsFunc(draftsNames, func(n string) bool { return strings.EqualFold(n, p) }):
+			return drafts
+		}
+		return ns.Path(p)
 	}
-	t.folders = t.opts.Folders
-	if t.folders == nil {
+	t.sent = sent
+	if t.opts.SentFolder != "" {
+		t.sent = path(t.opts.SentFolder)
+	}
+	t.drafts = drafts
+	if t.opts.DraftsFolder != "" {
+		t.drafts = path(t.opts.DraftsFolder)
+	}
+	t.folders = nil
+	for _, f := range t.opts.Folders {
+		if p := path(f); p != "" && !slices.Contains(t.folders, p) {
+			t.folders = append(t.folders, p)
+		}
+	}
+	if t.opts.Folders == nil {
 		t.folders = []string{"INBOX"}
 		if t.sent != "" {
 			t.folders = append(t.folders, t.sent)
@@ -209,9 +238,9 @@ func (t *Tracker) resolveLocked(ctx context.Context) error {
 	case "-":
 		t.regRoot = ""
 	case "":
-		t.regRoot = strings.ReplaceAll(DefaultRegardingFolder, "/", t.delim)
+		t.regRoot = ns.Path(DefaultRegardingFolder)
 	default:
-		t.regRoot = t.opts.RegardingFolder
+		t.regRoot = ns.Path(t.opts.RegardingFolder)
 	}
 	if err := t.loadRegarding(ctx); err != nil {
 		return err
@@ -219,6 +248,13 @@ func (t *Tracker) resolveLocked(ctx context.Context) error {
 	t.resolved = true
 	return nil
 }
+
+// The usual names of the Sent and Drafts folders, for servers without
+// SPECIAL-USE.
+var (
+	sentNames   = []string{"Sent", "Sent Items", "Sent Messages", "Sent Mail"}
+	draftsNames = []string{"Drafts", "Draft"}
+)
 
 func specialUse(mbs []imapmail.Mailbox, use string, names ...string) string {
 	for _, m := range mbs {

@@ -160,3 +160,77 @@ func (c *Client) Delete(ctx context.Context, mailbox string) error {
 		return serverError(s.cl.Delete(mailbox).Wait(), mailbox)
 	})
 }
+
+// Namespace is the user's personal namespace (RFC 2342): the prefix of
+// the mailboxes a user may create ("" on Dovecot, "INBOX." on Debian's
+// stock Cyrus) and its hierarchy delimiter. Others are the prefixes of the
+// other users' and shared namespaces ("user.", "").
+type Namespace struct {
+	Prefix string
+	Delim  string // "" for a flat namespace
+	Others []string
+}
+
+// Namespace returns the personal namespace: by NAMESPACE when the server
+// offers it, else prefix "" and the delimiter of LIST "" "".
+func (c *Client) Namespace(ctx context.Context) (Namespace, error) {
+	var ns Namespace
+	err := c.do(ctx, "namespace", true, func(s *session) error {
+		ns = Namespace{}
+		if s.cl.Caps().Has(imap.CapNamespace) {
+			data, err := s.cl.Namespace().Wait()
+			if err != nil {
+				return err
+			}
+			if len(data.Personal) > 0 {
+				ns.Prefix = data.Personal[0].Prefix
+				if data.Personal[0].Delim != 0 {
+					ns.Delim = string(data.Personal[0].Delim)
+				}
+				for _, d := range slices.Concat(data.Other, data.Shared) {
+					if d.Prefix != "" {
+						ns.Others = append(ns.Others, d.Prefix)
+					}
+				}
+				return nil
+			}
+		}
+		data, err := s.cl.List("", "", nil).Collect()
+		if err != nil {
+			return err
+		}
+		for _, d := range data {
+			if d.Delim != 0 {
+				ns.Delim = string(d.Delim)
+			}
+		}
+		return nil
+	})
+	return ns, err
+}
+
+// Path turns a folder path written with "/" (as in the configuration)
+// into the server's mailbox name: "/" becomes the delimiter and the
+// personal prefix is put in front unless the path already starts with it
+// or with another namespace's prefix. "INBOX" stays "INBOX".
+func (ns Namespace) Path(p string) string {
+	if strings.EqualFold(p, "INBOX") {
+		return "INBOX"
+	}
+	if ns.Delim != "" && ns.Delim != "/" {
+		p = strings.ReplaceAll(p, "/", ns.Delim)
+	}
+	if ns.Prefix == "" || hasPrefixFold(p, ns.Prefix) {
+		return p
+	}
+	for _, o := range ns.Others {
+		if hasPrefixFold(p, o) {
+			return p
+		}
+	}
+	return ns.Prefix + p
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
