@@ -26,6 +26,9 @@ type done struct {
 	newID           crm.ID // the email's id when it differs from mp.CRMID
 	alias           string // key to alias to newID
 	keyword         bool   // the message must carry the keyword
+	// tracked: the CRM email was created or linked; regarding: the
+	// regarding of an existing email was set (Stats.Tracked, .Regarding).
+	tracked, regarding bool
 }
 
 // permanentError marks a failure that no retry can fix (a message the
@@ -195,6 +198,12 @@ func (t *Tracker) finish(ctx context.Context, x *idmap.Tx, d done, st *Stats) er
 		}
 		return err
 	}
+	if d.tracked {
+		st.Tracked++
+	}
+	if d.regarding {
+		st.Regarding++
+	}
 	switch {
 	case d.deleted:
 		if err := x.MarkDeletedLocally(ctx, mp.MapID); err != nil {
@@ -238,6 +247,7 @@ func (t *Tracker) track(ctx context.Context, p idmap.Pending, mp idmap.Mapping) 
 			return d, fmt.Errorf("set regarding: %w", err)
 		}
 		d.s.Regarding = &reg
+		d.regarding = true
 		return d, nil
 	}
 	raw, err := t.opts.Mailbox.FetchMessage(ctx, folder, mp.Entry.UIDValidity, mp.Entry.UID)
@@ -341,6 +351,7 @@ func (t *Tracker) track(ctx context.Context, p idmap.Pending, mp idmap.Mapping) 
 		}
 	}
 	d.s.Synced, d.s.Gen = true, gen
+	d.tracked = true
 	d.s.Regarding = nil
 	if isReg {
 		d.s.Regarding = &reg
