@@ -9,6 +9,7 @@ import (
 
 	"github.com/pimbridge/pimbridge/crm"
 	"github.com/pimbridge/pimbridge/idmap"
+	"github.com/pimbridge/pimbridge/pim/davext"
 	"github.com/pimbridge/pimbridge/reconcile"
 )
 
@@ -83,6 +84,8 @@ type Options struct {
 	Cache *idmap.Store
 	// Contacts, Tasks and Calendar are the PIM collections; a nil one does
 	// not sync (contacts; tasks, phone calls, letters, faxes; appointments).
+	// Tasks and Calendar may be the same collection (same Href): it then
+	// holds both, each item sorted by its component.
 	Contacts, Tasks, Calendar Collection
 	// Settings are the user's sync settings.
 	Settings Settings
@@ -128,11 +131,20 @@ func New(opts Options) (*Bridge, error) {
 	if opts.Contacts != nil {
 		b.lanes = append(b.lanes, &lane{name: "contacts", col: opts.Contacts, entities: []string{crm.EntityContact}, ext: ".vcf", vcard: true})
 	}
-	if opts.Tasks != nil {
-		b.lanes = append(b.lanes, &lane{name: "tasks", col: opts.Tasks, entities: []string{crm.EntityTask, crm.EntityPhoneCall, crm.EntityLetter, crm.EntityFax}, ext: ".ics"})
-	}
-	if opts.Calendar != nil {
-		b.lanes = append(b.lanes, &lane{name: "appointments", col: opts.Calendar, entities: []string{crm.EntityAppointment}, ext: ".ics"})
+	tasks := []string{crm.EntityTask, crm.EntityPhoneCall, crm.EntityLetter, crm.EntityFax}
+	switch {
+	case opts.Tasks != nil && opts.Calendar != nil && davext.NormalizeHref(opts.Tasks.Href()) == davext.NormalizeHref(opts.Calendar.Href()):
+		// One calendar takes events and tasks (Cyrus, Fastmail, Nextcloud
+		// and Apple default calendars): one lane reads it once, and each
+		// item sorts by its component (VEVENT, VTODO with X-CRM-ENTITY).
+		b.lanes = append(b.lanes, &lane{name: "calendar", col: opts.Calendar, entities: append(tasks, crm.EntityAppointment), ext: ".ics"})
+	default:
+		if opts.Tasks != nil {
+			b.lanes = append(b.lanes, &lane{name: "tasks", col: opts.Tasks, entities: tasks, ext: ".ics"})
+		}
+		if opts.Calendar != nil {
+			b.lanes = append(b.lanes, &lane{name: "appointments", col: opts.Calendar, entities: []string{crm.EntityAppointment}, ext: ".ics"})
+		}
 	}
 	return b, nil
 }
