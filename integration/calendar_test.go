@@ -112,3 +112,63 @@ func TestCalendar_OneCollectionForEventsAndTasks(t *testing.T) {
 		})
 	}
 }
+
+// TestCLI_TasksUnsetMeansTheCalendarIfItTakesVTODO: with caldav.tasks
+// unset, tasks go into caldav.calendar when its
+// supported-calendar-component-set takes VTODO (Cyrus's default calendar, a
+// calendar made for both), and nowhere when it takes only VEVENT.
+func TestCLI_TasksUnsetMeansTheCalendarIfItTakesVTODO(t *testing.T) {
+	type row struct {
+		name     string
+		f        davFactory
+		calendar func(t testing.TB, env davEnv) string
+		vtodo    bool // the calendar takes VTODO
+	}
+	both := func(t testing.TB, env davEnv) string { return sharedCalendar(t, env, "").Calendar }
+	for _, r := range []row{
+		{"cyrus-default-calendar", cyrus, func(t testing.TB, env davEnv) string { return "/dav/calendars/user/" + env.User + "/Default/" }, true},
+		{"radicale-events-and-tasks", radicale, both, true},
+		{"xandikos-events-and-tasks", xandikos, both, true},
+		{"radicale-events-only", radicale, func(t testing.TB, env davEnv) string { return env.Calendar }, false},
+	} {
+		t.Run(r.name, func(t *testing.T) {
+			env := r.f.new(t).fresh(t, "crm")
+			env.Calendar = r.calendar(t, env)
+			env.Tasks = ""
+			h := newHarness(t, env)
+			c := h.cli("desktop", "")
+			start := time.Date(2027, 3, 1, 9, 0, 0, 0, time.UTC)
+			appt := h.create(h.CRM.Alice, crm.EntityAppointment, map[string]any{"subject": "Review",
+				"scheduledstart": start, "scheduledend": start.Add(time.Hour)})
+			task := h.create(h.CRM.Alice, crm.EntityTask, map[string]any{"subject": "Write report"})
+			out, errOut, code := c.run("sync")
+			if code != 0 {
+				t.Fatalf("sync: exit %d\n%s\n%s", code, out, errOut)
+			}
+			if href, _ := h.findByCRMID(h.Cal, appt.ID); href == "" {
+				t.Errorf("appointment not in %s", env.Calendar)
+			}
+			href, data := h.findByCRMID(h.Cal, task.ID)
+			if r.vtodo && (href == "" || !strings.Contains(string(data), "BEGIN:VTODO")) {
+				t.Fatalf("task not written as a VTODO into %s (tasks unset, the calendar takes VTODO): %q", env.Calendar, data)
+			}
+			if !r.vtodo && href != "" {
+				t.Fatalf("task written into %s, which takes only VEVENT", env.Calendar)
+			}
+			if !r.vtodo {
+				return
+			}
+			h.putPIM(h.Cal, "todo.ics", vtodo("todo-1", "Send offer"))
+			if out, errOut, code := c.run("sync"); code != 0 {
+				t.Fatalf("sync after a PIM task: exit %d\n%s\n%s", code, out, errOut)
+			}
+			var found bool
+			for _, rec := range h.all(crm.EntityTask) {
+				found = found || rec.Attrs["subject"] == "Send offer"
+			}
+			if !found {
+				t.Errorf("a VTODO made in %s did not reach CRM", env.Calendar)
+			}
+		})
+	}
+}

@@ -125,8 +125,19 @@ func (g *globals) openBridge(ctx context.Context, cacheFile string, progress fun
 		if cfg.CalDAV.Calendar != "" {
 			opts.Calendar = bridge.NewDAVCollection(davext.NewCollection(c, cfg.CalDAV.Calendar, davext.Calendar))
 		}
-		if cfg.CalDAV.Tasks != "" {
-			opts.Tasks = bridge.NewDAVCollection(davext.NewCollection(c, cfg.CalDAV.Tasks, davext.Calendar))
+		tasks := cfg.CalDAV.Tasks
+		if tasks == "" {
+			// caldav.tasks unset: the calendar, if it takes VTODO.
+			comps, err := c.CalendarComponents(ctx, cfg.CalDAV.Calendar)
+			if err != nil {
+				return nil, fmt.Errorf("caldav.calendar %s: %w", cfg.CalDAV.Calendar, err)
+			}
+			if davext.TakesComponent(comps, "VTODO") {
+				tasks = cfg.CalDAV.Calendar
+			}
+		}
+		if tasks != "" {
+			opts.Tasks = bridge.NewDAVCollection(davext.NewCollection(c, tasks, davext.Calendar))
 		}
 	}
 	if env.bridge, err = bridge.New(opts); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -36,6 +37,32 @@ func (c *Client) CollectionState(ctx context.Context, href string) (State, error
 		}
 	}
 	return st, nil
+}
+
+// CalendarComponents returns the calendar's supported-calendar-component-
+// set ("VEVENT", "VTODO"...), upper-case. A calendar without the property
+// takes every component (RFC 4791 5.2.3): nil.
+func (c *Client) CalendarComponents(ctx context.Context, href string) (comps []string, err error) {
+	body := xmlHeader + `<D:propfind xmlns:D="DAV:" xmlns:C="` + nsCalDAV + `"><D:prop><C:supported-calendar-component-set/></D:prop></D:propfind>`
+	ms, err := c.propfind(ctx, href, "0", body)
+	if err != nil {
+		return nil, fmt.Errorf("davext: calendar components of %s: %w", href, err)
+	}
+	for _, r := range ms.Responses {
+		if p := r.okProp(); p.CompSet != nil {
+			for _, cm := range p.CompSet.Comps {
+				comps = append(comps, strings.ToUpper(strings.TrimSpace(cm.Name)))
+			}
+		}
+	}
+	return comps, nil
+}
+
+// TakesComponent reports whether a calendar whose
+// supported-calendar-component-set is comps (nil: every component) takes
+// comp.
+func TakesComponent(comps []string, comp string) bool {
+	return comps == nil || slices.Contains(comps, strings.ToUpper(comp))
 }
 
 func (c *Client) propfind(ctx context.Context, href, depth, body string) (*multistatus, error) {

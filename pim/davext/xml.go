@@ -39,6 +39,14 @@ type prop struct {
 	ResourceType *resourceType `xml:"DAV: resourcetype"`
 	AddressData  *string       `xml:"urn:ietf:params:xml:ns:carddav address-data"`
 	CalendarData *string       `xml:"urn:ietf:params:xml:ns:caldav calendar-data"`
+	// CompSet is supported-calendar-component-set (RFC 4791 5.2.3).
+	CompSet *compSet `xml:"urn:ietf:params:xml:ns:caldav supported-calendar-component-set"`
+}
+
+type compSet struct {
+	Comps []struct {
+		Name string `xml:"name,attr"`
+	} `xml:"urn:ietf:params:xml:ns:caldav comp"`
 }
 
 type resourceType struct {
@@ -104,6 +112,9 @@ func (r *response) okProp() prop {
 		}
 		if q.CalendarData != nil {
 			p.CalendarData = q.CalendarData
+		}
+		if q.CompSet != nil {
+			p.CompSet = q.CompSet
 		}
 	}
 	return p
