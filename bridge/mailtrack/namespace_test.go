@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/pimbridge/pimbridge/crm"
 	"github.com/pimbridge/pimbridge/pim/imapmail"
@@ -110,4 +111,45 @@ func TestTracker_FolderNotCreatedIsOneSyncError(t *testing.T) {
 			t.Errorf("%s not created once allowed", bad)
 		}
 	})
+}
+
+// TestTracker_SentFoundBySpecialUseBeforeNames: "Sent" in the folders
+// setting means the folder the server marks \Sent (RFC 6154), even when
+// it has another name and a plain folder is called Sent. Cyrus: INBOX.Sent
+// (\Sent) renamed to INBOX.Gesendet, keeping its special use, and a new
+// plain INBOX.Sent.
+func TestTracker_SentFoundBySpecialUseBeforeNames(t *testing.T) {
+	e := newCyrusEnv(t)
+	raw, err := imapclient.DialInsecure(e.addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if err := raw.Login(e.user, e.pass).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.Rename("INBOX.Sent", "INBOX.Gesendet", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.Create("INBOX.Sent", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	c := e.dial(t)
+	mbs, err := c.Mailboxes(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := slices.IndexFunc(mbs, func(m imapmail.Mailbox) bool { return m.Name == "INBOX.Gesendet" }); i < 0 || mbs[i].SpecialUse != imapmail.SpecialSent {
+		t.Fatalf("setup: mailboxes = %+v, want INBOX.Gesendet with \\Sent", mbs)
+	}
+	tr := e.tracker(t, "a.db", defaultFolders)
+	cycle(t, tr)
+	if got := tr.Folders(); !slices.Contains(got, "INBOX.Gesendet") || slices.Contains(got, "INBOX.Sent") {
+		t.Fatalf("folders read = %q, want INBOX.Gesendet (\\Sent) and not the plain INBOX.Sent", got)
+	}
+	appendMail(t, c, "INBOX.Gesendet", testMail("out@x", "Alice <alice@example.com>", "sent"), DefaultKeyword)
+	cycle(t, tr)
+	if r := e.one(t, "out@x"); r.Attrs["directioncode"] != true {
+		t.Errorf("message in the \\Sent folder: directioncode = %v, want outgoing", r.Attrs["directioncode"])
+	}
 }
