@@ -69,7 +69,9 @@ type CalDAV struct {
 	URL      string `toml:"url"`
 	User     string `toml:"user"`
 	Calendar string `toml:"calendar"` // appointments (VEVENT)
-	Tasks    string `toml:"tasks"`    // tasks, phone calls, letters, faxes (VTODO)
+	// Tasks holds tasks, phone calls, letters, faxes (VTODO); it may be
+	// the calendar itself. "" means the calendar when it takes VTODO.
+	Tasks string `toml:"tasks"`
 	SecretRef
 }
 
@@ -78,7 +80,7 @@ type IMAP struct {
 	Addr            string   `toml:"addr"`
 	Security        string   `toml:"security"` // none | starttls | tls
 	User            string   `toml:"user"`
-	Folders         []string `toml:"folders"`
+	Folders         []string `toml:"folders"` // paths with "/", in the server's namespace; "Sent" = \Sent
 	TrackKeyword    string   `toml:"track_keyword"`
 	RegardingFolder string   `toml:"regarding_folder"`
 	TrackReplies    bool     `toml:"track_replies"`

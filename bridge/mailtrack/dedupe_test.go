@@ -47,7 +47,7 @@ func TestTracker_Dedupe(t *testing.T) {
 		primary, secondary := e.tracker(t, "primary.db", nil), e.tracker(t, "secondary.db", nil)
 		msg := testMail("dup@x", "Alice <alice@example.com>", "to self")
 		appendMail(t, c, "INBOX", msg, DefaultKeyword)
-		appendMail(t, c, "Sent", msg, DefaultKeyword)
+		appendMail(t, c, e.sent, msg, DefaultKeyword)
 		nokw := testMail("dup2@x", "Alice <alice@example.com>", "no message id twice")
 		appendMail(t, c, "INBOX", nokw, DefaultKeyword)
 		done := make(chan error, 2)
@@ -80,7 +80,7 @@ func TestTracker_NoMessageID(t *testing.T) {
 	a, b := e.tracker(t, "a.db", nil), e.tracker(t, "b.db", nil)
 	msg := []byte("From: Ann <ann@example.com>\r\nTo: bob@example.org\r\nSubject: no id\r\nDate: Mon, 02 Jan 2006 15:04:05 +0000\r\n\r\nbody\r\n")
 	appendMail(t, c, "INBOX", msg, DefaultKeyword)
-	appendMail(t, c, "Sent", msg, DefaultKeyword)
+	appendMail(t, c, e.sent, msg, DefaultKeyword)
 	cycle(t, a)
 	cycle(t, b)
 	if n := len(e.allEmails(t)); n != 1 {
@@ -97,7 +97,8 @@ func TestTracker_UIDValidity(t *testing.T) {
 		c := e.dial(t)
 		acct := e.account(t, "Acme")
 		tr := e.tracker(t, "a.db", func(o *Options) { o.Folders = []string{"INBOX", "Work"} })
-		if err := c.Create(ctx, "Work"); err != nil {
+		work := e.path("Work") // the setting says "Work"
+		if err := c.Create(ctx, work); err != nil {
 			t.Fatal(err)
 		}
 		cycle(t, tr)
@@ -110,7 +111,7 @@ func TestTracker_UIDValidity(t *testing.T) {
 			if i < 3 {
 				flags = append(flags, DefaultKeyword)
 			}
-			appendMail(t, c, "Work", m, flags...)
+			appendMail(t, c, work, m, flags...)
 		}
 		appendMail(t, c, reg, testMail("uvreg@x", "Ann <ann@example.com>", "uv"))
 		cycle(t, tr)
@@ -129,7 +130,7 @@ func TestTracker_UIDValidity(t *testing.T) {
 				appendMail(t, c, folder, m) // keywords lost
 			}
 		}
-		rebuild("Work", msgs)
+		rebuild(work, msgs)
 		rebuild(reg, [][]byte{testMail("uvreg@x", "Ann <ann@example.com>", "uv")})
 		st := cycle(t, tr)
 		if st.Relinked != 4 {
@@ -141,7 +142,7 @@ func TestTracker_UIDValidity(t *testing.T) {
 		}
 		for i := range 3 {
 			e.one(t, fmt.Sprintf("uv%d@x", i))
-			if !hasKeyword(t, c, "Work", uint32(i+1), DefaultKeyword) {
+			if !hasKeyword(t, c, work, uint32(i+1), DefaultKeyword) {
 				t.Errorf("uv%d: keyword not restored", i)
 			}
 		}
@@ -151,7 +152,7 @@ func TestTracker_UIDValidity(t *testing.T) {
 			}
 		}
 		// Still tracked: untracking works on the new UID.
-		if err := c.ClearKeyword(ctx, "Work", 0, []uint32{1}, DefaultKeyword); err != nil {
+		if err := c.ClearKeyword(ctx, work, 0, []uint32{1}, DefaultKeyword); err != nil {
 			t.Fatal(err)
 		}
 		if st := cycle(t, tr); st.Untracked != 1 {

@@ -29,9 +29,10 @@ type env struct {
 	dovecot *realserver.DovecotServer
 	crm     *crmtest.Server
 	dir     string
-	// sent is the server's \Sent folder; serverPath turns a folder path
+	// sent and drafts are the server's \Sent and \Drafts folders; serverPath turns a folder path
 	// written with "/" into the server's name (nil: unchanged).
 	sent       string
+	drafts     string
 	serverPath func(string) string
 }
 
@@ -51,14 +52,14 @@ func newMemEnv(t testing.TB) *env {
 	t.Helper()
 	m := realserver.StartMemIMAP(t)
 	return &env{name: "memserver", addr: m.Addr, user: m.User, pass: m.Password,
-		crm: crmtest.Start(t, nil), dir: t.TempDir(), sent: "Sent"}
+		crm: crmtest.Start(t, nil), dir: t.TempDir(), sent: "Sent", drafts: "Drafts"}
 }
 
 func newDovecotEnv(t testing.TB) *env {
 	t.Helper()
 	d := realserver.Dovecot(t)
 	return &env{name: "dovecot", addr: d.Addr, user: d.User, pass: d.Password, dovecot: d,
-		crm: crmtest.Start(t, nil), dir: t.TempDir(), sent: "Sent"}
+		crm: crmtest.Start(t, nil), dir: t.TempDir(), sent: "Sent", drafts: "Drafts"}
 }
 
 // newCyrusEnv is Cyrus IMAP with Debian's stock namespace: "." separator
@@ -67,7 +68,7 @@ func newCyrusEnv(t testing.TB) *env {
 	t.Helper()
 	s := realserver.Cyrus(t)
 	return &env{name: "cyrus", addr: s.IMAPAddr, user: s.User, pass: s.Password,
-		crm: crmtest.Start(t, nil), dir: t.TempDir(), sent: "INBOX.Sent",
+		crm: crmtest.Start(t, nil), dir: t.TempDir(), sent: "INBOX.Sent", drafts: "INBOX.Drafts",
 		serverPath: func(p string) string {
 			if strings.EqualFold(p, "INBOX") {
 				return "INBOX"
@@ -76,17 +77,12 @@ func newCyrusEnv(t testing.TB) *env {
 		}}
 }
 
-// forEachServerWithCyrus is forEachServer plus Cyrus, whose hierarchy
-// separator is "." under an INBOX. personal namespace.
-func forEachServerWithCyrus(t *testing.T, body func(t *testing.T, e *env)) {
-	forEachServer(t, body)
-	t.Run("cyrus", func(t *testing.T) { body(t, newCyrusEnv(t)) })
-}
-
-// forEachServer runs body against imapmemserver and Dovecot.
+// forEachServer runs body against imapmemserver, Dovecot and Cyrus (whose
+// separator is "." under an INBOX. personal namespace).
 func forEachServer(t *testing.T, body func(t *testing.T, e *env)) {
 	t.Run("memserver", func(t *testing.T) { body(t, newMemEnv(t)) })
 	t.Run("dovecot", func(t *testing.T) { body(t, newDovecotEnv(t)) })
+	t.Run("cyrus", func(t *testing.T) { body(t, newCyrusEnv(t)) })
 }
 
 func (e *env) imapOptions() imapmail.Options {

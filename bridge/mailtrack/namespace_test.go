@@ -25,7 +25,7 @@ func defaultFolders(o *Options) {
 // namespace (RFC 2342); "Sent" is the server's \Sent folder (RFC 6154).
 // On Cyrus ("." and INBOX.) the defaults must track without an error.
 func TestTracker_FolderPathsFollowServerNamespace(t *testing.T) {
-	forEachServerWithCyrus(t, func(t *testing.T, e *env) {
+	forEachServer(t, func(t *testing.T, e *env) {
 		c := e.dial(t)
 		acme := e.account(t, "Acme")
 		tr := e.tracker(t, "a.db", defaultFolders)
@@ -71,7 +71,7 @@ func (m refusingMailbox) Create(ctx context.Context, name string) error {
 // (other folders are created and messages tracked) and does not fail, and
 // the error goes once the folder can be created.
 func TestTracker_FolderNotCreatedIsOneSyncError(t *testing.T) {
-	forEachServerWithCyrus(t, func(t *testing.T, e *env) {
+	forEachServer(t, func(t *testing.T, e *env) {
 		c := e.dial(t)
 		e.account(t, "Acme")
 		globex := e.account(t, "Globex")

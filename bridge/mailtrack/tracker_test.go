@@ -23,7 +23,7 @@ func TestTracker_Rules(t *testing.T) {
 		tr := e.tracker(t, "a.db", func(o *Options) { o.TrackReplies = true })
 		cycle(t, tr)
 		acmeF, globexF := tr.RegardingFolder(crm.Ref{Entity: crm.EntityAccount, ID: acme.ID}), tr.RegardingFolder(crm.Ref{Entity: crm.EntityAccount, ID: globex.ID})
-		if acmeF != "CRM/Regarding/Acme" || globexF != "CRM/Regarding/Globex" {
+		if acmeF != e.path("CRM/Regarding/Acme") || globexF != e.path("CRM/Regarding/Globex") {
 			t.Fatalf("regarding folders = %q, %q", acmeF, globexF)
 		}
 
@@ -105,21 +105,21 @@ func TestTracker_Rules(t *testing.T) {
 		})
 		t.Run("draft never tracked; tracked once sent", func(t *testing.T) {
 			msg := testMail("draft@x", "Alice <alice@example.com>", "draft")
-			appendMail(t, c, "Drafts", msg, DefaultKeyword, `\Draft`)
+			appendMail(t, c, e.drafts, msg, DefaultKeyword, `\Draft`)
 			appendMail(t, c, "INBOX", testMail("draft2@x", "Alice <alice@example.com>", "draft in inbox"), DefaultKeyword, `\Draft`)
 			cycle(t, tr)
 			if n := len(e.emails(t, "draft@x")) + len(e.emails(t, "draft2@x")); n != 0 {
 				t.Fatalf("draft tracked (%d)", n)
 			}
-			appendMail(t, c, "Sent", msg, DefaultKeyword, `\Seen`)
+			appendMail(t, c, e.sent, msg, DefaultKeyword, `\Seen`)
 			cycle(t, tr)
 			if r := e.one(t, "draft@x"); r.Attrs["directioncode"] != true {
 				t.Errorf("sent message directioncode = %v, want true (outgoing)", r.Attrs["directioncode"])
 			}
 		})
 		t.Run("reply to a tracked message", func(t *testing.T) {
-			appendMail(t, c, "Sent", testMail("reply@x", "Alice <alice@example.com>", "Re: keyword", "In-Reply-To: <kw@x>", "References: <kw@x>"))
-			appendMail(t, c, "Sent", testMail("other@x", "Alice <alice@example.com>", "Re: other", "In-Reply-To: <nobody@x>"))
+			appendMail(t, c, e.sent, testMail("reply@x", "Alice <alice@example.com>", "Re: keyword", "In-Reply-To: <kw@x>", "References: <kw@x>"))
+			appendMail(t, c, e.sent, testMail("other@x", "Alice <alice@example.com>", "Re: other", "In-Reply-To: <nobody@x>"))
 			cycle(t, tr)
 			e.one(t, "reply@x")
 			if n := len(e.emails(t, "other@x")); n != 0 {
@@ -130,10 +130,11 @@ func TestTracker_Rules(t *testing.T) {
 			uid := appendMail(t, c, "INBOX", testMail("del@x", "Ann <ann@example.com>", "delete"), DefaultKeyword)
 			uid2 := appendMail(t, c, acmeF, testMail("crmdel@x", "Ann <ann@example.com>", "crm delete"))
 			cycle(t, tr)
-			if err := c.Create(ctx, "Trash"); err != nil {
+			trash := e.path("Trash")
+			if err := c.Create(ctx, trash); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := c.Move(ctx, "INBOX", 0, []uint32{uid}, "Trash"); err != nil {
+			if _, err := c.Move(ctx, "INBOX", 0, []uint32{uid}, trash); err != nil {
 				t.Fatal(err)
 			}
 			st := cycle(t, tr)
