@@ -153,3 +153,35 @@ func TestTracker_SentFoundBySpecialUseBeforeNames(t *testing.T) {
 		t.Errorf("message in the \\Sent folder: directioncode = %v, want outgoing", r.Attrs["directioncode"])
 	}
 }
+
+// TestTracker_MissingWatchedFolderIsASyncError: a folder of the folders
+// setting that the server does not have is a sync error naming it (the
+// user typed it; it is not skipped silently), the other folders are still
+// tracked, and the error goes once the folder exists.
+func TestTracker_MissingWatchedFolderIsASyncError(t *testing.T) {
+	forEachServer(t, func(t *testing.T, e *env) {
+		c := e.dial(t)
+		tr := e.tracker(t, "a.db", func(o *Options) { o.Folders = []string{"INBOX", "Archive/2026"} })
+		appendMail(t, c, "INBOX", testMail("kw@x", "Ann <ann@example.com>", "keyword"), DefaultKeyword)
+		st, err := tr.Cycle(testCtx(t))
+		if err != nil || st.Failed != 1 {
+			t.Fatalf("Cycle with a missing folder = %+v, %v; want no error and 1 failed", st, err)
+		}
+		archive := e.path("Archive/2026")
+		errs, err := tr.opts.Cache.SyncErrors(testCtx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(errs) != 1 || !strings.Contains(errs[0].Item, archive) {
+			t.Fatalf("sync errors = %+v, want one naming %s", errs, archive)
+		}
+		e.one(t, "kw@x")
+		if err := c.Create(testCtx(t), archive); err != nil {
+			t.Fatal(err)
+		}
+		cycle(t, tr)
+		if errs, _ := tr.opts.Cache.SyncErrors(testCtx(t)); len(errs) != 0 {
+			t.Errorf("sync errors after the folder was made = %+v", errs)
+		}
+	})
+}

@@ -63,6 +63,7 @@ type Tracker struct {
 	regarding   map[string]crm.Ref // Regarding folder -> record
 	regRefresh  time.Time          // last refresh of regarding
 	parties     map[string]*crm.Ref
+	folderOK    map[string]bool               // watched folders read without a sync error
 	needKeyword map[folderKey][]uint32        // keyword to set, whatever is pending
 	haveKeyword map[folderKey]map[uint32]bool // seen with the keyword
 }
@@ -97,6 +98,7 @@ func New(opts Options) (*Tracker, error) {
 	t.log = t.log.With("account", t.account)
 	t.parties = map[string]*crm.Ref{}
 	t.needKeyword = map[folderKey][]uint32{}
+	t.folderOK = map[string]bool{}
 	t.haveKeyword = map[folderKey]map[uint32]bool{}
 	return t, nil
 }
@@ -153,19 +155,47 @@ func (t *Tracker) Cycle(ctx context.Context) (Stats, error) {
 		}
 		fs, err := t.detect(ctx, f)
 		st.add(fs)
-		if err != nil {
-			if errors.Is(err, imapmail.ErrNoMailbox) {
-				t.log.Warn("mailtrack: folder missing", "folder", f)
-				continue
-			}
+		watched := slices.Contains(t.folders, f)
+		switch {
+		case errors.Is(err, imapmail.ErrNoMailbox) && watched:
+			// A folder the user named: a sync error, never skipped
+			// silently.
+			t.log.Warn("mailtrack: watched folder missing on the server", "folder", f)
+			st.Failed++
+			keep(t.folderError(ctx, f, "the folder does not exist on the server (imap.folders)"))
+		case errors.Is(err, imapmail.ErrNoMailbox):
+			t.log.Warn("mailtrack: folder missing", "folder", f)
+		case err != nil:
 			t.log.Warn("mailtrack: detect", "folder", f, "err", err)
 			keep(err)
+		case watched:
+			keep(t.folderError(ctx, f, ""))
 		}
 	}
 	as, err := t.apply(ctx)
 	st.add(as)
 	keep(err)
 	return st, firstErr
+}
+
+// folderError records (msg != "") or clears (msg == "") the sync error of
+// a folder. A folder is cleared once per Tracker, on its first good read.
+func (t *Tracker) folderError(ctx context.Context, folder, msg string) error {
+	if msg == "" && t.folderOK[folder] {
+		return nil
+	}
+	err := t.opts.Cache.Tx(ctx, func(tx *idmap.Tx) error {
+		if msg == "" {
+			return tx.ClearSyncError(ctx, t.folderItem(folder))
+		}
+		_, err := tx.PutSyncError(ctx, idmap.SyncError{Item: t.folderItem(folder), Message: msg})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("mailtrack: folder %s: %w", folder, err)
+	}
+	t.folderOK[folder] = msg == ""
+	return nil
 }
 
 func durOr(d, def time.Duration) time.Duration {
