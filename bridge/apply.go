@@ -431,7 +431,14 @@ func (b *Bridge) createInCRM(ctx context.Context, cs *cycleState, pr *pair, plan
 			delete(attrs, k)
 		}
 	}
-	rec, err := cs.crm.Create(ctx, crm.Record{Entity: pr.m.CRMEntity, ID: pr.m.CRMID, Attrs: attrs}, nil)
+	wo, err := b.createOptions(ctx, pr)
+	if err != nil {
+		return err
+	}
+	rec, err := cs.crm.Create(ctx, crm.Record{Entity: pr.m.CRMEntity, ID: pr.m.CRMID, Attrs: attrs}, wo)
+	if errors.Is(err, crm.ErrDuplicate) {
+		return duplicateError(pr, err)
+	}
 	if errors.Is(err, crm.ErrConflict) {
 		// Created by an earlier attempt with other values: merge with it.
 		return errReread
@@ -440,6 +447,11 @@ func (b *Bridge) createInCRM(ctx context.Context, cs *cycleState, pr *pair, plan
 		return fmt.Errorf("bridge: create %s: %w", pr.m.CRMEntity, err)
 	}
 	cs.stats.createdInCRM(pr.m.CRMEntity)
+	if wo != nil {
+		if err := b.opts.Cache.Tx(ctx, func(tx *idmap.Tx) error { return tx.ClearDuplicateAllowed(ctx, pr.m.MapID) }); err != nil {
+			return err
+		}
+	}
 	pr.rec, pr.crmExists = rec, true
 	pr.rec.Entity = pr.m.CRMEntity
 	if err := b.ensurePIM(ctx, cs, pr); err != nil {

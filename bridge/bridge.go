@@ -52,6 +52,12 @@ type Settings struct {
 	// collection after each full cycle; 0 means reconcile.DefaultVerifyBatch,
 	// negative disables the job.
 	VerifyPerCycle int
+	// AllowDuplicates is sync.duplicates = "allow" (seed 002's personal
+	// option): items new on the PIM side are created in CRM even when
+	// duplicate detection finds matches. False ("ask") makes such an item
+	// a sync error the user resolves (errors retry --allow-duplicate,
+	// errors link).
+	AllowDuplicates bool
 }
 
 func (s Settings) sendsToPIM(entity string) bool {

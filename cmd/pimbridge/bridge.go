@@ -160,6 +160,7 @@ func settingsOf(cfg *config.Config) bridge.Settings {
 		Category:            s.Category,
 		MassDeleteThreshold: s.MassDeleteThreshold,
 		VerifyPerCycle:      s.VerificationPerCycle,
+		AllowDuplicates:     s.Duplicates == "allow",
 	}
 }
 
