@@ -100,7 +100,7 @@ func TestDuplicates_AskIsASyncErrorUntilAllowed(t *testing.T) {
 		if n := len(h.contactsWithEmail("dana@example.com")); n != 2 {
 			t.Errorf("a later sync made %d contacts with the address, want 2", n)
 		}
-		if es, _ := h.cache(h.stateRoot()+"/desktop").SyncErrors(h.ctx); len(es) != 0 {
+		if es, _ := h.cache(h.stateRoot() + "/desktop").SyncErrors(h.ctx); len(es) != 0 {
 			t.Errorf("sync errors left after the duplicate was created: %+v", es)
 		}
 	})
@@ -156,7 +156,7 @@ func TestDuplicates_LinkMergesIntoExistingRecord(t *testing.T) {
 		if _, _, ok := h.pimGet(h.Book, oldHref); ok {
 			t.Errorf("the record's older copy %s is still on the PIM side (two cards for one person)", oldHref)
 		}
-		if es, _ := h.cache(h.stateRoot()+"/desktop").SyncErrors(h.ctx); len(es) != 0 {
+		if es, _ := h.cache(h.stateRoot() + "/desktop").SyncErrors(h.ctx); len(es) != 0 {
 			t.Errorf("sync errors left after link: %+v", es)
 		}
 		// Linked for good: a PIM edit reaches the record.
