@@ -90,6 +90,9 @@ type Options struct {
 	// Contacts, Tasks and Calendar are the PIM collections; a nil one does
 	// not sync (contacts; tasks, phone calls, letters, faxes; appointments).
 	Contacts, Tasks, Calendar Collection
+	// Directory is the address book that receives the CRM accounts and
+	// users one way (SyncDirectory); nil means none.
+	Directory Collection
 	// Settings are the user's sync settings.
 	Settings Settings
 	// Retry says when a failed item is tried again. Zero values take
@@ -114,6 +117,7 @@ type Bridge struct {
 	now   func() time.Time
 	lanes []*lane
 	mu    sync.Mutex // one cycle at a time
+	dirMu sync.Mutex // one directory pass at a time
 
 	trigMu  sync.Mutex
 	trigger chan struct{}
