@@ -485,10 +485,12 @@ func (b *Bridge) merge(ctx context.Context, cs *cycleState, pr *pair, plan *reco
 			if errors.Is(err, crm.ErrPreconditionFailed) || errors.Is(err, crm.ErrNotFound) {
 				return errReread
 			}
-			if errors.Is(err, crm.ErrReadOnly) {
-				// A completed or canceled activity takes no edits in CRM: the
+			if errors.Is(err, crm.ErrReadOnly) || errors.Is(err, crm.ErrForbidden) {
+				// A completed or canceled activity takes no edits in CRM, and
+				// a record the user reads but may not write (a colleague's,
+				// linked with `errors link`) takes none from this user: the
 				// PIM edit stays on the PIM side only.
-				b.log.Warn("bridge: PIM edit of a closed CRM activity not sent", "item", pr.m.Entry.Href, "fields", st.Fields.Names())
+				b.log.Warn("bridge: PIM edit not sent to CRM (record closed or not writable by this user)", "item", pr.m.Entry.Href, "fields", st.Fields.Names(), "err", err)
 				break
 			}
 			if err != nil {

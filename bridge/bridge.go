@@ -213,6 +213,9 @@ type Stats struct {
 	// (contact, task, appointment, ...); its sums are the totals above.
 	// UnknownEntity holds objects too malformed to name one.
 	ByEntity map[string]*EntityStats `json:"by_entity,omitempty"`
+	// Directory holds the figures of the directory pass that Run makes
+	// after a full cycle when Options.Directory is set; nil otherwise.
+	Directory *DirectoryStats `json:"directory,omitempty"`
 }
 
 // UnknownEntity is the ByEntity key of objects that name no entity.
