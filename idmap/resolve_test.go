@@ -84,7 +84,9 @@ func TestLinkSyncError_rules(t *testing.T) {
 	}
 	// Synced before: no link.
 	e = failDup(t, s, m)
-	if err := s.Tx(ctx, func(tx *Tx) error { return tx.PutSnapshot(ctx, m.MapID, Snapshot{Fields: []byte("{}"), Raw: []byte("x")}) }); err != nil {
+	if err := s.Tx(ctx, func(tx *Tx) error {
+		return tx.PutSnapshot(ctx, m.MapID, Snapshot{Fields: []byte("{}"), Raw: []byte("x")})
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if err := link(crm.NewID(), 0); !errors.Is(err, ErrAlreadySynced) {
