@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/pimbridge/pimbridge/ctl"
 	"github.com/pimbridge/pimbridge/idmap"
 	"github.com/pimbridge/pimbridge/mapping"
+	"github.com/pimbridge/pimbridge/offline"
 )
 
 // TestErrors_DuplicateResolutionThroughDaemon: with the daemon running,
@@ -161,5 +163,57 @@ func TestErrors_DuplicateResolutionThroughDaemon(t *testing.T) {
 	stopDaemon()
 	if err := <-done; err != nil {
 		t.Fatalf("daemon: %v\n%s", err, dlog.String())
+	}
+}
+
+// TestGoOnline_DuplicatesOption: go-online follows sync.duplicates: with
+// "ask" a contact made offline that duplicates a CRM contact is a sync
+// error; with "allow" its retry creates it.
+func TestGoOnline_DuplicatesOption(t *testing.T) {
+	ctx := context.Background()
+	srv := crmtest.Start(t, nil)
+	if _, err := srv.Bob.Client.Create(ctx, crm.Record{Entity: crm.EntityContact, Attrs: map[string]any{"lastname": "Dup", "emailaddress1": "dup@example.com"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.toml")
+	writeCfg := func(dup string) {
+		t.Helper()
+		if err := os.WriteFile(cfg, []byte("[crm]\nurl = \""+srv.URL+"\"\nuser = \"alice\"\npassword_env = \"PIMBRIDGE_TEST_CRM_PW\"\n[client]\nstate_dir = \""+dir+"/state\"\n[sync]\nduplicates = \""+dup+"\"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeCfg("ask")
+	t.Setenv("PIMBRIDGE_TEST_CRM_PW", crmtest.AlicePassword)
+	runCmd := func(args ...string) (string, error) {
+		var out, errb bytes.Buffer
+		err := run(ctx, append([]string{"--config", cfg}, args...), strings.NewReader(""), &out, &errb)
+		return out.String() + errb.String(), err
+	}
+	if out, err := runCmd("go-offline"); err != nil {
+		t.Fatalf("go-offline: %v\n%s", err, out)
+	}
+	e, err := offline.Open(ctx, &offline.Options{Path: filepath.Join(dir, "state", "offline-alice.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc, _ := crmclient.New(httptestServer(t, e.Handler()), &crmclient.Options{User: "alice", Password: crmtest.AlicePassword})
+	if _, err := lc.Create(ctx, crm.Record{Entity: crm.EntityContact, Attrs: map[string]any{"lastname": "Dupont", "emailaddress1": "dup@example.com"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+	count := func() int {
+		rs, err := srv.Admin.Client.QueryAll(ctx, crm.EntityContact, crmclient.Query{Filter: "emailaddress1 eq 'dup@example.com'"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(rs)
+	}
+	if out, err := runCmd("go-online", "--on-error=stay-offline"); exitCode(io.Discard, err) != exitItemErrors || count() != 1 {
+		t.Fatalf("go-online with sync.duplicates = ask: %v, %d contacts\n%s; want exit 3 and no duplicate", err, count(), out)
+	}
+	writeCfg("allow")
+	if out, err := runCmd("go-online", "--on-error=retry"); err != nil || count() != 2 {
+		t.Fatalf("go-online with sync.duplicates = allow: %v, %d contacts\n%s; want the duplicate created", err, count(), out)
 	}
 }
