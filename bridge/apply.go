@@ -463,6 +463,7 @@ func (b *Bridge) createInCRM(ctx context.Context, cs *cycleState, pr *pair, plan
 // merge applies the steps of a merge plan, later side first, storing the
 // snapshot after each step.
 func (b *Bridge) merge(ctx context.Context, cs *cycleState, pr *pair, plan *reconcile.Plan) error {
+	var refused []string // fields CRM did not take (closed or not writable)
 	for _, st := range plan.Steps {
 		attrs, err := attrsOf(pr.m.CRMEntity, st.Fields)
 		if err != nil {
@@ -491,6 +492,7 @@ func (b *Bridge) merge(ctx context.Context, cs *cycleState, pr *pair, plan *reco
 				// linked with `errors link`) takes none from this user: the
 				// PIM edit stays on the PIM side only.
 				b.log.Warn("bridge: PIM edit not sent to CRM (record closed or not writable by this user)", "item", pr.m.Entry.Href, "fields", st.Fields.Names(), "err", err)
+				refused = append(refused, st.Fields.Names()...)
 				break
 			}
 			if err != nil {
@@ -506,14 +508,32 @@ func (b *Bridge) merge(ctx context.Context, cs *cycleState, pr *pair, plan *reco
 			delete(cs.crmSeen, pr.m.CRMID)
 			cs.stats.updatedInCRM(pr.m.CRMEntity)
 		}
-		if err := b.putSnapshot(ctx, pr, st.Snapshot); err != nil {
+		if err := b.putSnapshot(ctx, pr, unsent(st.Snapshot, refused, pr)); err != nil {
 			return err
 		}
 	}
 	if err := b.ensurePIM(ctx, cs, pr); err != nil {
 		return err
 	}
-	return b.commit(ctx, pr, plan.Snapshot, pr.obj.Data, pr.obj.ETag, "")
+	return b.commit(ctx, pr, unsent(plan.Snapshot, refused, pr), pr.obj.Data, pr.obj.ETag, "")
+}
+
+// unsent returns snap with the fields CRM refused set to the CRM record's
+// values: the PIM value stays a PIM-side change, so a later merge does not
+// take the CRM value for a CRM change and overwrite what the user typed.
+func unsent(snap reconcile.Fields, refused []string, pr *pair) reconcile.Fields {
+	if len(refused) == 0 {
+		return snap
+	}
+	crmF, err := fieldsOf(pr.rec)
+	if err != nil {
+		return snap
+	}
+	out := snap.Clone()
+	for _, k := range refused {
+		out[k] = crmF[k]
+	}
+	return out.Compact()
 }
 
 func (b *Bridge) putSnapshot(ctx context.Context, pr *pair, f reconcile.Fields) error {

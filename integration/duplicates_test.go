@@ -167,3 +167,30 @@ func TestDuplicates_LinkMergesIntoExistingRecord(t *testing.T) {
 		}
 	})
 }
+
+// Linked to a record the user reads but may not write (a colleague's): the
+// phone keeps what the user typed there, also when the pair is merged
+// again later; CRM keeps its values.
+func TestDuplicates_LinkToUnwritableRecordKeepsWhatUserTyped(t *testing.T) {
+	eachDAV(t, []davFactory{fast, radicale}, func(t *testing.T, h *harness) {
+		x := h.createContact(h.CRM.Bob, map[string]any{"firstname": "Dana", "lastname": "Dup", "emailaddress1": "dana@example.com"})
+		b := h.alice()
+		href := h.putPIM(h.Book, "dana.vcf", vcard("dana-3", "Dana", "Dupont", "EMAIL:dana@example.com", "TEL;TYPE=CELL:+1 555 0100"))
+		h.sync(b, bridge.ErrItemErrors)
+		if err := b.LinkSyncError(h.ctx, h.syncError(b, href).ID, x.ID); err != nil {
+			t.Fatal(err)
+		}
+		h.sync(b)
+		// Merged again: a later PIM edit of another field.
+		h.editPIM(h.Book, href, func(s string) string { return replaceLine(s, "TITLE", "TITLE:Buyer") })
+		h.sync(b)
+		h.sync(b)
+		data, _, _ := h.pimGet(h.Book, href)
+		if !strings.Contains(string(data), "+1 555 0100") || !strings.Contains(string(data), "Buyer") || !strings.Contains(string(data), "Dupont") {
+			t.Errorf("the phone lost what the user typed: %q", data)
+		}
+		if r, _ := h.get(crm.EntityContact, x.ID); hasPhone(r, "+1 555 0100") || r.Attrs["lastname"] != "Dup" {
+			t.Errorf("Bob's record changed by alice: %v", r.Attrs)
+		}
+	})
+}
