@@ -41,9 +41,10 @@ type DirectoryStats struct {
 var ErrNoDirectory = errors.New("bridge: no directory address book configured (carddav.directory)")
 
 const (
-	// settingDirectorySub records the addressbook subscription the
-	// directory was filled from.
-	settingDirectorySub = "addressbook.subscription"
+	// settingDirectorySub, followed by the book's href, records the
+	// addressbook subscription that book was filled from (another book
+	// starts the subscription over).
+	settingDirectorySub = "addressbook.subscription."
 	// cursorDirectory is the account part of the directory's PIM cursor.
 	cursorDirectory = "directory"
 	// directoryRounds bounds the passes that undo PIM-side edits made
@@ -130,13 +131,14 @@ func (b *Bridge) SyncDirectory(ctx context.Context) (DirectoryStats, error) {
 func (b *Bridge) directorySubscription(ctx context.Context) (sub crmclient.Subscription, fresh bool, err error) {
 	sub, err = b.opts.CRM.Subscribe(ctx, b.opts.ClientID, crmclient.KindAddressBook)
 	if err == nil {
-		if id, serr := b.opts.Cache.Setting(ctx, settingDirectorySub); serr != nil || id != sub.ID {
+		key := settingDirectorySub + b.opts.Directory.Href()
+		if id, serr := b.opts.Cache.Setting(ctx, key); serr != nil || id != sub.ID {
 			fresh = true
 			if err = b.opts.CRM.DeleteSubscription(ctx, sub.ID); err == nil {
 				sub, err = b.opts.CRM.Subscribe(ctx, b.opts.ClientID, crmclient.KindAddressBook)
 			}
 			if err == nil {
-				err = b.opts.Cache.Tx(ctx, func(tx *idmap.Tx) error { return tx.SetSetting(ctx, settingDirectorySub, sub.ID) })
+				err = b.opts.Cache.Tx(ctx, func(tx *idmap.Tx) error { return tx.SetSetting(ctx, key, sub.ID) })
 			}
 		}
 	}

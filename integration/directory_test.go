@@ -18,9 +18,16 @@ func (h *harness) directory() (*bridge.Bridge, *davext.Collection) {
 	if err := h.PIM.MkAddressBook(h.ctx, path, "CRM directory"); err != nil {
 		h.t.Fatalf("mkaddressbook %s: %v", path, err)
 	}
+	return h.directoryAt(path, h.stateRoot()+"/desktop")
+}
+
+// directoryAt returns a bridge with state dir state that fills the
+// directory book at path.
+func (h *harness) directoryAt(path, state string) (*bridge.Bridge, *davext.Collection) {
+	h.t.Helper()
 	dc := h.DAV.client(h.t)
 	b, err := bridge.New(bridge.Options{
-		CRM: h.CRM.Alice.Client, ClientID: "desktop", Cache: h.cache(h.stateRoot() + "/desktop"),
+		CRM: h.CRM.Alice.Client, ClientID: "desktop", Cache: h.cache(state),
 		Directory: bridge.NewDAVCollection(davext.NewCollection(dc, path, davext.AddressBook)),
 		Logger:    h.logger(),
 	})
@@ -103,6 +110,37 @@ func TestDirectory_AccountsAndUsersOneWayFromCRM(t *testing.T) {
 		}
 		if c := card(own); !strings.Contains(c, "friend@example.com") {
 			t.Errorf("the user's own card changed or went: %q", c)
+		}
+	})
+}
+
+// Another directory book, or a lost client cache, starts the addressbook
+// subscription over: the new book gets every card, and the old book's
+// cards are matched, not written again.
+func TestDirectory_NewBookOrLostCacheGetsEveryCard(t *testing.T) {
+	eachDAV(t, []davFactory{fast, radicale}, func(t *testing.T, h *harness) {
+		acc := h.create(h.CRM.Bob, crm.EntityAccount, map[string]any{"name": "Fabrikam"})
+		b, dir := h.directory()
+		h.syncDirectory(b)
+		name := mapping.DirectoryCardName(crm.EntityAccount, acc.ID)
+		if _, _, ok := h.pimGet(dir, dir.ObjectHref(name)); !ok {
+			t.Fatal("no card in the first book")
+		}
+		other := strings.TrimSuffix(h.DAV.Book, "/") + "-directory2/"
+		if err := h.PIM.MkAddressBook(h.ctx, other, "CRM directory 2"); err != nil {
+			t.Fatal(err)
+		}
+		b2, dir2 := h.directoryAt(other, h.stateRoot()+"/desktop")
+		h.syncDirectory(b2)
+		if _, _, ok := h.pimGet(dir2, dir2.ObjectHref(name)); !ok {
+			t.Error("the second book did not get the card (the subscription was not started over)")
+		}
+		b3, _ := h.directoryAt(dir.Href(), h.stateRoot()+"/lost")
+		if st := h.syncDirectory(b3); st.Created+st.Updated+st.Deleted != 0 {
+			t.Errorf("a lost cache rewrote the book: %+v", st)
+		}
+		if _, _, ok := h.pimGet(dir, dir.ObjectHref(name)); !ok {
+			t.Error("the card went after the cache was lost")
 		}
 	})
 }
