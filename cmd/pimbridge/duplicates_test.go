@@ -164,6 +164,31 @@ func TestErrors_DuplicateResolutionThroughDaemon(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("daemon: %v\n%s", err, dlog.String())
 	}
+	// In-process: a renamed account reaches its card; nothing else is
+	// written.
+	os.Setenv("PIMBRIDGE_TEST_CRM_PW", crmtest.AlicePassword)
+	if _, err := srv.Bob.Client.Update(ctx, crm.Record{Entity: crm.EntityAccount, ID: acc.ID, Attrs: map[string]any{"name": "Contoso Ltd"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, err = runCmd("sync", "--target", "addressbook")
+	if err != nil || !strings.HasPrefix(out, "directory: 0 created, 1 updated, 0 deleted") || strings.Contains(out, "to CRM:") {
+		t.Errorf("sync --target addressbook in-process = %v\n%s%s; want only the directory, one card updated", err, out, errOut)
+	}
+	if obj, err := dav.GetObject(ctx, dirBook+mapping.DirectoryCardName(crm.EntityAccount, acc.ID)); err != nil || !strings.Contains(string(obj.Data), "FN:Contoso Ltd") {
+		t.Errorf("account card after the rename: %q, %v", obj.Data, err)
+	}
+}
+
+func TestSync_targetAddressbookNeedsDirectory(t *testing.T) {
+	srv := crmtest.Start(t, nil)
+	_, book, davHTTP := startAddressBook(t)
+	dir := t.TempDir()
+	cfg := writeAliceConfig(t, dir, srv.URL, davHTTP.URL+"/", book, "nodir", "")
+	var out, errb bytes.Buffer
+	err := run(context.Background(), []string{"--config", cfg, "sync", "--target", "addressbook"}, strings.NewReader(""), &out, &errb)
+	if exitCode(io.Discard, err) != exitUsage || !strings.Contains(err.Error(), "carddav.directory") {
+		t.Errorf("sync --target addressbook without carddav.directory = %v, want a usage error naming carddav.directory", err)
+	}
 }
 
 // TestGoOnline_DuplicatesOption: go-online follows sync.duplicates: with
