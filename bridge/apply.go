@@ -431,7 +431,14 @@ func (b *Bridge) createInCRM(ctx context.Context, cs *cycleState, pr *pair, plan
 			delete(attrs, k)
 		}
 	}
-	rec, err := cs.crm.Create(ctx, crm.Record{Entity: pr.m.CRMEntity, ID: pr.m.CRMID, Attrs: attrs}, nil)
+	wo, err := b.createOptions(ctx, pr)
+	if err != nil {
+		return err
+	}
+	rec, err := cs.crm.Create(ctx, crm.Record{Entity: pr.m.CRMEntity, ID: pr.m.CRMID, Attrs: attrs}, wo)
+	if errors.Is(err, crm.ErrDuplicate) {
+		return duplicateError(pr, err)
+	}
 	if errors.Is(err, crm.ErrConflict) {
 		// Created by an earlier attempt with other values: merge with it.
 		return errReread
@@ -440,6 +447,11 @@ func (b *Bridge) createInCRM(ctx context.Context, cs *cycleState, pr *pair, plan
 		return fmt.Errorf("bridge: create %s: %w", pr.m.CRMEntity, err)
 	}
 	cs.stats.createdInCRM(pr.m.CRMEntity)
+	if wo != nil {
+		if err := b.opts.Cache.Tx(ctx, func(tx *idmap.Tx) error { return tx.ClearDuplicateAllowed(ctx, pr.m.MapID) }); err != nil {
+			return err
+		}
+	}
 	pr.rec, pr.crmExists = rec, true
 	pr.rec.Entity = pr.m.CRMEntity
 	if err := b.ensurePIM(ctx, cs, pr); err != nil {
@@ -451,6 +463,7 @@ func (b *Bridge) createInCRM(ctx context.Context, cs *cycleState, pr *pair, plan
 // merge applies the steps of a merge plan, later side first, storing the
 // snapshot after each step.
 func (b *Bridge) merge(ctx context.Context, cs *cycleState, pr *pair, plan *reconcile.Plan) error {
+	var refused []string // fields CRM did not take (closed or not writable)
 	for _, st := range plan.Steps {
 		attrs, err := attrsOf(pr.m.CRMEntity, st.Fields)
 		if err != nil {
@@ -473,10 +486,13 @@ func (b *Bridge) merge(ctx context.Context, cs *cycleState, pr *pair, plan *reco
 			if errors.Is(err, crm.ErrPreconditionFailed) || errors.Is(err, crm.ErrNotFound) {
 				return errReread
 			}
-			if errors.Is(err, crm.ErrReadOnly) {
-				// A completed or canceled activity takes no edits in CRM: the
+			if errors.Is(err, crm.ErrReadOnly) || errors.Is(err, crm.ErrForbidden) {
+				// A completed or canceled activity takes no edits in CRM, and
+				// a record the user reads but may not write (a colleague's,
+				// linked with `errors link`) takes none from this user: the
 				// PIM edit stays on the PIM side only.
-				b.log.Warn("bridge: PIM edit of a closed CRM activity not sent", "item", pr.m.Entry.Href, "fields", st.Fields.Names())
+				b.log.Warn("bridge: PIM edit not sent to CRM (record closed or not writable by this user)", "item", pr.m.Entry.Href, "fields", st.Fields.Names(), "err", err)
+				refused = append(refused, st.Fields.Names()...)
 				break
 			}
 			if err != nil {
@@ -492,14 +508,32 @@ func (b *Bridge) merge(ctx context.Context, cs *cycleState, pr *pair, plan *reco
 			delete(cs.crmSeen, pr.m.CRMID)
 			cs.stats.updatedInCRM(pr.m.CRMEntity)
 		}
-		if err := b.putSnapshot(ctx, pr, st.Snapshot); err != nil {
+		if err := b.putSnapshot(ctx, pr, unsent(st.Snapshot, refused, pr)); err != nil {
 			return err
 		}
 	}
 	if err := b.ensurePIM(ctx, cs, pr); err != nil {
 		return err
 	}
-	return b.commit(ctx, pr, plan.Snapshot, pr.obj.Data, pr.obj.ETag, "")
+	return b.commit(ctx, pr, unsent(plan.Snapshot, refused, pr), pr.obj.Data, pr.obj.ETag, "")
+}
+
+// unsent returns snap with the fields CRM refused set to the CRM record's
+// values: the PIM value stays a PIM-side change, so a later merge does not
+// take the CRM value for a CRM change and overwrite what the user typed.
+func unsent(snap reconcile.Fields, refused []string, pr *pair) reconcile.Fields {
+	if len(refused) == 0 {
+		return snap
+	}
+	crmF, err := fieldsOf(pr.rec)
+	if err != nil {
+		return snap
+	}
+	out := snap.Clone()
+	for _, k := range refused {
+		out[k] = crmF[k]
+	}
+	return out.Compact()
 }
 
 func (b *Bridge) putSnapshot(ctx context.Context, pr *pair, f reconcile.Fields) error {

@@ -53,6 +53,12 @@ type Settings struct {
 	// collection after each full cycle; 0 means reconcile.DefaultVerifyBatch,
 	// negative disables the job.
 	VerifyPerCycle int
+	// AllowDuplicates is sync.duplicates = "allow" (seed 002's personal
+	// option): items new on the PIM side are created in CRM even when
+	// duplicate detection finds matches. False ("ask") makes such an item
+	// a sync error the user resolves (errors retry --allow-duplicate,
+	// errors link).
+	AllowDuplicates bool
 }
 
 func (s Settings) sendsToPIM(entity string) bool {
@@ -87,6 +93,9 @@ type Options struct {
 	// Tasks and Calendar may be the same collection (same Href): it then
 	// holds both, each item sorted by its component.
 	Contacts, Tasks, Calendar Collection
+	// Directory is the address book that receives the CRM accounts and
+	// users one way (SyncDirectory); nil means none.
+	Directory Collection
 	// Settings are the user's sync settings.
 	Settings Settings
 	// Retry says when a failed item is tried again. Zero values take
@@ -111,6 +120,7 @@ type Bridge struct {
 	now   func() time.Time
 	lanes []*lane
 	mu    sync.Mutex // one cycle at a time
+	dirMu sync.Mutex // one directory pass at a time
 
 	trigMu  sync.Mutex
 	trigger chan struct{}
@@ -215,6 +225,9 @@ type Stats struct {
 	// (contact, task, appointment, ...); its sums are the totals above.
 	// UnknownEntity holds objects too malformed to name one.
 	ByEntity map[string]*EntityStats `json:"by_entity,omitempty"`
+	// Directory holds the figures of the directory pass that Run makes
+	// after a full cycle when Options.Directory is set; nil otherwise.
+	Directory *DirectoryStats `json:"directory,omitempty"`
 }
 
 // UnknownEntity is the ByEntity key of objects that name no entity.

@@ -26,6 +26,13 @@
 // Only the primary bridge of a user (crmclient ClaimPrimary, fenced by a
 // generation) syncs contacts, tasks and appointments; a secondary does not.
 //
+// Two more things live beside the cycle: duplicates.go (an item new on the
+// PIM side that CRM duplicate detection matches is created, held back as a
+// sync error, or linked to the existing record, per sync.duplicates and
+// the user's resolution) and directory.go (the CRM accounts and users, one
+// way, into an address book of their own over the addressbook
+// subscription; Run makes a directory pass after each full cycle).
+//
 // The package declares the ports it drives (CRM, Collection) and imports
 // crm, crmclient (for its JSON types), pim, mapping, reconcile and idmap. It
 // must not import cmd, internal/* or any test server. RFCs: 6350, 5545,

@@ -40,7 +40,8 @@ func (b *Bridge) triggerOnce() {
 	b.trigMu.Unlock()
 }
 
-// Run is the daemon loop: a full cycle at once and then every
+// Run is the daemon loop: a full cycle (followed by a directory pass when
+// Options.Directory is set) at once and then every
 // s.Interval (or on Trigger), and a light pass every s.Poll between them
 // that applies track, update and untrack at once while deletions wait for
 // the full cycle. report, when set, gets the outcome of every cycle. Run
@@ -67,6 +68,11 @@ func (b *Bridge) Run(ctx context.Context, s Schedule, report func(light bool, st
 			s.Starting(light)
 		}
 		st, err := b.Cycle(ctx, CycleOptions{Light: light, ConfirmDeletes: s.ConfirmDeletes})
+		if !light && b.opts.Directory != nil && ctx.Err() == nil {
+			dst, derr := b.SyncDirectory(ctx)
+			st.Directory = &dst
+			err = errors.Join(err, derr)
+		}
 		if report != nil {
 			report(light, st, err)
 		}

@@ -61,6 +61,9 @@ type DAV struct {
 	URL         string `toml:"url"`
 	User        string `toml:"user"`
 	AddressBook string `toml:"addressbook"`
+	// Directory is an address book of its own that receives, one way, the
+	// CRM accounts and users the user can read ("" = none).
+	Directory string `toml:"directory"`
 	SecretRef
 }
 
@@ -104,6 +107,11 @@ type Sync struct {
 	MassDeleteThreshold  float64 `toml:"mass_delete_threshold"`
 	AttachmentSizeLimit  int64   `toml:"attachment_size_limit"` // bytes; 0 = no attachments
 	VerificationPerCycle int     `toml:"verification_per_cycle"`
+	// Duplicates is the personal option of seed 002: what happens when
+	// duplicate detection finds matches for an item created on the PIM
+	// side or replayed by go-online: ask (a sync error the user resolves)
+	// or allow (create it anyway).
+	Duplicates string `toml:"duplicates"`
 }
 
 // Offline is the [offline] table: the offline engine and GoOffline batching
@@ -154,6 +162,7 @@ func Default() *Config {
 			Appointments: true, Email: true, UpdateCompanyField: true,
 			TrackBy: "collection", Category: "CRM", MassDeleteThreshold: 0.5,
 			AttachmentSizeLimit: 10 << 20, VerificationPerCycle: 20,
+			Duplicates: "ask",
 		},
 		Offline: Offline{
 			Listen: "127.0.0.1:2525", RowsBatchSize: 100000,
@@ -298,6 +307,14 @@ func (c *Config) Validate() error {
 	case "collection", "category":
 	default:
 		return &FieldError{Field: "sync.track_by", Value: c.Sync.TrackBy, Err: fmt.Errorf("%w: want collection or category", ErrInvalid)}
+	}
+	switch c.Sync.Duplicates {
+	case "ask", "allow":
+	default:
+		return &FieldError{Field: "sync.duplicates", Value: c.Sync.Duplicates, Err: fmt.Errorf("%w: want ask or allow", ErrInvalid)}
+	}
+	if c.CardDAV.Directory != "" && c.CardDAV.Directory == c.CardDAV.AddressBook {
+		return &FieldError{Field: "carddav.directory", Value: c.CardDAV.Directory, Err: fmt.Errorf("%w: must be another address book than carddav.addressbook (the directory is overwritten from CRM)", ErrInvalid)}
 	}
 	if c.Sync.MassDeleteThreshold <= 0 || c.Sync.MassDeleteThreshold > 1 {
 		return &FieldError{Field: "sync.mass_delete_threshold", Value: fmt.Sprint(c.Sync.MassDeleteThreshold), Err: fmt.Errorf("%w: must be in (0, 1]", ErrInvalid)}

@@ -95,6 +95,8 @@ func TestParse_errors(t *testing.T) {
 		{"bad security", "[imap]\nsecurity = \"ssl\"\n", "imap.security", ErrInvalid},
 		{"bad keyword", "[imap]\ntrack_keyword = \"a b\"\n", "imap.track_keyword", ErrInvalid},
 		{"bad track_by", "[sync]\ntrack_by = \"tag\"\n", "sync.track_by", ErrInvalid},
+		{"bad duplicates", "[sync]\nduplicates = \"maybe\"\n", "sync.duplicates", ErrInvalid},
+		{"directory is the contacts book", "[carddav]\naddressbook = \"/a/b/\"\ndirectory = \"/a/b/\"\n", "carddav.directory", ErrInvalid},
 		{"threshold", "[sync]\nmass_delete_threshold = 0\n", "sync.mass_delete_threshold", ErrInvalid},
 		{"batch times", "[offline]\nmin_batch_time = \"2m\"\n", "offline.min_batch_time", ErrInvalid},
 		{"zero interval", "[client]\ninterval = \"0s\"\n", "client.interval", ErrInvalid},

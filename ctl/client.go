@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/pimbridge/pimbridge/crm"
 )
 
 // Client is a connection to a daemon's control socket. Its methods may be
@@ -152,6 +154,18 @@ func (c *Client) RetryError(ctx context.Context, id int64) error {
 // idmap.ErrNoSyncError when there is no such error.
 func (c *Client) DiscardError(ctx context.Context, id int64) error {
 	return c.call(ctx, quickTimeout, request{Op: opDiscard, ID: id}, nil)
+}
+
+// AllowDuplicate asks the daemon to create the item of sync error id
+// although duplicate detection finds matches.
+func (c *Client) AllowDuplicate(ctx context.Context, id int64) error {
+	return c.call(ctx, quickTimeout, request{Op: opAllowDuplicate, ID: id}, nil)
+}
+
+// LinkError asks the daemon to link the item of sync error id to the
+// existing CRM record crmID.
+func (c *Client) LinkError(ctx context.Context, id int64, crmID crm.ID) error {
+	return c.call(ctx, quickTimeout, request{Op: opLink, ID: id, CRMID: crmID}, nil)
 }
 
 // call sends req and decodes the result into out (when not nil). timeout,

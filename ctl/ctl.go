@@ -9,6 +9,7 @@ import (
 
 	"github.com/pimbridge/pimbridge/bridge"
 	"github.com/pimbridge/pimbridge/bridge/mailtrack"
+	"github.com/pimbridge/pimbridge/crm"
 	"github.com/pimbridge/pimbridge/idmap"
 )
 
@@ -70,6 +71,14 @@ type Daemon interface {
 	// DiscardError drops sync error id and its parked change;
 	// idmap.ErrNoSyncError when there is no such error.
 	DiscardError(ctx context.Context, id int64) error
+	// AllowDuplicate resolves sync error id by creating its item in CRM
+	// at the next cycle although duplicate detection finds matches;
+	// idmap.ErrNoSyncError when there is no such error.
+	AllowDuplicate(ctx context.Context, id int64) error
+	// LinkError resolves sync error id by linking its item to the
+	// existing CRM record crmID, merged at the next cycle;
+	// bridge.ErrNoRecord, idmap.ErrAlreadySynced, idmap.ErrDuplicate.
+	LinkError(ctx context.Context, id int64, crmID crm.ID) error
 }
 
 // SyncOptions tune a SyncNow.
@@ -136,6 +145,9 @@ var kinds = []struct {
 }{
 	{"item_errors", bridge.ErrItemErrors},
 	{"no_sync_error", idmap.ErrNoSyncError},
+	{"no_record", bridge.ErrNoRecord},
+	{"already_synced", idmap.ErrAlreadySynced},
+	{"already_mapped", idmap.ErrDuplicate},
 	{"not_primary", bridge.ErrNotPrimary},
 	{"no_privilege", bridge.ErrNoPrivilege},
 	{"canceled", context.Canceled},
@@ -175,13 +187,18 @@ const (
 	opStatus  = "status"
 	opRetry   = "retry"
 	opDiscard = "discard"
+	// opAllowDuplicate and opLink resolve a duplicate; a daemon that
+	// predates them answers "unknown op".
+	opAllowDuplicate = "allow_duplicate"
+	opLink           = "link"
 )
 
 // request is one line from the client.
 type request struct {
 	Op string `json:"op"`
 	SyncOptions
-	ID int64 `json:"id,omitempty"`
+	ID    int64  `json:"id,omitempty"`
+	CRMID crm.ID `json:"crm_id,omitzero"`
 }
 
 // response is one line from the server: Result or Error.

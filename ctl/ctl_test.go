@@ -14,8 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/pimbridge/pimbridge/bridge"
 	"github.com/pimbridge/pimbridge/bridge/mailtrack"
+	"github.com/pimbridge/pimbridge/crm"
 	"github.com/pimbridge/pimbridge/idmap"
 )
 
@@ -42,6 +45,23 @@ func (f *fakeDaemon) Status(context.Context) (Status, error) {
 func (f *fakeDaemon) RetryError(_ context.Context, id int64) error { return f.act("retry", id) }
 
 func (f *fakeDaemon) DiscardError(_ context.Context, id int64) error { return f.act("discard", id) }
+
+func (f *fakeDaemon) AllowDuplicate(_ context.Context, id int64) error {
+	return f.act("allow-duplicate", id)
+}
+
+func (f *fakeDaemon) LinkError(_ context.Context, id int64, crmID crm.ID) error {
+	if crmID == (crm.ID{}) {
+		return fmt.Errorf("daemon: link %d: no crm id", id)
+	}
+	if crmID != linkTarget {
+		return fmt.Errorf("daemon: link %d: %w", id, bridge.ErrNoRecord)
+	}
+	return f.act("link", id)
+}
+
+// linkTarget is the only record the fake daemon links to.
+var linkTarget = uuid.MustParse("6f9619ff-8b86-d011-b42d-00c04fc964ff")
 
 func (f *fakeDaemon) act(op string, id int64) error {
 	f.mu.Lock()
@@ -146,6 +166,10 @@ func TestClient_roundTrip(t *testing.T) {
 		{"discard", c.DiscardError, 7, nil},
 		{"retry unknown", c.RetryError, 8, idmap.ErrNoSyncError},
 		{"discard unknown", c.DiscardError, 8, idmap.ErrNoSyncError},
+		{"allow duplicate", c.AllowDuplicate, 7, nil},
+		{"allow duplicate unknown", c.AllowDuplicate, 8, idmap.ErrNoSyncError},
+		{"link", func(ctx context.Context, id int64) error { return c.LinkError(ctx, id, linkTarget) }, 7, nil},
+		{"link to a missing record", func(ctx context.Context, id int64) error { return c.LinkError(ctx, id, crm.NewID()) }, 7, bridge.ErrNoRecord},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.call(ctx, tc.id)
@@ -157,8 +181,8 @@ func TestClient_roundTrip(t *testing.T) {
 			}
 		})
 	}
-	if got := strings.Join(d.acted, ","); got != "retry 7,discard 7" {
-		t.Errorf("daemon acted %q, want retry 7,discard 7", got)
+	if got := strings.Join(d.acted, ","); got != "retry 7,discard 7,allow-duplicate 7,link 7" {
+		t.Errorf("daemon acted %q, want retry 7,discard 7,allow-duplicate 7,link 7", got)
 	}
 }
 

@@ -250,6 +250,10 @@ func (l *Listener) handle(ctx context.Context, gone <-chan struct{}, line []byte
 		err = d.RetryError(ctx, req.ID)
 	case opDiscard:
 		err = d.DiscardError(ctx, req.ID)
+	case opAllowDuplicate:
+		err = d.AllowDuplicate(ctx, req.ID)
+	case opLink:
+		err = d.LinkError(ctx, req.ID, req.CRMID)
 	default:
 		err = fmt.Errorf("%w: unknown op %q", ErrProtocol, req.Op)
 	}

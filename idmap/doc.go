@@ -41,7 +41,9 @@
 //     ETag listing digest, or an IMAP UIDVALIDITY/HIGHESTMODSEQ state.
 //   - syncerror: failures the user can list, retry or discard (item,
 //     field, server message, attempts).
-//   - setting: a small key/value store (e.g. the primary generation).
+//   - setting: a small key/value store (e.g. the primary generation;
+//     "duplicate.allow.<map id>" marks an item the user allowed to be
+//     created despite duplicates, see resolve.go).
 //
 // Times are stored as INTEGER unix nanoseconds in UTC, NULL meaning never.
 //

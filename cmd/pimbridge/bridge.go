@@ -117,6 +117,9 @@ func (g *globals) openBridge(ctx context.Context, cacheFile string, progress fun
 		}
 		opts.Contacts = bridge.NewDAVCollection(davext.NewCollection(c, cfg.CardDAV.AddressBook, davext.AddressBook))
 	}
+	if err := withDirectory(cfg, &opts, log); err != nil {
+		return nil, err
+	}
 	if cfg.CalDAV.URL != "" && (cfg.CalDAV.Calendar != "" || cfg.CalDAV.Tasks != "") {
 		c, err := davClient(cfg.CalDAV.URL, cfg.CalDAV.User, "caldav", cfg.CalDAV.SecretRef, log)
 		if err != nil {
@@ -171,6 +174,7 @@ func settingsOf(cfg *config.Config) bridge.Settings {
 		Category:            s.Category,
 		MassDeleteThreshold: s.MassDeleteThreshold,
 		VerifyPerCycle:      s.VerificationPerCycle,
+		AllowDuplicates:     s.Duplicates == "allow",
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/pimbridge/pimbridge/bridge"
 	"github.com/pimbridge/pimbridge/bridge/mailtrack"
 	"github.com/pimbridge/pimbridge/config"
+	"github.com/pimbridge/pimbridge/crm"
 	"github.com/pimbridge/pimbridge/ctl"
 	"github.com/pimbridge/pimbridge/idmap"
 )
@@ -191,6 +192,17 @@ func (d *daemonCtl) RetryError(ctx context.Context, id int64) error {
 // DiscardError drops sync error id.
 func (d *daemonCtl) DiscardError(ctx context.Context, id int64) error {
 	return d.env.cache.Tx(ctx, func(tx *idmap.Tx) error { return tx.DiscardSyncError(ctx, id) })
+}
+
+// AllowDuplicate creates the item of sync error id at the next cycle
+// although duplicate detection finds matches.
+func (d *daemonCtl) AllowDuplicate(ctx context.Context, id int64) error {
+	return d.env.bridge.AllowDuplicate(ctx, id)
+}
+
+// LinkError links the item of sync error id to the CRM record crmID.
+func (d *daemonCtl) LinkError(ctx context.Context, id int64, crmID crm.ID) error {
+	return d.env.bridge.LinkSyncError(ctx, id, crmID)
 }
 
 // syncViaDaemon asks the running daemon for the cycle and prints its

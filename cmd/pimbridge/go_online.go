@@ -28,7 +28,12 @@ retry, retry sends them once more, discard drops them. On a terminal without
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			o := offline.ReplayOptions{AllowDuplicates: allowDup}
+			cfg, err := g.loadConfig()
+			if err != nil {
+				return err
+			}
+			// --allow-duplicates overrides sync.duplicates for this run.
+			o := offline.ReplayOptions{AllowDuplicates: allowDup || cfg.Sync.Duplicates == "allow"}
 			if onError != "" {
 				d, err := offline.ParseOnError(onError)
 				if err != nil {
@@ -56,7 +61,7 @@ retry, retry sends them once more, discard drops them. On a terminal without
 		},
 	}
 	c.Flags().StringVar(&onError, "on-error", "", "what to do with rejected requests: stay-offline, retry or discard")
-	c.Flags().BoolVar(&allowDup, "allow-duplicates", false, "create records even when duplicate detection finds matches")
+	c.Flags().BoolVar(&allowDup, "allow-duplicates", false, "create records even when duplicate detection finds matches (this run; sync.duplicates = \"allow\" always does)")
 	return c
 }
 

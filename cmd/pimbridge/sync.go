@@ -23,19 +23,20 @@ func newSyncCmd(g *globals) *cobra.Command {
 		Short: "Run one full sync cycle between CRM and the PIM servers (and/or refresh the offline replica)",
 		Long: "Run one full sync cycle: CRM changes from the outlook subscription, PIM changes since the last cycle,\n" +
 			"then every pending pair merged and written, and tracked e-mail. --target offline refreshes the offline\n" +
-			"replica instead (an incremental GoOffline that stays online); all does both (seed 000's Sync(type)).\n" +
+			"replica instead (an incremental GoOffline that stays online); --target addressbook fills the carddav.directory\n" +
+			"book with the CRM accounts and users; all does everything (seed 000's Sync(type)).\n" +
 			"Exit code 3 means some items failed (see `pimbridge errors`).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			if target != "pim" && target != "offline" && target != "all" {
-				return usageErr(fmt.Errorf("--target %q: want pim, offline or all", target))
+			if target != "pim" && target != "offline" && target != "addressbook" && target != "all" {
+				return usageErr(fmt.Errorf("--target %q: want pim, addressbook, offline or all", target))
 			}
 			var pimErr, offErr error
 			if target != "offline" {
-				pimErr = g.syncPIM(ctx, confirm, asJSON)
+				pimErr = g.syncPIM(ctx, target, confirm, asJSON)
 			}
-			if target != "pim" {
+			if target == "offline" || target == "all" {
 				offErr = g.refreshReplica(ctx)
 			}
 			var ce *codeError
@@ -47,16 +48,19 @@ func newSyncCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&confirm, "confirm-deletes", false, "apply deletions beyond sync.mass_delete_threshold")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the cycle's figures as JSON")
-	cmd.Flags().StringVar(&target, "target", "pim", "what to synchronize: pim (CardDAV/CalDAV/IMAP), offline (the replica) or all")
+	cmd.Flags().StringVar(&target, "target", "pim", "what to synchronize: pim (CardDAV/CalDAV/IMAP), addressbook (the carddav.directory book), offline (the replica) or all")
 	return cmd
 }
 
 // syncPIM runs one bridge cycle and one e-mail cycle: in the daemon when
 // one runs on this state dir (through ctl), else in this process.
-func (g *globals) syncPIM(ctx context.Context, confirm, asJSON bool) error {
+func (g *globals) syncPIM(ctx context.Context, target string, confirm, asJSON bool) error {
 	cfg, err := g.loadConfig()
 	if err != nil {
 		return err
+	}
+	if target == "addressbook" && (cfg.CardDAV.URL == "" || cfg.CardDAV.Directory == "") {
+		return usageErr(fmt.Errorf("--target addressbook: set carddav.url and carddav.directory (the address book for the CRM accounts and users)"))
 	}
 	if ran, err := g.syncViaDaemon(ctx, cfg, confirm, asJSON); ran || err != nil {
 		return err
@@ -66,10 +70,16 @@ func (g *globals) syncPIM(ctx context.Context, confirm, asJSON bool) error {
 		return err
 	}
 	defer env.Close()
+	if target == "addressbook" {
+		return syncDirectoryOnly(ctx, g.stdout, env, asJSON)
+	}
 	if err := env.withMail(ctx); err != nil {
 		return err
 	}
 	st, err := env.bridge.Cycle(ctx, bridge.CycleOptions{ConfirmDeletes: confirm})
+	if target == "all" {
+		err = syncDirectory(ctx, env, &st, err)
+	}
 	var (
 		mst  mailtrack.Stats
 		merr error
@@ -132,6 +142,9 @@ func printStats(w io.Writer, st bridge.Stats, withMail bool, mst mailtrack.Stats
 			mst.Tracked, mst.Regarding, mst.Untracked, mst.Deleted, mst.Failed); err != nil {
 			return err
 		}
+	}
+	if err := printDirectory(w, st.Directory); err != nil {
+		return err
 	}
 	if !st.Primary {
 		_, err := fmt.Fprintln(w, "secondary client: contacts, tasks and appointments are synced by the primary (run set-primary to take over)")
