@@ -39,7 +39,7 @@ func diffLines(a, b []byte) (onlyA, onlyB []string) {
 // same bytes, and a one-field patch changes only that property's lines.
 func TestPatch_preservation(t *testing.T) {
 	for file := range fixtures(t) {
-		if strings.HasPrefix(filepath.Base(file), "malformed-") || filepath.Ext(file) == ".eml" {
+		if filepath.Ext(file) == ".eml" {
 			continue
 		}
 		t.Run(file, func(t *testing.T) {
@@ -48,6 +48,9 @@ func TestPatch_preservation(t *testing.T) {
 				t.Fatal(err)
 			}
 			recs, err := mapAny(file, raw)
+			if err != nil && strings.HasPrefix(filepath.Base(file), "malformed-") {
+				return // nothing usable: TestGolden checks the error
+			}
 			if err != nil || len(recs) == 0 {
 				t.Fatalf("map: %v", err)
 			}

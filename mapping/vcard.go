@@ -12,8 +12,12 @@ import (
 // Result is one CRM record mapped from a PIM object, with the PIM UID and
 // the quirks that were tolerated on the way.
 type Result struct {
-	Record   crm.Record
-	UID      string
+	Record crm.Record
+	UID    string
+	// Defects lists what was repaired or stepped around; a defect with a
+	// Field leaves that CRM field as it was (see the package doc).
+	Defects []Defect
+	// Deprecated: Warnings is the String of each of Defects.
 	Warnings []string
 }
 
