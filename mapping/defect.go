@@ -117,8 +117,9 @@ type Defect struct {
 	Property string
 	// Line is the 1-based line, 0 when unknown.
 	Line int
-	// Field is the CRM attribute the flaw touches: left as it was (vCard,
-	// iCalendar) or left empty (e-mail). "" when none.
+	// Field is the CRM attribute the flaw touches, several joined by ", ":
+	// left as it was (vCard, iCalendar) or left empty (e-mail). "" when
+	// none.
 	Field string
 	// Detail says what was found, with the text as written.
 	Detail string
@@ -159,8 +160,13 @@ func defectStrings(ds []Defect) []string {
 func DefectFields(ds []Defect) []string {
 	var out []string
 	for _, d := range ds {
-		if d.Field != "" && !containsStr(out, d.Field) {
-			out = append(out, d.Field)
+		if d.Field == "" {
+			continue
+		}
+		for _, f := range strings.Split(d.Field, ", ") {
+			if !containsStr(out, f) {
+				out = append(out, f)
+			}
 		}
 	}
 	return out

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -142,7 +143,7 @@ func TestGolden(t *testing.T) {
 			cases++
 			clients[row[5]] = true
 			for _, r := range recs {
-				roundTrip(t, r)
+				roundTrip(t, r, DefectFields(defects)...)
 			}
 		})
 	}
@@ -155,8 +156,8 @@ func TestGolden(t *testing.T) {
 }
 
 // roundTrip writes r as a new object, reads it back and compares the
-// mapped fields.
-func roundTrip(t *testing.T, r crm.Record) {
+// mapped fields, except those a defect left as they were.
+func roundTrip(t *testing.T, r crm.Record, skip ...string) {
 	t.Helper()
 	opts := &Options{Now: fixedNow, NewUID: func() string { return "uid-1" }}
 	var back []Result
@@ -185,7 +186,8 @@ func roundTrip(t *testing.T, r crm.Record) {
 	if len(back) != 1 {
 		t.Fatalf("write back: %d records", len(back))
 	}
-	if d := Diff(NewSnapshot(r), NewSnapshot(back[0].Record)); len(d) > 0 {
+	d := slices.DeleteFunc(Diff(NewSnapshot(r), NewSnapshot(back[0].Record)), func(f string) bool { return slices.Contains(skip, f) })
+	if len(d) > 0 {
 		t.Errorf("round trip changed %v:\n%s", d, out)
 	}
 	// Idempotence: writing the read-back record again gives the same bytes.

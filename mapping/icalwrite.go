@@ -94,6 +94,10 @@ func PatchICal(raw []byte, rec crm.Record, opts *Options) ([]byte, error) {
 			w.want[f] = normValue(v)
 		}
 	}
+	// A field whose PIM line the CRM cannot hold keeps that line.
+	for _, f := range DefectFields(cur.Defects) {
+		w.want[f] = cur.Record.Attrs[f]
+	}
 	// statecode alone (without statuscode) means its default status.
 	if sc, ok := rec.Attrs["statecode"].(int64); ok {
 		if _, has := rec.Attrs["statuscode"]; !has {
@@ -104,6 +108,9 @@ func PatchICal(raw []byte, rec crm.Record, opts *Options) ([]byte, error) {
 	}
 	if err := w.apply(rec); err != nil {
 		return nil, err
+	}
+	if d.truncated && len(w.p.edits) > 0 {
+		return nil, &ParseError{Item: "ical", Property: "END", Err: fmt.Errorf("%w: truncated object (no END line) is not rewritten", ErrMalformed)}
 	}
 	return w.p.bytes(), nil
 }
@@ -245,7 +252,7 @@ func (w *icalWriter) apply(rec crm.Record) error {
 	if len(w.p.edits) > 0 {
 		now := w.it.opts.now().Format("20060102T150405Z")
 		for _, name := range []string{"DTSTAMP", "LAST-MODIFIED"} {
-			if l := c.prop(name); l != nil {
+			if l := c.prop(name); l != nil && isStamp(l.value) {
 				nc := fromLine(l)
 				nc.params = nil
 				nc.value = now
@@ -520,4 +527,11 @@ func (w *icalWriter) status(isEvent bool) {
 	}
 	w.setRaw("X-CRM-STATUSCODE", strconv.FormatInt(code, 10))
 
+}
+
+// isStamp reports whether a REV, DTSTAMP or LAST-MODIFIED value parses; one
+// that does not is left as written.
+func isStamp(v string) bool {
+	_, ok := parseStamp(v)
+	return ok
 }

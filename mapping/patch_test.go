@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -47,10 +48,11 @@ func TestPatch_preservation(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			recs, err := mapAny(file, raw)
+			recs, defects, err := mapDefects(file, raw)
 			if err != nil && strings.HasPrefix(filepath.Base(file), "malformed-") {
 				return // nothing usable: TestGolden checks the error
 			}
+			truncated := hasDefect(defects, DefectMissingEnd)
 			if err != nil || len(recs) == 0 {
 				t.Fatalf("map: %v", err)
 			}
@@ -71,6 +73,12 @@ func TestPatch_preservation(t *testing.T) {
 				t.Fatalf("no-change patch changed bytes: removed %q added %q", a, b)
 			}
 			out, err = patch(raw, crm.Record{Entity: r.Entity, Attrs: map[string]any{field: value}}, opts)
+			if truncated {
+				if !errors.Is(err, ErrMalformed) {
+					t.Errorf("patch of a truncated object: err %v, want ErrMalformed", err)
+				}
+				return
+			}
 			if err != nil {
 				t.Fatalf("patch %s: %v", field, err)
 			}

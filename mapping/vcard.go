@@ -3,6 +3,7 @@ package mapping
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -205,6 +206,49 @@ func (k *card) single(s *single) *line {
 	return nil
 }
 
+// The CRM's date range (SQL Server datetime).
+var (
+	minCRMDate = time.Date(1753, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxCRMDate = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+)
+
+// readDate reads a date property for a CRM date field; kind is the defect
+// when it cannot be held (no year, out of range, not a date).
+func readDate(l *line, v string) (time.Time, DefectKind) {
+	s := strings.TrimSpace(v)
+	if strings.EqualFold(l.param("VALUE"), "text") {
+		return time.Time{}, DefectBadDate
+	}
+	if strings.HasPrefix(s, "--") {
+		return time.Time{}, DefectYearlessDate // vCard 4 --MMDD, --MM-DD
+	}
+	t, ok := parseDate(s)
+	switch {
+	case !ok:
+		return time.Time{}, DefectBadDate
+	case t.Year() == 1604 || l.param("X-APPLE-OMIT-YEAR") == strconv.Itoa(t.Year()):
+		// Apple and CardBook write 1604 for "no year".
+		return time.Time{}, DefectYearlessDate
+	case t.Before(minCRMDate) || t.After(maxCRMDate):
+		return time.Time{}, DefectDateRange
+	}
+	return t, ""
+}
+
+// parseStamp reads a REV, DTSTAMP or LAST-MODIFIED value.
+func parseStamp(v string) (time.Time, bool) {
+	v = strings.TrimSpace(v)
+	for _, layout := range []string{"20060102T150405Z", "2006-01-02T15:04:05Z07:00", "20060102T150405", "2006-01-02T15:04:05", "2006-01-02T15:04:05.999Z07:00", "20060102T150405.999Z", "20060102", "2006-01-02"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t.UTC(), true
+		}
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
+		return time.Unix(n, 0).UTC(), true // seconds since 1970 (some Android exports)
+	}
+	return time.Time{}, false
+}
+
 // parseDate reads a vCard date (1980-03-22, 19800322, with an optional time
 // part). A date without a year (--0322) or a text value gives ok == false.
 func parseDate(s string) (time.Time, bool) {
@@ -239,8 +283,9 @@ func VCardToCRM(raw []byte, opts *Options) ([]Result, error) {
 			return nil, err
 		}
 		if len(out) == 0 {
-			r.Warnings = append(d.warnings, r.Warnings...)
+			r.Defects = append(d.defects, r.Defects...)
 		}
+		r.Warnings = defectStrings(r.Defects)
 		out = append(out, r)
 	}
 	return out, nil
@@ -262,8 +307,13 @@ func readContact(k *card) (Result, error) {
 	if k.ver != "2.1" {
 		for _, l := range k.c.props {
 			if l.isQP() {
-				return res, propErr("vcard", l, "quoted-printable encoding in a vCard %s", k.ver)
+				res.Defects = append(res.Defects, Defect{Kind: DefectQPInV3, Property: l.name, Line: l.num, Detail: "decoded anyway (vCard " + k.ver + ")"})
 			}
+		}
+	}
+	if l := k.c.prop("REV"); l != nil {
+		if _, ok := parseStamp(l.value); !ok {
+			res.Defects = append(res.Defects, Defect{Kind: DefectBadStamp, Property: l.name, Line: l.num, Detail: fmt.Sprintf("%q kept", l.value)})
 		}
 	}
 	if l := k.c.prop("UID"); l != nil {
@@ -272,7 +322,7 @@ func readContact(k *card) (Result, error) {
 	if l := k.c.prop("X-CRM-ID"); l != nil {
 		id, err := crm.ParseID(strings.TrimSpace(k.text(l)))
 		if err != nil {
-			res.Warnings = append(res.Warnings, fmt.Sprintf("line %d: X-CRM-ID: %v", l.num, err))
+			res.Defects = append(res.Defects, Defect{Kind: DefectBadCRMID, Property: l.name, Line: l.num, Detail: err.Error()})
 		} else {
 			res.Record.ID = id
 		}
@@ -290,7 +340,7 @@ func readContact(k *card) (Result, error) {
 		if len(fn) > 0 {
 			set("lastname", fn[len(fn)-1])
 			set("firstname", strings.Join(fn[:len(fn)-1], " "))
-			res.Warnings = append(res.Warnings, "no N property: names taken from FN")
+			res.Defects = append(res.Defects, Defect{Kind: DefectNoN, Property: "FN", Line: l.num})
 		}
 	}
 	if l := k.c.prop("ORG"); l != nil {
@@ -341,13 +391,9 @@ func readContact(k *card) (Result, error) {
 		}
 		v := k.text(l)
 		if s.date {
-			if strings.EqualFold(l.param("VALUE"), "text") {
-				res.Warnings = append(res.Warnings, fmt.Sprintf("line %d: %s: text date %q not mapped", l.num, l.name, v))
-				continue
-			}
-			t, ok := parseDate(v)
-			if !ok {
-				res.Warnings = append(res.Warnings, fmt.Sprintf("line %d: %s: date %q not mapped", l.num, l.name, v))
+			t, kind := readDate(l, v)
+			if kind != "" {
+				res.Defects = append(res.Defects, Defect{Kind: kind, Property: l.name, Line: l.num, Field: s.field, Detail: fmt.Sprintf("%q", v)})
 				continue
 			}
 			a[s.field] = t
@@ -358,7 +404,7 @@ func readContact(k *card) (Result, error) {
 		}
 		set(s.field, v)
 	}
-	fitLengths(crm.EntityContact, a, &res.Warnings)
+	fitLengths(crm.EntityContact, a, &res.Defects)
 	return res, nil
 }
 

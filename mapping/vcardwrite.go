@@ -63,6 +63,11 @@ func PatchVCard(raw []byte, rec crm.Record, opts *Options) ([]byte, error) {
 			want[f] = normValue(v)
 		}
 	}
+	// A field whose PIM line the CRM cannot hold (a year-less birthday)
+	// keeps that line: a CRM write never clears or replaces it.
+	for _, f := range DefectFields(cur.Defects) {
+		want[f] = cur.Record.Attrs[f]
+	}
 	changed := func(fs ...string) bool {
 		for _, f := range fs {
 			if !sameValue(cur.Record.Attrs[f], want[f]) {
@@ -232,8 +237,11 @@ func PatchVCard(raw []byte, rec crm.Record, opts *Options) ([]byte, error) {
 			k.setLine(p, l, rec.ID.String(), cline{name: "X-CRM-ID"}, true)
 		}
 	}
+	if d.truncated && len(p.edits) > 0 {
+		return nil, &ParseError{Item: "vcard", Property: "END", Err: fmt.Errorf("%w: truncated card (no END line) is not rewritten", ErrMalformed)}
+	}
 	if len(p.edits) > 0 {
-		if l := k.c.prop("REV"); l != nil {
+		if l := k.c.prop("REV"); l != nil && isStamp(l.value) {
 			c := fromLine(l)
 			c.setParam("VALUE")
 			c.value = opts.now().Format("20060102T150405Z")
