@@ -279,7 +279,7 @@ func parseDocument(rawBytes []byte, kind string) (*document, error) {
 		}
 	}
 	if len(d.root.children) == 0 {
-		return nil, &ParseError{Item: kind, Err: fmt.Errorf("%w: no BEGIN line", ErrMalformed)}
+		return nil, &ParseError{Item: kind, Line: 1, Err: fmt.Errorf("%w: no BEGIN line", ErrMalformed)}
 	}
 	return d, nil
 }
