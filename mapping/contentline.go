@@ -245,6 +245,8 @@ func parseDocument(rawBytes []byte, kind string) (*document, error) {
 				// END of a component whose BEGIN is missing: it holds the
 				// lines before it.
 				top.name = name
+				first := top.props[0]
+				top.begin = &line{start: first.start, end: first.start, num: first.num, name: "BEGIN", value: name}
 				d.root.children = append(d.root.children, top)
 				d.defects = append(d.defects, Defect{Kind: DefectMissingBegin, Property: "BEGIN", Line: top.props[0].num, Detail: "BEGIN:" + name + " missing"})
 				implicit = nil

@@ -345,8 +345,12 @@ func (w *mailWalker) decodeTransfer(h message.Header, body []byte, where string)
 	enc := strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding")))
 	if e, _, ok := strings.Cut(enc, ";"); ok || strings.ContainsAny(enc, " \t") {
 		// "quoted-printable;" (Outlook 2003), "base64 (x)".
-		w.defect(Defect{Kind: DefectTransferEncoding, Property: "Content-Transfer-Encoding", Detail: fmt.Sprintf("%s%q read as %q", where, enc, strings.Fields(e + " ")[0])})
-		enc = strings.Fields(e + " ")[0]
+		first := ""
+		if fs := strings.Fields(e); len(fs) > 0 {
+			first = fs[0]
+		}
+		w.defect(Defect{Kind: DefectTransferEncoding, Property: "Content-Transfer-Encoding", Detail: fmt.Sprintf("%s%q read as %q", where, enc, first)})
+		enc = first
 	}
 	switch enc {
 	case "", "7bit", "8bit", "binary":
