@@ -57,6 +57,10 @@ func TestMailDefects(t *testing.T) {
 			map[string]string{"description": "café"}},
 		{"transfer encoding that is only a semicolon", DefectTransferEncoding, mailHead + "Content-Transfer-Encoding: ;\r\n\r\nplain\r\n",
 			map[string]string{"description": "plain"}},
+		{"transfer encoding misspelt", DefectTransferEncoding, mailHead + "Content-Transfer-Encoding: quoted printable\r\n\r\ncaf=C3=A9\r\n",
+			map[string]string{"description": "café"}},
+		{"repeated references are merged", DefectDuplicateHeader, mailHead + "References: <a@x>\r\nReferences: <b@x>\r\n\r\nx\r\n",
+			map[string]string{"references": "<a@x> <b@x>"}},
 		{"base64 without padding", DefectTransferEncoding, mailHead + "Content-Transfer-Encoding: base64\r\n\r\naGVsbG8gd29ybGQ\r\n",
 			map[string]string{"description": "hello world"}},
 		{"multipart without boundary", DefectNoBoundary, mailHead + "Content-Type: multipart/mixed\r\n\r\njust text\r\n",
@@ -254,5 +258,23 @@ func TestICalDefects(t *testing.T) {
 	rs, err = ICalToCRM([]byte(strings.Replace(icalHead, "DTEND:20260105T110000Z", "DURATION:PT1X", 1)+"END:VEVENT\r\nEND:VCALENDAR\r\n"), nil)
 	if err != nil || !hasDefect(rs[0].Defects, DefectBadDuration) {
 		t.Errorf("bad DURATION: %v %v", err, rs)
+	}
+}
+
+// TestICalDefect_eventWithoutCalendar: a VEVENT written without its
+// VCALENDAR is read, and patched in place.
+func TestICalDefect_eventWithoutCalendar(t *testing.T) {
+	raw := []byte("BEGIN:VEVENT\nSUMMARY:Bare\nDTSTART;VALUE=DATE:20140409\nUID:b1\nEND:VEVENT\n")
+	rs, err := ICalToCRM(raw, nil)
+	if err != nil || !hasDefect(rs[0].Defects, DefectMissingBegin) || rs[0].Record.Attrs["subject"] != "Bare" {
+		t.Fatalf("ICalToCRM: %v %v", err, rs)
+	}
+	out, err := PatchICal(raw, rs[0].Record, nil)
+	if err != nil || !bytes.Equal(out, raw) {
+		t.Errorf("no-change patch: %v %q", err, out)
+	}
+	// A lone VTIMEZONE has nothing usable.
+	if _, err := ICalToCRM([]byte("BEGIN:VTIMEZONE\nTZID:X\nEND:VTIMEZONE\n"), nil); !errors.Is(err, ErrMalformed) {
+		t.Errorf("lone VTIMEZONE: %v", err)
 	}
 }

@@ -74,7 +74,11 @@ func ICalToCRM(raw []byte, opts *Options) ([]Result, error) {
 		return nil, err
 	}
 	var out []Result
-	for _, cal := range d.root.children {
+	cals, err := calendars(d)
+	if err != nil {
+		return nil, err
+	}
+	for _, cal := range cals {
 		if cal.name != "VCALENDAR" {
 			return nil, &ParseError{Item: "ical", Property: "BEGIN", Line: cal.begin.num, Err: fmt.Errorf("%w: BEGIN:%s, want VCALENDAR", ErrMalformed, cal.name)}
 		}
@@ -385,4 +389,23 @@ func formatDuration(d time.Duration) string {
 		}
 	}
 	return s
+}
+
+// calendars returns the VCALENDARs of d. A VEVENT or VTODO written without
+// its VCALENDAR (khal, some exports) is read as if it had one
+// (DefectMissingBegin); any other top-level component is a *ParseError.
+func calendars(d *document) ([]*component, error) {
+	var out []*component
+	for _, c := range d.root.children {
+		switch c.name {
+		case "VCALENDAR":
+			out = append(out, c)
+		case "VEVENT", "VTODO":
+			out = append(out, &component{name: "VCALENDAR", begin: c.begin, endLine: c.endLine, children: []*component{c}})
+			d.defects = append(d.defects, Defect{Kind: DefectMissingBegin, Property: "BEGIN", Line: c.begin.num, Detail: "BEGIN:" + c.name + " outside a VCALENDAR"})
+		default:
+			return nil, &ParseError{Item: "ical", Property: "BEGIN", Line: c.begin.num, Err: fmt.Errorf("%w: BEGIN:%s, want VCALENDAR", ErrMalformed, c.name)}
+		}
+	}
+	return out, nil
 }

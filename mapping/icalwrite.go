@@ -58,7 +58,11 @@ func PatchICal(raw []byte, rec crm.Record, opts *Options) ([]byte, error) {
 		want = "VEVENT"
 	}
 	var it *calItem
-	for _, cal := range d.root.children {
+	cals, err := calendars(d)
+	if err != nil {
+		return nil, err
+	}
+	for _, cal := range cals {
 		for _, c := range cal.children {
 			if c.name != want || c.prop("RECURRENCE-ID") != nil {
 				continue

@@ -27,9 +27,9 @@ type hfield struct {
 	line        int
 }
 
-// addressHeaders are merged when repeated; the other singleHeaders keep
-// their first occurrence.
-var addressHeaders = []string{"To", "Cc", "Bcc"}
+// addressHeaders (and References) are merged when repeated; the other
+// singleHeaders keep their first occurrence.
+var addressHeaders = []string{"To", "Cc", "Bcc", "References"}
 
 // readHeaderBlock splits raw into a repaired header and the body. lineBase
 // is the line number of raw's first line minus one (0 for the message;
@@ -118,7 +118,11 @@ func readHeaderBlock(raw []byte, top bool, ds *[]Defect) (textproto.Header, []by
 				d := Defect{Kind: DefectDuplicateHeader, Property: f.name, Line: f.line, Detail: fmt.Sprintf("first on line %d", first.line)}
 				if containsFold(addressHeaders, k) {
 					d.Detail += "; merged"
-					first.value += ", " + f.value
+					sep := ", "
+					if strings.EqualFold(k, "References") {
+						sep = " "
+					}
+					first.value += sep + f.value
 					h.Set(first.name, first.value)
 				} else {
 					d.Detail += fmt.Sprintf("; %q ignored", f.value)
@@ -340,10 +344,17 @@ func trimEOL(b []byte) []byte {
 	return bytes.TrimSuffix(b, []byte("\r"))
 }
 
+// encodingAliases maps misspelt transfer encodings, without spaces, "-"
+// and "_", to their names.
+var encodingAliases = map[string]string{
+	"7bit": "7bit", "7bits": "7bit", "8bit": "8bit", "8bits": "8bit", "binary": "binary",
+	"base64": "base64", "quotedprintable": "quoted-printable", "qp": "quoted-printable",
+}
+
 // decodeTransfer undoes the Content-Transfer-Encoding leniently.
 func (w *mailWalker) decodeTransfer(h message.Header, body []byte, where string) []byte {
 	enc := strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding")))
-	if e, _, ok := strings.Cut(enc, ";"); ok || strings.ContainsAny(enc, " \t") {
+	if e, _, ok := strings.Cut(enc, ";"); ok || strings.ContainsAny(enc, " \t") && encodingAliases[strings.ReplaceAll(enc, " ", "")] == "" {
 		// "quoted-printable;" (Outlook 2003), "base64 (x)".
 		first := ""
 		if fs := strings.Fields(e); len(fs) > 0 {
@@ -351,6 +362,10 @@ func (w *mailWalker) decodeTransfer(h message.Header, body []byte, where string)
 		}
 		w.defect(Defect{Kind: DefectTransferEncoding, Property: "Content-Transfer-Encoding", Detail: fmt.Sprintf("%s%q read as %q", where, enc, first)})
 		enc = first
+	}
+	if alias, ok := encodingAliases[strings.NewReplacer(" ", "", "-", "", "_", "").Replace(enc)]; ok && alias != enc {
+		w.defect(Defect{Kind: DefectTransferEncoding, Property: "Content-Transfer-Encoding", Detail: fmt.Sprintf("%s%q read as %q", where, enc, alias)})
+		enc = alias
 	}
 	switch enc {
 	case "", "7bit", "8bit", "binary":
