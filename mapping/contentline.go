@@ -157,6 +157,9 @@ func parseDocument(rawBytes []byte, kind string) (*document, error) {
 	slab := make([]line, 0, strings.Count(raw, "\n")+1)
 	d.lines = make([]*line, 0, cap(slab))
 	pos, num := 0, 0
+	if strings.HasPrefix(raw, "\ufeff") {
+		pos = 3 // a UTF-8 byte order mark (some Windows exporters)
+	}
 	var prev *line          // last property, for 2.1 base64 blocks
 	var implicit *component // open component whose BEGIN is missing
 	for pos < len(raw) {
