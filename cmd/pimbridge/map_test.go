@@ -55,7 +55,8 @@ func TestMapCmd(t *testing.T) {
 }
 
 // TestMapCmd_malformed: every malformed-* fixture maps best effort (exit 0)
-// and lists its defects, by kind name, on stderr.
+// and lists its defects, by kind name, on stderr, or exits 1 naming the line
+// when nothing usable remains.
 func TestMapCmd_malformed(t *testing.T) {
 	files, _ := filepath.Glob("../../mapping/testdata/fixtures/*/malformed-*")
 	if len(files) < 7 {
@@ -65,8 +66,16 @@ func TestMapCmd_malformed(t *testing.T) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			var out, errb bytes.Buffer
 			err := run(context.Background(), []string{"map", f}, nil, &out, &errb)
-			if code := exitCode(&errb, err); code != 0 {
-				t.Fatalf("exit code %d, want 0 (stderr %s)", code, errb.String())
+			code := exitCode(&errb, err)
+			if code == 1 {
+				// Nothing usable: a clear error naming the line.
+				if !strings.Contains(errb.String(), "malformed input") || !strings.Contains(errb.String(), "line ") {
+					t.Errorf("stderr %q does not name the problem and line", errb.String())
+				}
+				return
+			}
+			if code != 0 {
+				t.Fatalf("exit code %d, want 0 or 1 (stderr %s)", code, errb.String())
 			}
 			if !strings.Contains(errb.String(), "defect: ") {
 				t.Errorf("stderr %q lists no defect", errb.String())
