@@ -132,9 +132,10 @@ type document struct {
 	lines   []*line
 	root    component
 	defects []Defect
-	// truncated: a component had no END line; the patchers refuse to
-	// rewrite such an object (they would append after a cut line).
+	// truncated: components had no END line; closeEnds holds the END
+	// lines that complete the object, innermost first.
 	truncated bool
+	closeEnds string
 }
 
 // errNoColon marks a content line without a value separator.
@@ -279,8 +280,10 @@ func parseDocument(rawBytes []byte, kind string) (*document, error) {
 		top := stack[len(stack)-1]
 		d.defects = append(d.defects, Defect{Kind: DefectMissingEnd, Property: "END", Line: top.begin.num, Detail: "BEGIN:" + top.name + " without END (truncated)"})
 		d.truncated = true
-		for _, c := range stack[1:] {
+		for i := len(stack) - 1; i >= 1; i-- {
+			c := stack[i]
 			c.endLine = &line{start: len(raw), end: len(raw), num: num + 1, name: "END"}
+			d.closeEnds += "END:" + c.name + d.eol
 		}
 	}
 	if len(d.root.children) == 0 {
@@ -468,4 +471,14 @@ func lenientSplit(l *line, s string) bool {
 		l.params = append(l.params, p)
 	}
 	return true
+}
+
+// completed returns the raw bytes of a truncated document with its missing
+// END lines appended (after a line end when the input stops mid-line).
+func (d *document) completed() []byte {
+	out := append([]byte(nil), d.raw...)
+	if len(out) > 0 && out[len(out)-1] != '\n' {
+		out = append(out, d.eol...)
+	}
+	return append(out, d.closeEnds...)
 }

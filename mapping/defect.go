@@ -100,7 +100,7 @@ const (
 	// BEGIN:VCARD is missing); they are read as the first card.
 	DefectMissingBegin DefectKind = "missing-begin"
 	// DefectMissingEnd: an object without its END line (truncated); what was
-	// read is mapped.
+	// read is mapped, and a write appends the missing END lines.
 	DefectMissingEnd DefectKind = "missing-end"
 	// DefectNoN: a vCard without N; the names are taken from FN.
 	DefectNoN DefectKind = "names-from-fn"

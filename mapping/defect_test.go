@@ -197,6 +197,11 @@ func TestCardDefect_missingBeginAndEnd(t *testing.T) {
 	if err != nil || !hasDefect(rs[0].Defects, DefectMissingEnd) || rs[0].Record.Attrs["firstname"] != "Jane" {
 		t.Errorf("missing END: %v %v", err, rs)
 	}
+	// A write completes the truncated card.
+	out, err := PatchVCard([]byte("BEGIN:VCARD\nVERSION:3.0\nN:Doe;Jane;;;\nTE"), crm.Record{Entity: crm.EntityContact, Attrs: map[string]any{"jobtitle": "Boss"}}, nil)
+	if err != nil || !strings.HasSuffix(string(out), "\nTE\nTITLE:Boss\nEND:VCARD\n") {
+		t.Errorf("patch of a truncated card: %v %q", err, out)
+	}
 	// Nothing usable: still an error.
 	if _, err := VCardToCRM([]byte("hello\n"), nil); !errors.Is(err, ErrMalformed) {
 		t.Errorf("no card at all: %v", err)

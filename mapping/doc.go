@@ -31,8 +31,9 @@
 //
 //   - An error (*ParseError wrapping ErrMalformed) only when nothing usable
 //     is left: a message without a header block; a vCard or iCalendar
-//     object without any component, with END closing another BEGIN, or
-//     with content that cannot be split into lines at all.
+//     object without any component (or only components that are neither
+//     cards, calendars, events nor to-dos), or with END closing another
+//     BEGIN.
 //   - E-mail, after Python's email.feedparser: an indented first header
 //     line, whitespace-only or colon-less header lines, repeated
 //     single-instance headers (To/Cc/Bcc merged, else the first wins), raw
@@ -54,8 +55,8 @@
 //     without a colon, quoted-printable in vCard 3/4, non-UTF-8 iCalendar
 //     text (Windows-1252) and missing BEGIN lines are repaired on reading;
 //     the bytes stay as they are. A truncated object (no END) is mapped as
-//     far as it goes, but not rewritten: a patch that would change it is a
-//     *ParseError.
+//     far as it goes; a patch that changes it also appends the missing END
+//     lines.
 //   - A value longer than its CRM column is cut (DefectTruncated).
 //
 // Snapshot is the canonical, comparable form of the mapped fields of a

@@ -114,7 +114,8 @@ func PatchICal(raw []byte, rec crm.Record, opts *Options) ([]byte, error) {
 		return nil, err
 	}
 	if d.truncated && len(w.p.edits) > 0 {
-		return nil, &ParseError{Item: "ical", Property: "END", Err: fmt.Errorf("%w: truncated object (no END line) is not rewritten", ErrMalformed)}
+		// A write completes a truncated object first.
+		return PatchICal(d.completed(), rec, opts)
 	}
 	return w.p.bytes(), nil
 }

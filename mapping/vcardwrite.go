@@ -238,7 +238,8 @@ func PatchVCard(raw []byte, rec crm.Record, opts *Options) ([]byte, error) {
 		}
 	}
 	if d.truncated && len(p.edits) > 0 {
-		return nil, &ParseError{Item: "vcard", Property: "END", Err: fmt.Errorf("%w: truncated card (no END line) is not rewritten", ErrMalformed)}
+		// A write completes a truncated card first.
+		return PatchVCard(d.completed(), rec, opts)
 	}
 	if len(p.edits) > 0 {
 		if l := k.c.prop("REV"); l != nil && isStamp(l.value) {
