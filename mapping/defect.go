@@ -3,6 +3,9 @@ package mapping
 import (
 	"fmt"
 	"strings"
+	"time"
+
+	"github.com/pimbridge/pimbridge/crm"
 )
 
 // DefectKind names one kind of flaw in an input that the mapping repaired or
@@ -102,6 +105,10 @@ const (
 	// DefectMissingEnd: an object without its END line (truncated); what was
 	// read is mapped, and a write appends the missing END lines.
 	DefectMissingEnd DefectKind = "missing-end"
+	// DefectEmptyComponent: a VCARD, VEVENT or VTODO from which no mapped
+	// field can be read; it is skipped (an object with nothing else is a
+	// *ParseError).
+	DefectEmptyComponent DefectKind = "empty-component"
 	// DefectNoN: a vCard without N; the names are taken from FN.
 	DefectNoN DefectKind = "names-from-fn"
 )
@@ -176,6 +183,21 @@ func containsStr(ss []string, s string) bool {
 	for _, x := range ss {
 		if x == s {
 			return true
+		}
+	}
+	return false
+}
+
+// usable reports whether a mapped record holds anything a user wrote: a
+// non-empty text, time or party field (format defaults such as priority,
+// state or all-day do not count).
+func usable(a map[string]any) bool {
+	for _, v := range a {
+		switch x := normValue(v).(type) {
+		case string, time.Time:
+			return true
+		case []crm.Party:
+			return len(x) > 0
 		}
 	}
 	return false

@@ -283,3 +283,20 @@ func TestICalDefect_eventWithoutCalendar(t *testing.T) {
 		t.Errorf("lone VTIMEZONE: %v", err)
 	}
 }
+
+// TestDefect_emptyComponent: a component with nothing to map is skipped; an
+// object with nothing else is an error.
+func TestDefect_emptyComponent(t *testing.T) {
+	trunc := "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//x//EN\r\nBEGIN:VEVENT\r\nUID:trunc\r\nDTSTART:2026010"
+	if _, err := ICalToCRM([]byte(trunc), nil); !errors.Is(err, ErrMalformed) {
+		t.Errorf("an event with nothing usable: err %v", err)
+	}
+	two := icalHead + "END:VEVENT\r\nBEGIN:VEVENT\r\nUID:e2\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+	rs, err := ICalToCRM([]byte(two), nil)
+	if err != nil || len(rs) != 1 || !hasDefect(rs[0].Defects, DefectEmptyComponent) {
+		t.Errorf("one usable event of two: %v %v", err, rs)
+	}
+	if _, err := VCardToCRM([]byte("BEGIN:VCARD\r\nVERSION:3.0\r\nUID:x\r\nEND:VCARD\r\n"), nil); !errors.Is(err, ErrMalformed) {
+		t.Errorf("a card with nothing usable: err %v", err)
+	}
+}

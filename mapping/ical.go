@@ -74,6 +74,7 @@ func ICalToCRM(raw []byte, opts *Options) ([]Result, error) {
 		return nil, err
 	}
 	var out []Result
+	empty := 0
 	cals, err := calendars(d)
 	if err != nil {
 		return nil, err
@@ -103,12 +104,22 @@ func ICalToCRM(raw []byte, opts *Options) ([]Result, error) {
 			if err != nil {
 				return nil, err
 			}
-			if len(out) == 0 {
-				r.Defects = append(d.defects, r.Defects...)
+			if !usable(r.Record.Attrs) {
+				d.defects = append(d.defects, Defect{Kind: DefectEmptyComponent, Property: c.name, Line: c.begin.num, Detail: "nothing to map; skipped"})
+				empty++
+				continue
 			}
 			r.Warnings = defectStrings(r.Defects)
 			out = append(out, r)
 		}
+	}
+	if len(out) > 0 && len(d.defects) > 0 {
+		// Defects of the document as a whole go with the first record.
+		out[0].Defects = append(d.defects, out[0].Defects...)
+		out[0].Warnings = defectStrings(out[0].Defects)
+	}
+	if len(out) == 0 && empty > 0 {
+		return nil, &ParseError{Item: "ical", Line: 1, Err: fmt.Errorf("%w: nothing usable: %d event(s) or to-do(s) without a summary, description, location, readable date or attendee", ErrMalformed, empty)}
 	}
 	return out, nil
 }

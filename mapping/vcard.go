@@ -274,6 +274,7 @@ func VCardToCRM(raw []byte, opts *Options) ([]Result, error) {
 		return nil, err
 	}
 	var out []Result
+	empty := 0
 	for _, c := range d.root.children {
 		if c.name != "VCARD" {
 			return nil, &ParseError{Item: "vcard", Property: "BEGIN", Line: c.begin.num, Err: fmt.Errorf("%w: BEGIN:%s, want VCARD", ErrMalformed, c.name)}
@@ -282,11 +283,21 @@ func VCardToCRM(raw []byte, opts *Options) ([]Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		if len(out) == 0 {
-			r.Defects = append(d.defects, r.Defects...)
+		if !usable(r.Record.Attrs) {
+			d.defects = append(d.defects, Defect{Kind: DefectEmptyComponent, Property: "VCARD", Line: c.begin.num, Detail: "nothing to map; skipped"})
+			empty++
+			continue
 		}
 		r.Warnings = defectStrings(r.Defects)
 		out = append(out, r)
+	}
+	if len(out) > 0 && len(d.defects) > 0 {
+		// Defects of the document as a whole go with the first record.
+		out[0].Defects = append(d.defects, out[0].Defects...)
+		out[0].Warnings = defectStrings(out[0].Defects)
+	}
+	if len(out) == 0 && empty > 0 {
+		return nil, &ParseError{Item: "vcard", Line: 1, Err: fmt.Errorf("%w: nothing usable: %d card(s) without a name, address, phone, e-mail or other mapped field", ErrMalformed, empty)}
 	}
 	return out, nil
 }
