@@ -58,6 +58,7 @@ func PatchICal(raw []byte, rec crm.Record, opts *Options) ([]byte, error) {
 		want = "VEVENT"
 	}
 	var it *calItem
+	byID, itUsable := false, false
 	cals, err := calendars(d)
 	if err != nil {
 		return nil, err
@@ -68,11 +69,17 @@ func PatchICal(raw []byte, rec crm.Record, opts *Options) ([]byte, error) {
 				continue
 			}
 			ci := newCalItem(cal, c, opts)
-			if it == nil {
-				it = ci
-			}
 			if l := c.prop("X-CRM-ID"); l != nil && rec.ID != (crm.ID{}) && strings.EqualFold(strings.TrimSpace(l.value), rec.ID.String()) {
-				it = ci
+				it, byID = ci, true
+				continue
+			}
+			// Else the first one ICalToCRM maps (it skips empty ones).
+			if !byID && (it == nil || !itUsable) {
+				r, err := ci.read()
+				ok := err == nil && usable(r.Record.Attrs)
+				if it == nil || ok {
+					it, itUsable = ci, ok
+				}
 			}
 		}
 	}

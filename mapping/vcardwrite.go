@@ -31,17 +31,23 @@ func PatchVCard(raw []byte, rec crm.Record, opts *Options) ([]byte, error) {
 		return nil, err
 	}
 	var k *card
+	kUsable := false
 	for _, c := range d.root.children {
 		if c.name != "VCARD" {
 			continue
 		}
 		kc := newCard(c)
-		if k == nil {
-			k = kc
-		}
 		if l := c.prop("X-CRM-ID"); l != nil && rec.ID != (crm.ID{}) && strings.EqualFold(strings.TrimSpace(l.value), rec.ID.String()) {
 			k = kc
 			break
+		}
+		// Else the first card VCardToCRM maps (it skips empty ones).
+		if k == nil || !kUsable {
+			r, err := readContact(kc)
+			ok := err == nil && usable(r.Record.Attrs)
+			if k == nil || ok {
+				k, kUsable = kc, ok
+			}
 		}
 	}
 	if k == nil {
