@@ -171,16 +171,19 @@ func TestCardDefects(t *testing.T) {
 			}
 			// A CRM write of another field (and of the defective field's nil)
 			// keeps the PIM line.
-			rec := crm.Record{Entity: crm.EntityContact, Attrs: map[string]any{"jobtitle": "Boss"}}
-			if tc.field != "" {
-				rec.Attrs[tc.field] = nil
-			}
-			out, err = PatchVCard(raw, rec, &Options{Now: fixedNow})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Contains(out, []byte(tc.line+"\r\n")) || !bytes.Contains(out, []byte("TITLE:Boss")) {
-				t.Errorf("patch lost the PIM line %q or the new title:\n%s", tc.line, out)
+			// keeps the PIM line; so does a CRM value for the field.
+			for _, v := range []any{nil, time.Date(1980, 3, 22, 0, 0, 0, 0, time.UTC)} {
+				rec := crm.Record{Entity: crm.EntityContact, Attrs: map[string]any{"jobtitle": "Boss"}}
+				if tc.field != "" {
+					rec.Attrs[tc.field] = v
+				}
+				out, err = PatchVCard(raw, rec, &Options{Now: fixedNow})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Contains(out, []byte(tc.line+"\r\n")) || !bytes.Contains(out, []byte("TITLE:Boss")) {
+					t.Errorf("patch (%s = %v) lost the PIM line %q or the new title:\n%s", tc.field, v, tc.line, out)
+				}
 			}
 		})
 	}
