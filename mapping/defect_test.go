@@ -3,6 +3,7 @@ package mapping
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -301,5 +302,29 @@ func TestDefect_emptyComponent(t *testing.T) {
 	}
 	if _, err := VCardToCRM([]byte("BEGIN:VCARD\r\nVERSION:3.0\r\nUID:x\r\nEND:VCARD\r\n"), nil); !errors.Is(err, ErrMalformed) {
 		t.Errorf("a card with nothing usable: err %v", err)
+	}
+}
+
+// TestDefect_depthTruncationNames: MIME nesting beyond 20 levels, a value
+// longer than its CRM column, and a card without N.
+func TestDefect_depthTruncationNames(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(mailHead)
+	for i := 0; i < 23; i++ {
+		fmt.Fprintf(&b, "Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n", i, i)
+	}
+	b.WriteString("Content-Type: text/plain\r\n\r\ndeep\r\n")
+	em, err := MessageToCRM([]byte(b.String()), false, nil)
+	if err != nil || !hasDefect(em.Defects, DefectTooDeep) || em.Record.Attrs["subject"] != "Hello" {
+		t.Errorf("deep nesting: %v %v", err, em)
+	}
+	long := strings.Repeat("x", 300)
+	em, err = MessageToCRM([]byte("From: a@example.org\r\nSubject: "+long+long+"\r\n\r\nx\r\n"), false, nil)
+	if err != nil || !hasDefect(em.Defects, DefectTruncated) {
+		t.Errorf("long subject: %v %v", err, em.Defects)
+	}
+	rs, err := VCardToCRM([]byte("BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Jane Doe\r\nEND:VCARD\r\n"), nil)
+	if err != nil || !hasDefect(rs[0].Defects, DefectNoN) || rs[0].Record.Attrs["lastname"] != "Doe" {
+		t.Errorf("no N: %v %v", err, rs)
 	}
 }
