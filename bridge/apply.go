@@ -48,6 +48,7 @@ type pair struct {
 	// it (the snapshot's raw bytes), which can differ from base where the
 	// PIM form adds a default (PRIORITY) or drops precision.
 	pimBase reconcile.Fields
+	defects []mapping.Defect // of the PIM object, as pimRecord read it
 }
 
 func (b *Bridge) applyPair(ctx context.Context, cs *cycleState, l *lane, p idmap.Pending) error {
@@ -141,10 +142,14 @@ func (pr *pair) pimRecord() (crm.Record, error) {
 		return crm.Record{}, &itemError{Err: fmt.Errorf("%w: no contact, task or event in the object", mapping.ErrMalformed)}
 	}
 	rec := res[0].Record
+	pr.defects = res[0].Defects
 	for _, r := range res {
 		if r.Record.ID == pr.m.CRMID {
-			rec = r.Record
+			rec, pr.defects = r.Record, r.Defects
 		}
+	}
+	for _, f := range mapping.DefectFields(pr.defects) {
+		rec.Attrs[f] = pr.rec.Attrs[f] // the CRM cannot hold the PIM value: left as it was
 	}
 	rec.Entity, rec.ID = pr.m.CRMEntity, pr.m.CRMID
 	return rec, nil
@@ -168,6 +173,9 @@ func (b *Bridge) applyOnce(ctx context.Context, cs *cycleState, l *lane, p idmap
 	if pr.pimExists {
 		if pimRec, err = pr.pimRecord(); err != nil {
 			return err
+		}
+		if len(pr.defects) > 0 {
+			b.log.Info("bridge: PIM object read with defects", "item", pr.m.Entry.Href, "defects", pr.defects)
 		}
 		if pimF, err = fieldsOf(pimRec); err != nil {
 			return &itemError{Err: err}

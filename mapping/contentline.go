@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"golang.org/x/text/encoding/charmap"
 )
 
 // line is one logical content line (RFC 5545 3.1, RFC 6350 3.2) of a raw
@@ -125,19 +127,27 @@ func (c *component) all(name string) []*line {
 // document is a parsed raw object: its bytes, the line ending it uses and
 // its top-level components.
 type document struct {
-	raw      []byte
-	eol      string
-	lines    []*line
-	root     component
-	warnings []string
+	raw     []byte
+	eol     string
+	lines   []*line
+	root    component
+	defects []Defect
+	// truncated: components had no END line; closeEnds holds the END
+	// lines that complete the object, innermost first.
+	truncated bool
+	closeEnds string
 }
 
 // errNoColon marks a content line without a value separator.
 var errNoColon = errors.New("content line has no ':'")
 
 // parseDocument splits raw into logical lines and components. kind names the
-// format for errors ("vcard" or "ical"). Structural problems (a line without
-// a colon, BEGIN/END not matching) are *ParseError.
+// format for errors ("vcard" or "ical"). It repairs what it can and lists it
+// in d.defects: a line without a colon is skipped, a bad parameter list is
+// read as far as it goes, non-UTF-8 iCalendar text is read as Windows-1252,
+// properties before a missing BEGIN form the component their END closes, a
+// missing END closes the component at the end of the input. END not
+// matching its BEGIN, or no component at all, is a *ParseError.
 func parseDocument(rawBytes []byte, kind string) (*document, error) {
 	d := &document{raw: rawBytes, eol: "\r\n"}
 	if i := bytes.IndexByte(rawBytes, '\n'); i > 0 && rawBytes[i-1] != '\r' {
@@ -148,7 +158,11 @@ func parseDocument(rawBytes []byte, kind string) (*document, error) {
 	slab := make([]line, 0, strings.Count(raw, "\n")+1)
 	d.lines = make([]*line, 0, cap(slab))
 	pos, num := 0, 0
-	var prev *line // last property, for 2.1 base64 blocks
+	if strings.HasPrefix(raw, "\ufeff") {
+		pos = 3 // a UTF-8 byte order mark (some Windows exporters)
+	}
+	var prev *line          // last property, for 2.1 base64 blocks
+	var implicit *component // open component whose BEGIN is missing
 	for pos < len(raw) {
 		start, startNum := pos, num+1
 		// One physical line.
@@ -180,11 +194,18 @@ func parseDocument(rawBytes []byte, kind string) (*document, error) {
 		if errors.Is(err, errNoColon) {
 			// Real clients write such lines (a property without a value);
 			// skip it, keep its bytes.
-			d.warnings = append(d.warnings, fmt.Sprintf("line %d: %v", startNum, err))
+			*l = line{}
+			d.defects = append(d.defects, Defect{Kind: DefectNoColon, Line: startNum, Detail: fmt.Sprintf("%.40q skipped", logical)})
+			slab = slab[:len(slab)-1]
 			continue
 		}
 		if err != nil {
-			return nil, &ParseError{Item: kind, Line: startNum, Err: err}
+			// A bad parameter list: the value after the first ':' outside
+			// quotes, the parameters that parse.
+			if !lenientSplit(l, logical) {
+				return nil, &ParseError{Item: kind, Line: startNum, Err: err}
+			}
+			d.defects = append(d.defects, Defect{Kind: DefectBadParam, Property: l.name, Line: startNum, Detail: strings.TrimPrefix(err.Error(), ErrMalformed.Error()+": ")})
 		}
 		l.start, l.num = start, startNum
 		// vCard 2.1 quoted-printable soft line breaks.
@@ -199,13 +220,20 @@ func parseDocument(rawBytes []byte, kind string) (*document, error) {
 			}
 		}
 		l.end = pos
-		if kind == "ical" && !utf8.ValidString(logical) {
-			// iCalendar 2.0 text is UTF-8 (RFC 5545 3.1.4); there is no
-			// CHARSET parameter to say otherwise.
-			return nil, &ParseError{Item: kind, Property: l.name, Line: l.num, Err: fmt.Errorf("%w: text is not UTF-8", ErrMalformed)}
+		if kind == "ical" && !utf8.ValidString(l.value) {
+			// iCalendar 2.0 text is UTF-8 (RFC 5545 3.1.4) and has no
+			// CHARSET parameter; what else there is is mostly Latin-1.
+			l.value, _ = charmap.Windows1252.NewDecoder().String(l.value)
+			d.defects = append(d.defects, Defect{Kind: DefectNotUTF8, Property: l.name, Line: l.num, Detail: "read as Windows-1252"})
 		}
 		d.lines = append(d.lines, l)
 		top := stack[len(stack)-1]
+		if implicit != nil && top == implicit && l.name == "BEGIN" {
+			// Lines outside any component, then a real BEGIN: not a card.
+			d.defects = append(d.defects, Defect{Kind: DefectMissingBegin, Line: implicit.props[0].num, Detail: "lines outside BEGIN/END skipped"})
+			stack, implicit = stack[:1], nil
+			top = stack[0]
+		}
 		switch l.name {
 		case "BEGIN":
 			c := &component{name: strings.ToUpper(strings.TrimSpace(l.value)), begin: l}
@@ -217,6 +245,16 @@ func parseDocument(rawBytes []byte, kind string) (*document, error) {
 			if len(stack) == 1 {
 				return nil, &ParseError{Item: kind, Property: "END", Line: l.num, Err: fmt.Errorf("%w: END:%s without BEGIN", ErrMalformed, name)}
 			}
+			if top == implicit {
+				// END of a component whose BEGIN is missing: it holds the
+				// lines before it.
+				top.name = name
+				first := top.props[0]
+				top.begin = &line{start: first.start, end: first.start, num: first.num, name: "BEGIN", value: name}
+				d.root.children = append(d.root.children, top)
+				d.defects = append(d.defects, Defect{Kind: DefectMissingBegin, Property: "BEGIN", Line: top.props[0].num, Detail: "BEGIN:" + name + " missing"})
+				implicit = nil
+			}
 			if top.name != name {
 				return nil, &ParseError{Item: kind, Property: "END", Line: l.num, Err: fmt.Errorf("%w: END:%s closes BEGIN:%s", ErrMalformed, name, top.name)}
 			}
@@ -225,18 +263,31 @@ func parseDocument(rawBytes []byte, kind string) (*document, error) {
 			prev = nil
 		default:
 			if len(stack) == 1 {
-				return nil, &ParseError{Item: kind, Property: l.name, Line: l.num, Err: fmt.Errorf("%w: property outside BEGIN/END", ErrMalformed)}
+				implicit = &component{name: "?"}
+				stack = append(stack, implicit)
+				top = implicit
 			}
 			top.props = append(top.props, l)
 			prev = l
 		}
 	}
+	if implicit != nil {
+		d.defects = append(d.defects, Defect{Kind: DefectMissingBegin, Line: implicit.props[0].num, Detail: "lines outside BEGIN/END skipped"})
+		stack = stack[:len(stack)-1]
+	}
 	if len(stack) > 1 {
+		// Truncated: every open component ends at the end of the input.
 		top := stack[len(stack)-1]
-		return nil, &ParseError{Item: kind, Property: "BEGIN", Line: top.begin.num, Err: fmt.Errorf("%w: BEGIN:%s without END (truncated)", ErrMalformed, top.name)}
+		d.defects = append(d.defects, Defect{Kind: DefectMissingEnd, Property: "END", Line: top.begin.num, Detail: "BEGIN:" + top.name + " without END (truncated)"})
+		d.truncated = true
+		for i := len(stack) - 1; i >= 1; i-- {
+			c := stack[i]
+			c.endLine = &line{start: len(raw), end: len(raw), num: num + 1, name: "END"}
+			d.closeEnds += "END:" + c.name + d.eol
+		}
 	}
 	if len(d.root.children) == 0 {
-		return nil, &ParseError{Item: kind, Err: fmt.Errorf("%w: no BEGIN line", ErrMalformed)}
+		return nil, &ParseError{Item: kind, Line: 1, Err: fmt.Errorf("%w: no BEGIN line", ErrMalformed)}
 	}
 	return d, nil
 }
@@ -367,4 +418,67 @@ func splitLineInto(l *line, s string) error {
 	}
 	l.value = s[i+1:]
 	return nil
+}
+
+// lenientSplit reads a line whose parameter list does not parse: the name,
+// the parameters up to the broken one, and the value after the first ':'
+// outside double quotes (or the first ':' at all). It reports false when
+// there is no ':' or no name.
+func lenientSplit(l *line, s string) bool {
+	inQ, colon := false, -1
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' {
+			inQ = !inQ
+		} else if s[i] == ':' && !inQ {
+			colon = i
+			break
+		}
+	}
+	if colon < 0 {
+		colon = strings.IndexByte(s, ':')
+	}
+	if colon < 0 {
+		return false
+	}
+	head := s[:colon]
+	name, rest, _ := strings.Cut(head, ";")
+	name = strings.TrimSpace(name)
+	group := ""
+	if dot := strings.LastIndexByte(name, '.'); dot >= 0 {
+		group, name = name[:dot], name[dot+1:]
+	}
+	if name == "" {
+		return false
+	}
+	*l = line{group: group, name: strings.ToUpper(name), value: s[colon+1:]}
+	for _, ps := range strings.Split(rest, ";") {
+		pn, pv, ok := strings.Cut(ps, "=")
+		pn = strings.ToUpper(strings.TrimSpace(pn))
+		if pn == "" || strings.Contains(pv, `"`) {
+			continue
+		}
+		p := param{name: pn}
+		if ok {
+			for _, v := range strings.Split(pv, ",") {
+				if v != "" {
+					p.values = append(p.values, v)
+				}
+			}
+			if len(p.values) == 0 {
+				continue
+			}
+		}
+		l.params = append(l.params, p)
+	}
+	return true
+}
+
+// completed returns the raw bytes of a truncated document with its missing
+// END lines appended (after a line end when the input stops mid-line).
+func (d *document) completed() []byte {
+	out := append([]byte(nil), d.raw...)
+	if len(out) > 0 && out[len(out)-1] != '\n' {
+		out = append(out, d.eol...)
+	}
+	return append(out, d.closeEnds...)
 }

@@ -3,9 +3,15 @@ package mapping
 import (
 	"bytes"
 	"errors"
+	"mime"
+	"net/mail"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"unicode/utf8"
+
+	"github.com/emersion/go-message/charset"
 )
 
 func seed(f *testing.F, dir string) {
@@ -77,14 +83,44 @@ func FuzzICalToCRM(f *testing.F) {
 	})
 }
 
-// FuzzMessageToCRM: no panic; errors are typed or come from a broken MIME
-// structure.
+// FuzzMessageToCRM: no panic; an error is a *ParseError; a message that is
+// accepted keeps its Message-ID, From and Subject whenever the standard
+// library can read those headers.
 func FuzzMessageToCRM(f *testing.F) {
 	seed(f, "mail")
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		em, err := MessageToCRM(raw, false, &Options{MaxAttachmentSize: 1 << 16})
-		if err == nil && em.Record.Entity != "email" {
+		if err != nil {
+			var pe *ParseError
+			if !errors.As(err, &pe) || !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error %v is not a *ParseError", err)
+			}
+			return
+		}
+		if em.Record.Entity != "email" {
 			t.Fatalf("entity %q", em.Record.Entity)
 		}
+		keepsHeaders(t, raw, em)
 	})
+}
+
+// keepsHeaders fails when the standard library reads a Message-ID, From
+// address or Subject from raw that em lost.
+func keepsHeaders(t *testing.T, raw []byte, em *Email) {
+	t.Helper()
+	msg, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		return // the oracle cannot read it either
+	}
+	a := em.Record.Attrs
+	if id := strings.TrimSpace(msg.Header.Get("Message-Id")); id != "" && a["messageid"] == nil {
+		t.Fatalf("Message-ID %q lost; defects %v", id, em.Defects)
+	}
+	if list, err := msg.Header.AddressList("From"); err == nil && len(list) > 0 && list[0].Address != "" && a["sender"] == nil {
+		t.Fatalf("From %q lost; defects %v", msg.Header.Get("From"), em.Defects)
+	}
+	dec := &mime.WordDecoder{CharsetReader: charset.Reader}
+	if s, err := dec.DecodeHeader(msg.Header.Get("Subject")); err == nil && utf8.ValidString(s) && strings.TrimSpace(s) != "" && a["subject"] == nil {
+		t.Fatalf("Subject %q lost; defects %v", msg.Header.Get("Subject"), em.Defects)
+	}
 }

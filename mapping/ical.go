@@ -74,7 +74,12 @@ func ICalToCRM(raw []byte, opts *Options) ([]Result, error) {
 		return nil, err
 	}
 	var out []Result
-	for _, cal := range d.root.children {
+	empty := 0
+	cals, err := calendars(d)
+	if err != nil {
+		return nil, err
+	}
+	for _, cal := range cals {
 		if cal.name != "VCALENDAR" {
 			return nil, &ParseError{Item: "ical", Property: "BEGIN", Line: cal.begin.num, Err: fmt.Errorf("%w: BEGIN:%s, want VCALENDAR", ErrMalformed, cal.name)}
 		}
@@ -99,11 +104,22 @@ func ICalToCRM(raw []byte, opts *Options) ([]Result, error) {
 			if err != nil {
 				return nil, err
 			}
-			if len(out) == 0 {
-				r.Warnings = append(d.warnings, r.Warnings...)
+			if !usable(r.Record.Attrs) {
+				d.defects = append(d.defects, Defect{Kind: DefectEmptyComponent, Property: c.name, Line: c.begin.num, Detail: "nothing to map; skipped"})
+				empty++
+				continue
 			}
+			r.Warnings = defectStrings(r.Defects)
 			out = append(out, r)
 		}
+	}
+	if len(out) > 0 && len(d.defects) > 0 {
+		// Defects of the document as a whole go with the first record.
+		out[0].Defects = append(d.defects, out[0].Defects...)
+		out[0].Warnings = defectStrings(out[0].Defects)
+	}
+	if len(out) == 0 && empty > 0 {
+		return nil, &ParseError{Item: "ical", Line: 1, Err: fmt.Errorf("%w: nothing usable: %d event(s) or to-do(s) without a summary, description, location, readable date or attendee", ErrMalformed, empty)}
 	}
 	return out, nil
 }
@@ -130,18 +146,44 @@ func (it *calItem) read() (Result, error) {
 		if id, err := crm.ParseID(strings.TrimSpace(l.value)); err == nil {
 			res.Record.ID = id
 		} else {
-			res.Warnings = append(res.Warnings, fmt.Sprintf("line %d: X-CRM-ID: %v", l.num, err))
+			res.Defects = append(res.Defects, Defect{Kind: DefectBadCRMID, Property: l.name, Line: l.num, Detail: err.Error()})
 		}
 	}
 	text("subject", "SUMMARY")
 	text("description", "DESCRIPTION")
 	a["prioritycode"] = priorityFromICal(c.prop("PRIORITY"))
+	for _, name := range []string{"DTSTAMP", "LAST-MODIFIED"} {
+		if l := c.prop(name); l != nil {
+			if _, ok := parseStamp(l.value); !ok {
+				res.Defects = append(res.Defects, Defect{Kind: DefectBadStamp, Property: name, Line: l.num, Detail: fmt.Sprintf("%q kept", l.value)})
+			}
+		}
+	}
+	for _, al := range c.children {
+		if l := al.prop("TRIGGER"); al.name == "VALARM" && l != nil {
+			v := strings.TrimSpace(l.value)
+			if _, ok := parseDuration(v); !ok {
+				if _, _, ok := parseWall(v); !ok {
+					res.Defects = append(res.Defects, Defect{Kind: DefectBadTrigger, Property: l.name, Line: l.num, Detail: fmt.Sprintf("%q kept", v)})
+				}
+			}
+		}
+	}
 	var start, end time.Time
-	var allDay, hasStart, hasEnd bool
+	var allDay, hasStart, hasEnd, badEnd bool
+	endFields := "scheduledend"
+	if c.name == "VEVENT" {
+		endFields = "scheduledend, scheduleddurationminutes"
+	}
 	if l := c.prop("DTSTART"); l != nil {
 		t, date, err := it.timeValue(l)
 		if err != nil {
-			res.Warnings = append(res.Warnings, err.Error())
+			f := "scheduledstart"
+			if c.name == "VEVENT" {
+				f += ", isalldayevent, scheduleddurationminutes"
+			}
+			res.Defects = append(res.Defects, Defect{Kind: DefectBadDate, Property: l.name, Line: l.num, Field: f, Detail: fmt.Sprintf("%q", l.value)})
+			badEnd = true // the end (and duration) depend on the start
 		} else {
 			start, allDay, hasStart = t, date, true
 			a["scheduledstart"] = t
@@ -153,7 +195,8 @@ func (it *calItem) read() (Result, error) {
 	}
 	if l := c.prop(endProp); l != nil {
 		if t, _, err := it.timeValue(l); err != nil {
-			res.Warnings = append(res.Warnings, err.Error())
+			res.Defects = append(res.Defects, Defect{Kind: DefectBadDate, Property: l.name, Line: l.num, Field: endFields, Detail: fmt.Sprintf("%q", l.value)})
+			badEnd = true
 		} else {
 			end, hasEnd = t, true
 		}
@@ -161,10 +204,11 @@ func (it *calItem) read() (Result, error) {
 		if dur, ok := parseDuration(l.value); ok {
 			end, hasEnd = start.Add(dur), true
 		} else {
-			res.Warnings = append(res.Warnings, propErr("ical", l, "bad duration %q", l.value).Error())
+			res.Defects = append(res.Defects, Defect{Kind: DefectBadDuration, Property: l.name, Line: l.num, Field: endFields, Detail: fmt.Sprintf("%q", l.value)})
+			badEnd = true
 		}
 	}
-	if !hasEnd && hasStart && c.name == "VEVENT" {
+	if !hasEnd && hasStart && !badEnd && c.name == "VEVENT" {
 		end, hasEnd = start, true
 		if allDay {
 			end = start.AddDate(0, 0, 1)
@@ -178,6 +222,9 @@ func (it *calItem) read() (Result, error) {
 		a["isalldayevent"] = allDay
 		if hasStart && hasEnd {
 			a["scheduleddurationminutes"] = int64(end.Sub(start) / time.Minute)
+		}
+		if badEnd && !hasStart {
+			a["isalldayevent"] = nil // unknown with the start
 		}
 		if l := c.prop("ORGANIZER"); l != nil {
 			if p, ok := it.party(l); ok {
@@ -209,7 +256,7 @@ func (it *calItem) read() (Result, error) {
 	}
 	state, status := it.status()
 	a["statecode"], a["statuscode"] = state, status
-	fitLengths(it.entity, a, &res.Warnings)
+	fitLengths(it.entity, a, &res.Defects)
 	return res, nil
 }
 
@@ -353,4 +400,23 @@ func formatDuration(d time.Duration) string {
 		}
 	}
 	return s
+}
+
+// calendars returns the VCALENDARs of d. A VEVENT or VTODO written without
+// its VCALENDAR (khal, some exports) is read as if it had one
+// (DefectMissingBegin); any other top-level component is a *ParseError.
+func calendars(d *document) ([]*component, error) {
+	var out []*component
+	for _, c := range d.root.children {
+		switch c.name {
+		case "VCALENDAR":
+			out = append(out, c)
+		case "VEVENT", "VTODO":
+			out = append(out, &component{name: "VCALENDAR", begin: c.begin, endLine: c.endLine, children: []*component{c}})
+			d.defects = append(d.defects, Defect{Kind: DefectMissingBegin, Property: "BEGIN", Line: c.begin.num, Detail: "BEGIN:" + c.name + " outside a VCALENDAR"})
+		default:
+			return nil, &ParseError{Item: "ical", Property: "BEGIN", Line: c.begin.num, Err: fmt.Errorf("%w: BEGIN:%s, want VCALENDAR", ErrMalformed, c.name)}
+		}
+	}
+	return out, nil
 }

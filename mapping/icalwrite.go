@@ -58,17 +58,28 @@ func PatchICal(raw []byte, rec crm.Record, opts *Options) ([]byte, error) {
 		want = "VEVENT"
 	}
 	var it *calItem
-	for _, cal := range d.root.children {
+	byID, itUsable := false, false
+	cals, err := calendars(d)
+	if err != nil {
+		return nil, err
+	}
+	for _, cal := range cals {
 		for _, c := range cal.children {
 			if c.name != want || c.prop("RECURRENCE-ID") != nil {
 				continue
 			}
 			ci := newCalItem(cal, c, opts)
-			if it == nil {
-				it = ci
-			}
 			if l := c.prop("X-CRM-ID"); l != nil && rec.ID != (crm.ID{}) && strings.EqualFold(strings.TrimSpace(l.value), rec.ID.String()) {
-				it = ci
+				it, byID = ci, true
+				continue
+			}
+			// Else the first one ICalToCRM maps (it skips empty ones).
+			if !byID && (it == nil || !itUsable) {
+				r, err := ci.read()
+				ok := err == nil && usable(r.Record.Attrs)
+				if it == nil || ok {
+					it, itUsable = ci, ok
+				}
 			}
 		}
 	}
@@ -94,6 +105,10 @@ func PatchICal(raw []byte, rec crm.Record, opts *Options) ([]byte, error) {
 			w.want[f] = normValue(v)
 		}
 	}
+	// A field whose PIM line the CRM cannot hold keeps that line.
+	for _, f := range DefectFields(cur.Defects) {
+		w.want[f] = cur.Record.Attrs[f]
+	}
 	// statecode alone (without statuscode) means its default status.
 	if sc, ok := rec.Attrs["statecode"].(int64); ok {
 		if _, has := rec.Attrs["statuscode"]; !has {
@@ -104,6 +119,10 @@ func PatchICal(raw []byte, rec crm.Record, opts *Options) ([]byte, error) {
 	}
 	if err := w.apply(rec); err != nil {
 		return nil, err
+	}
+	if d.truncated && len(w.p.edits) > 0 {
+		// A write completes a truncated object first.
+		return PatchICal(d.completed(), rec, opts)
 	}
 	return w.p.bytes(), nil
 }
@@ -245,7 +264,7 @@ func (w *icalWriter) apply(rec crm.Record) error {
 	if len(w.p.edits) > 0 {
 		now := w.it.opts.now().Format("20060102T150405Z")
 		for _, name := range []string{"DTSTAMP", "LAST-MODIFIED"} {
-			if l := c.prop(name); l != nil {
+			if l := c.prop(name); l != nil && isStamp(l.value) {
 				nc := fromLine(l)
 				nc.params = nil
 				nc.value = now
@@ -520,4 +539,11 @@ func (w *icalWriter) status(isEvent bool) {
 	}
 	w.setRaw("X-CRM-STATUSCODE", strconv.FormatInt(code, 10))
 
+}
+
+// isStamp reports whether a REV, DTSTAMP or LAST-MODIFIED value parses; one
+// that does not is left as written.
+func isStamp(v string) bool {
+	_, ok := parseStamp(v)
+	return ok
 }

@@ -90,7 +90,7 @@ func checkAttrs(entity string, rec crm.Record) error {
 
 // fitLengths truncates string values longer than their attribute allows
 // (a PIM field can be longer than the CRM column) and says so.
-func fitLengths(entity string, a map[string]any, warnings *[]string) {
+func fitLengths(entity string, a map[string]any, defects *[]Defect) {
 	e := entityMeta(entity)
 	for k, v := range a {
 		s, ok := v.(string)
@@ -103,7 +103,7 @@ func fitLengths(entity string, a map[string]any, warnings *[]string) {
 			}
 			if r := []rune(s); len(r) > at.MaxLength {
 				a[k] = strings.TrimSpace(string(r[:at.MaxLength]))
-				*warnings = append(*warnings, fmt.Sprintf("%s truncated to %d characters", k, at.MaxLength))
+				*defects = append(*defects, Defect{Kind: DefectTruncated, Detail: fmt.Sprintf("%s cut to %d characters", k, at.MaxLength)})
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package mapping
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,8 +13,12 @@ import (
 // Result is one CRM record mapped from a PIM object, with the PIM UID and
 // the quirks that were tolerated on the way.
 type Result struct {
-	Record   crm.Record
-	UID      string
+	Record crm.Record
+	UID    string
+	// Defects lists what was repaired or stepped around; a defect with a
+	// Field leaves that CRM field as it was (see the package doc).
+	Defects []Defect
+	// Deprecated: Warnings is the String of each of Defects.
 	Warnings []string
 }
 
@@ -201,6 +206,49 @@ func (k *card) single(s *single) *line {
 	return nil
 }
 
+// The CRM's date range (SQL Server datetime).
+var (
+	minCRMDate = time.Date(1753, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxCRMDate = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+)
+
+// readDate reads a date property for a CRM date field; kind is the defect
+// when it cannot be held (no year, out of range, not a date).
+func readDate(l *line, v string) (time.Time, DefectKind) {
+	s := strings.TrimSpace(v)
+	if strings.EqualFold(l.param("VALUE"), "text") {
+		return time.Time{}, DefectBadDate
+	}
+	if strings.HasPrefix(s, "--") {
+		return time.Time{}, DefectYearlessDate // vCard 4 --MMDD, --MM-DD
+	}
+	t, ok := parseDate(s)
+	switch {
+	case !ok:
+		return time.Time{}, DefectBadDate
+	case t.Year() == 1604 || l.param("X-APPLE-OMIT-YEAR") == strconv.Itoa(t.Year()):
+		// Apple and CardBook write 1604 for "no year".
+		return time.Time{}, DefectYearlessDate
+	case t.Before(minCRMDate) || t.After(maxCRMDate):
+		return time.Time{}, DefectDateRange
+	}
+	return t, ""
+}
+
+// parseStamp reads a REV, DTSTAMP or LAST-MODIFIED value.
+func parseStamp(v string) (time.Time, bool) {
+	v = strings.TrimSpace(v)
+	for _, layout := range []string{"20060102T150405Z", "2006-01-02T15:04:05Z07:00", "20060102T150405", "2006-01-02T15:04:05", "2006-01-02T15:04:05.999Z07:00", "20060102T150405.999Z", "20060102", "2006-01-02"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t.UTC(), true
+		}
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
+		return time.Unix(n, 0).UTC(), true // seconds since 1970 (some Android exports)
+	}
+	return time.Time{}, false
+}
+
 // parseDate reads a vCard date (1980-03-22, 19800322, with an optional time
 // part). A date without a year (--0322) or a text value gives ok == false.
 func parseDate(s string) (time.Time, bool) {
@@ -226,6 +274,7 @@ func VCardToCRM(raw []byte, opts *Options) ([]Result, error) {
 		return nil, err
 	}
 	var out []Result
+	empty := 0
 	for _, c := range d.root.children {
 		if c.name != "VCARD" {
 			return nil, &ParseError{Item: "vcard", Property: "BEGIN", Line: c.begin.num, Err: fmt.Errorf("%w: BEGIN:%s, want VCARD", ErrMalformed, c.name)}
@@ -234,10 +283,21 @@ func VCardToCRM(raw []byte, opts *Options) ([]Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		if len(out) == 0 {
-			r.Warnings = append(d.warnings, r.Warnings...)
+		if !usable(r.Record.Attrs) {
+			d.defects = append(d.defects, Defect{Kind: DefectEmptyComponent, Property: "VCARD", Line: c.begin.num, Detail: "nothing to map; skipped"})
+			empty++
+			continue
 		}
+		r.Warnings = defectStrings(r.Defects)
 		out = append(out, r)
+	}
+	if len(out) > 0 && len(d.defects) > 0 {
+		// Defects of the document as a whole go with the first record.
+		out[0].Defects = append(d.defects, out[0].Defects...)
+		out[0].Warnings = defectStrings(out[0].Defects)
+	}
+	if len(out) == 0 && empty > 0 {
+		return nil, &ParseError{Item: "vcard", Line: 1, Err: fmt.Errorf("%w: nothing usable: %d card(s) without a name, address, phone, e-mail or other mapped field", ErrMalformed, empty)}
 	}
 	return out, nil
 }
@@ -258,8 +318,13 @@ func readContact(k *card) (Result, error) {
 	if k.ver != "2.1" {
 		for _, l := range k.c.props {
 			if l.isQP() {
-				return res, propErr("vcard", l, "quoted-printable encoding in a vCard %s", k.ver)
+				res.Defects = append(res.Defects, Defect{Kind: DefectQPInV3, Property: l.name, Line: l.num, Detail: "decoded anyway (vCard " + k.ver + ")"})
 			}
+		}
+	}
+	if l := k.c.prop("REV"); l != nil {
+		if _, ok := parseStamp(l.value); !ok {
+			res.Defects = append(res.Defects, Defect{Kind: DefectBadStamp, Property: l.name, Line: l.num, Detail: fmt.Sprintf("%q kept", l.value)})
 		}
 	}
 	if l := k.c.prop("UID"); l != nil {
@@ -268,7 +333,7 @@ func readContact(k *card) (Result, error) {
 	if l := k.c.prop("X-CRM-ID"); l != nil {
 		id, err := crm.ParseID(strings.TrimSpace(k.text(l)))
 		if err != nil {
-			res.Warnings = append(res.Warnings, fmt.Sprintf("line %d: X-CRM-ID: %v", l.num, err))
+			res.Defects = append(res.Defects, Defect{Kind: DefectBadCRMID, Property: l.name, Line: l.num, Detail: err.Error()})
 		} else {
 			res.Record.ID = id
 		}
@@ -286,7 +351,7 @@ func readContact(k *card) (Result, error) {
 		if len(fn) > 0 {
 			set("lastname", fn[len(fn)-1])
 			set("firstname", strings.Join(fn[:len(fn)-1], " "))
-			res.Warnings = append(res.Warnings, "no N property: names taken from FN")
+			res.Defects = append(res.Defects, Defect{Kind: DefectNoN, Property: "FN", Line: l.num})
 		}
 	}
 	if l := k.c.prop("ORG"); l != nil {
@@ -337,13 +402,9 @@ func readContact(k *card) (Result, error) {
 		}
 		v := k.text(l)
 		if s.date {
-			if strings.EqualFold(l.param("VALUE"), "text") {
-				res.Warnings = append(res.Warnings, fmt.Sprintf("line %d: %s: text date %q not mapped", l.num, l.name, v))
-				continue
-			}
-			t, ok := parseDate(v)
-			if !ok {
-				res.Warnings = append(res.Warnings, fmt.Sprintf("line %d: %s: date %q not mapped", l.num, l.name, v))
+			t, kind := readDate(l, v)
+			if kind != "" {
+				res.Defects = append(res.Defects, Defect{Kind: kind, Property: l.name, Line: l.num, Field: s.field, Detail: fmt.Sprintf("%q", v)})
 				continue
 			}
 			a[s.field] = t
@@ -354,7 +415,7 @@ func readContact(k *card) (Result, error) {
 		}
 		set(s.field, v)
 	}
-	fitLengths(crm.EntityContact, a, &res.Warnings)
+	fitLengths(crm.EntityContact, a, &res.Defects)
 	return res, nil
 }
 

@@ -31,17 +31,23 @@ func PatchVCard(raw []byte, rec crm.Record, opts *Options) ([]byte, error) {
 		return nil, err
 	}
 	var k *card
+	kUsable := false
 	for _, c := range d.root.children {
 		if c.name != "VCARD" {
 			continue
 		}
 		kc := newCard(c)
-		if k == nil {
-			k = kc
-		}
 		if l := c.prop("X-CRM-ID"); l != nil && rec.ID != (crm.ID{}) && strings.EqualFold(strings.TrimSpace(l.value), rec.ID.String()) {
 			k = kc
 			break
+		}
+		// Else the first card VCardToCRM maps (it skips empty ones).
+		if k == nil || !kUsable {
+			r, err := readContact(kc)
+			ok := err == nil && usable(r.Record.Attrs)
+			if k == nil || ok {
+				k, kUsable = kc, ok
+			}
 		}
 	}
 	if k == nil {
@@ -62,6 +68,11 @@ func PatchVCard(raw []byte, rec crm.Record, opts *Options) ([]byte, error) {
 		if v, ok := rec.Attrs[f]; ok {
 			want[f] = normValue(v)
 		}
+	}
+	// A field whose PIM line the CRM cannot hold (a year-less birthday)
+	// keeps that line: a CRM write never clears or replaces it.
+	for _, f := range DefectFields(cur.Defects) {
+		want[f] = cur.Record.Attrs[f]
 	}
 	changed := func(fs ...string) bool {
 		for _, f := range fs {
@@ -232,8 +243,12 @@ func PatchVCard(raw []byte, rec crm.Record, opts *Options) ([]byte, error) {
 			k.setLine(p, l, rec.ID.String(), cline{name: "X-CRM-ID"}, true)
 		}
 	}
+	if d.truncated && len(p.edits) > 0 {
+		// A write completes a truncated card first.
+		return PatchVCard(d.completed(), rec, opts)
+	}
 	if len(p.edits) > 0 {
-		if l := k.c.prop("REV"); l != nil {
+		if l := k.c.prop("REV"); l != nil && isStamp(l.value) {
 			c := fromLine(l)
 			c.setParam("VALUE")
 			c.value = opts.now().Format("20060102T150405Z")

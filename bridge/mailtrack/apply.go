@@ -264,6 +264,8 @@ func (t *Tracker) track(ctx context.Context, p idmap.Pending, mp idmap.Mapping) 
 	if err != nil {
 		t.log.Info("mailtrack: message does not parse; tracking best-effort fields", "item", mp.Entry.String(), "err", err)
 		em = bestEffort(raw, outgoing)
+	} else if len(em.Defects) > 0 {
+		t.log.Info("mailtrack: message read with defects", "item", mp.Entry.String(), "defects", em.Defects)
 	}
 	a := em.Record.Attrs
 	if isReg {

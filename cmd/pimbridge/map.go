@@ -111,6 +111,7 @@ func mapFile(g *globals, name string, data []byte, outgoing bool) error {
 	md := crm.Builtin()
 	var recs []crm.Record
 	var atts []crm.Record
+	var defects []mapping.Defect
 	switch strings.ToLower(filepath.Ext(name)) {
 	case ".vcf", ".vcard":
 		rs, err := mapping.VCardToCRM(data, nil)
@@ -119,6 +120,7 @@ func mapFile(g *globals, name string, data []byte, outgoing bool) error {
 		}
 		for _, r := range rs {
 			recs = append(recs, r.Record)
+			defects = append(defects, r.Defects...)
 		}
 	case ".ics", ".ical":
 		rs, err := mapping.ICalToCRM(data, nil)
@@ -127,6 +129,7 @@ func mapFile(g *globals, name string, data []byte, outgoing bool) error {
 		}
 		for _, r := range rs {
 			recs = append(recs, r.Record)
+			defects = append(defects, r.Defects...)
 		}
 	case ".eml", ".msg", "":
 		em, err := mapping.MessageToCRM(data, outgoing, nil)
@@ -135,8 +138,13 @@ func mapFile(g *globals, name string, data []byte, outgoing bool) error {
 		}
 		recs = append(recs, em.Record)
 		atts = em.Attachments
+		defects = em.Defects
 	default:
 		return usageErr(fmt.Errorf("%s: want a .vcf, .ics or .eml file", name))
+	}
+	// What was repaired on the way: on stderr, so stdout stays JSON.
+	for _, d := range defects {
+		fmt.Fprintf(g.stderr, "%s: defect: %s\n", name, d)
 	}
 	var buf bytes.Buffer
 	buf.WriteString("[")
