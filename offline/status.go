@@ -10,11 +10,14 @@ import (
 
 // Status is what `pimbridge status` shows about the offline engine.
 type Status struct {
-	State         ClientState          `json:"state"`
-	Offline       bool                 `json:"offline"`
-	ServerURI     string               `json:"serveruri"` // the API to use now (seed 000)
-	ServerURL     string               `json:"serverurl"`
-	LocalURL      string               `json:"localurl"`
+	State     ClientState `json:"state"`
+	Offline   bool        `json:"offline"`
+	ServerURI string      `json:"serveruri"` // the API to use now (seed 000)
+	ServerURL string      `json:"serverurl"`
+	LocalURL  string      `json:"localurl"`
+	// LocalServing reports whether something answers at LocalURL (set by
+	// the caller that probed it; the engine does not).
+	LocalServing  bool                 `json:"localserving"`
 	QueueLength   int64                `json:"queuelength"`
 	SyncErrors    int                  `json:"syncerrors"`
 	LastGoOffline string               `json:"lastgooffline,omitempty"`
