@@ -122,6 +122,7 @@ func (e *Engine) goOffline(ctx context.Context, r Remote, cred Credentials) (Rep
 	if err := setState(ctx, db, keyServerURL, r.BaseURL()); err != nil {
 		return Report{}, err
 	}
+	e.restoreLater(ctx, r)
 	sub, err := r.Subscribe(ctx, e.opts.ClientID, crmclient.KindOffline)
 	if err != nil {
 		return Report{}, unavailable(fmt.Errorf("offline: subscribe: %w", err))

@@ -51,7 +51,7 @@ type execer interface {
 }
 
 func initSchema(ctx context.Context, db *sql.DB) error {
-	if _, err := db.ExecContext(ctx, schema); err != nil {
+	if _, err := db.ExecContext(ctx, schema+restoreSchema); err != nil {
 		return fmt.Errorf("offline: create tables: %w", err)
 	}
 	return nil
