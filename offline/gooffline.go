@@ -145,6 +145,7 @@ func (e *Engine) goOffline(ctx context.Context, r Remote, cred Credentials) (Rep
 		total += c.InsertCount + c.DeleteCount
 	}
 	var done int64
+	limit := prep.MaxBatchSize // the server's largest batch, or learned from a refusal
 	info := crmclient.SyncInfo{RunID: uuid.NewString(), Started: start.UTC()}
 	for _, c := range prep.Entities {
 		if c.InsertCount+c.DeleteCount == 0 {
@@ -153,10 +154,19 @@ func (e *Engine) goOffline(ctx context.Context, r Remote, cred Credentials) (Rep
 		es := time.Now()
 		cnt := crmclient.SyncInfoCount{Entity: c.Entity}
 		sizer := NewSizer(e.opts.Batch, c.InsertCount+c.DeleteCount)
+		sizer.Limit(limit)
 		retries := 0
 		for {
 			t0 := time.Now()
 			b, err := e.fetchBatch(ctx, r, sub.ID, c.Entity, sizer.Size())
+			if tooLarge(err) && sizer.Refused() {
+				// A server that did not state its limit (or lowered it):
+				// ask for less, without spending a retry, for the rest of
+				// the run.
+				limit = sizer.Size()
+				e.log.Warn("offline: the server refused the batch size; asking for less", "entity", c.Entity, "size", sizer.Size(), "err", err)
+				continue
+			}
 			if err != nil {
 				err = unavailable(fmt.Errorf("offline: batch of %s: %w", c.Entity, err))
 				if errors.Is(err, ErrServerUnavailable) && retries < e.opts.Batch.MaxRetryCount {
@@ -225,6 +235,12 @@ func (e *Engine) goOffline(ctx context.Context, r Remote, cred Credentials) (Rep
 	}
 	rep.Duration = e.now().Sub(start)
 	return rep, nil
+}
+
+// tooLarge reports a batch request the server refused for its size.
+func tooLarge(err error) bool {
+	var ae *crmclient.APIError
+	return errors.As(err, &ae) && ae.Code == "request_too_large"
 }
 
 // rawBatch is a fetched batch whose rows are not decoded yet: the payload
