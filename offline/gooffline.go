@@ -3,6 +3,7 @@ package offline
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -418,11 +419,16 @@ func (e *Engine) postSync(ctx context.Context, r Remote, sub string, id uint64) 
 	return ps, nil
 }
 
-// cacheUser stores who the user is and a hash of the password, for the
-// local API's authentication.
+// cacheUser stores who the user is, the user's roles as the server defines
+// them (custom roles, narrowed or widened built-in ones) and a hash of the
+// password, for the local API's authentication and security checks.
 func (e *Engine) cacheUser(ctx context.Context, who crmclient.WhoAmI, cred Credentials) error {
 	db := e.replica.DB()
-	kv := []string{keyUserID, who.UserID.String(), keyUserName, who.Name, keyRoles, strings.Join(who.Roles, ",")}
+	defs, err := json.Marshal(who.RoleDefinitions)
+	if err != nil {
+		return fmt.Errorf("offline: cache roles: %w", err)
+	}
+	kv := []string{keyUserID, who.UserID.String(), keyUserName, who.Name, keyRoles, strings.Join(who.Roles, ","), keyRoleDefs, string(defs)}
 	if cred.Password != "" {
 		old, err := getState(ctx, db, keyPasswordHash)
 		if err != nil {

@@ -37,6 +37,7 @@ const (
 	keyUserID       = "user_id"
 	keyUserName     = "user_name"
 	keyRoles        = "roles"
+	keyRoleDefs     = "role_definitions"
 	keyPasswordHash = "password_hash"
 	keyLastOffline  = "last_go_offline"
 	keyLastOnline   = "last_go_online"

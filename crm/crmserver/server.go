@@ -494,7 +494,9 @@ func (s *Server) handleWhoAmI(w http.ResponseWriter, r *http.Request, p *Princip
 			privs = append(privs, pr)
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"UserId": p.UserID, "name": p.Name, "roles": roles, "privileges": privs})
+	// roledefinitions: the roles as this server defines them, so that an
+	// offline client checks the same rights (seed 002).
+	writeJSON(w, http.StatusOK, map[string]any{"UserId": p.UserID, "name": p.Name, "roles": roles, "privileges": privs, "roledefinitions": p.Roles})
 }
 
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request, p *Principal) {
