@@ -71,6 +71,8 @@ func (e *Engine) GoOffline(ctx context.Context, r Remote, cred Credentials) (Rep
 		e.setState(ctx, ServerUnavailable)
 	case errors.Is(err, ErrClientVersion):
 		e.setState(ctx, ClientVersionLower)
+	case errors.Is(err, ErrServerVersion):
+		e.setState(ctx, ClientVersionHigher)
 	default:
 		e.setState(ctx, Online)
 	}
@@ -100,6 +102,8 @@ func (e *Engine) Refresh(ctx context.Context, r Remote, cred Credentials) (Repor
 		next = ServerUnavailable
 	} else if errors.Is(err, ErrClientVersion) {
 		next = ClientVersionLower
+	} else if errors.Is(err, ErrServerVersion) {
+		next = ClientVersionHigher
 	}
 	e.setState(ctx, next)
 	e.setError(ctx, err)

@@ -103,6 +103,8 @@ func (e *Engine) GoOnline(ctx context.Context, r Remote, o ReplayOptions) (Repla
 		e.setState(ctx, ServerUnavailable)
 	case errors.Is(err, ErrClientVersion):
 		e.setState(ctx, ClientVersionLower)
+	case errors.Is(err, ErrServerVersion):
+		e.setState(ctx, ClientVersionHigher)
 	default:
 		e.setState(ctx, Offline)
 	}

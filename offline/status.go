@@ -23,6 +23,7 @@ type Status struct {
 	LastGoOffline string               `json:"lastgooffline,omitempty"`
 	LastGoOnline  string               `json:"lastgoonline,omitempty"`
 	LastError     string               `json:"lasterror,omitempty"`
+	PIMSyncError  string               `json:"pimsyncerror,omitempty"`
 	MetadataVer   int64                `json:"metadataversion"`
 	User          string               `json:"user,omitempty"`
 	Runs          []crmclient.SyncInfo `json:"runs,omitempty"` // from syncinfo, newest first, when the server answered
@@ -45,6 +46,20 @@ func (e *Engine) Status(ctx context.Context, r Remote, listen string) (Status, e
 	}
 	s.LocalURL = "http://" + listen
 	s.Offline = s.State.IsOffline()
+	if s.State == Online || s.State == Offline {
+		pim, err := getState(ctx, db, keyPIMSync)
+		if err != nil {
+			return s, err
+		}
+		if pim != "" {
+			if s.State, err = ParseClientState(pim); err != nil {
+				return s, err
+			}
+		}
+		if s.PIMSyncError, err = getState(ctx, db, keyPIMSyncError); err != nil {
+			return s, err
+		}
+	}
 	if s.QueueLength, err = e.QueueLength(ctx); err != nil {
 		return s, err
 	}
