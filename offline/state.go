@@ -86,3 +86,13 @@ func (e *Engine) PIMSyncDone(ctx context.Context, err error) error {
 	}
 	return setState(context.WithoutCancel(ctx), e.replica.DB(), keyPIMSync, st, keyPIMSyncError, msg)
 }
+
+// PIMSyncReset clears a Syncing mark left by a process that died in the
+// middle of a PIM cycle (the daemon calls it at start; a SyncError stays).
+func (e *Engine) PIMSyncReset(ctx context.Context) error {
+	_, err := e.replica.DB().ExecContext(ctx, "DELETE FROM offline_state WHERE k = ? AND v = ?", keyPIMSync, Syncing.String())
+	if err != nil {
+		return fmt.Errorf("offline: reset PIM sync state: %w", err)
+	}
+	return nil
+}

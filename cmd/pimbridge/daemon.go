@@ -149,6 +149,13 @@ func runDaemon(ctx context.Context, env *bridgeEnv, confirm bool, ready func()) 
 			env.log.Info("pimbridge: e-mail cycle done", "tracked", st.Tracked, "untracked", st.Untracked, "regarding", st.Regarding, "failed", st.Failed)
 		}
 	}
+	if env.endpoint.engine != nil {
+		// One daemon per state dir (the lock above): a Syncing mark is
+		// from a daemon that died mid-cycle.
+		if err := env.endpoint.engine.PIMSyncReset(ctx); err != nil {
+			env.log.Warn("pimbridge: client state not reset", "err", err)
+		}
+	}
 	dc := &daemonCtl{env: env, confirm: confirm, waiter: &cycleWaiter{}, reportMail: reportMail, started: time.Now()}
 	dc.reportBridge = func(light bool, st bridge.Stats, err error) {
 		recordBridge(metrics, light, st, err)
@@ -324,6 +331,9 @@ func (e *bridgeEnv) pimSyncState(ctx context.Context, starting bool, err error) 
 	eng := e.endpoint.engine
 	if eng == nil {
 		return
+	}
+	if errors.Is(err, context.Canceled) || ctx.Err() != nil {
+		err = nil // stopped, not failed: no SyncError for a cycle cut by shutdown
 	}
 	var serr error
 	if starting {

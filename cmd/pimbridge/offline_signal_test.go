@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -49,6 +51,22 @@ func TestGoOffline_signalCancels(t *testing.T) {
 				}
 				return st.State
 			}
+			// The replica exists before go-offline starts (status makes it),
+			// and is then watched read-only, so that the watching never
+			// competes with go-offline for the write lock.
+			if st := state(); st != offline.Online {
+				t.Fatalf("state before go-offline = %v", st)
+			}
+			ro, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "state", "offline-alice.db")+"?mode=ro&_pragma=busy_timeout(10000)")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ro.Close()
+			watched := func() string {
+				var v string
+				ro.QueryRowContext(ctx, "SELECT v FROM offline_state WHERE k = 'client_state'").Scan(&v)
+				return v
+			}
 			cmd := pimbridgeCmd(cfg, "go-offline")
 			var errb bytes.Buffer
 			cmd.Stderr = &errb
@@ -56,7 +74,7 @@ func TestGoOffline_signalCancels(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-			for deadline := time.Now().Add(60 * time.Second); state() != offline.GoingOffline; time.Sleep(20 * time.Millisecond) {
+			for deadline := time.Now().Add(60 * time.Second); watched() != offline.GoingOffline.String(); time.Sleep(20 * time.Millisecond) {
 				if time.Now().After(deadline) {
 					t.Fatalf("go-offline never reached GoingOffline\n%s", errb.String())
 				}
