@@ -11,7 +11,7 @@ type BatchSettings struct {
 	MaxBatchTime  time.Duration
 	IncreaseRate  float64
 	DecreaseRate  float64
-	MaxRetryCount int // negative: no retries
+	MaxRetryCount int // 0: the default 3; negative: no retries
 }
 
 func (s BatchSettings) withDefaults() BatchSettings {
@@ -39,10 +39,12 @@ func (s BatchSettings) withDefaults() BatchSettings {
 // Sizer computes the size of each batch of one entity: the first is
 // min(count, RowsBatchSize); a batch that took less than MinBatchTime
 // multiplies the next size by IncreaseRate, one that took more than
-// MaxBatchTime divides it by DecreaseRate (never below one row).
+// MaxBatchTime divides it by DecreaseRate (never below one row). The size
+// never passes the largest batch the server serves (Limit).
 type Sizer struct {
-	set  BatchSettings
-	size int
+	set   BatchSettings
+	size  int
+	limit int // 0: no limit known
 }
 
 // NewSizer starts sizing for an entity with count pending rows.
@@ -58,6 +60,29 @@ func NewSizer(set BatchSettings, count int64) *Sizer {
 // Size is the size to ask for next.
 func (s *Sizer) Size() int { return s.size }
 
+// Limit caps every later size at n rows (the server's largest batch); n <=
+// 0 is ignored.
+func (s *Sizer) Limit(n int) {
+	if n <= 0 {
+		return
+	}
+	if s.limit == 0 || n < s.limit {
+		s.limit = n
+	}
+	s.size = min(s.size, s.limit)
+}
+
+// Refused handles a batch the server refused as too large: the limit
+// becomes half the refused size, and it reports false when one row was
+// already refused (nothing smaller to try).
+func (s *Sizer) Refused() bool {
+	if s.size <= 1 {
+		return false
+	}
+	s.Limit(s.size / 2)
+	return true
+}
+
 // Observe adjusts the size after a batch that took d.
 func (s *Sizer) Observe(d time.Duration) {
 	switch {
@@ -67,6 +92,9 @@ func (s *Sizer) Observe(d time.Duration) {
 			next = 1 << 30
 		}
 		s.size = int(next)
+		if s.limit > 0 {
+			s.size = min(s.size, s.limit)
+		}
 	case d > s.set.MaxBatchTime:
 		s.size = max(int(float64(s.size)/s.set.DecreaseRate), 1)
 	}

@@ -29,4 +29,6 @@
 //     it records.
 //   - offline_errors: rejected replays (sync errors) with the server's
 //     message, until retried or discarded.
+//   - offline_restore: the records whose offline change was discarded,
+//     until the server's version (or its absence) is back in the replica.
 package offline

@@ -29,6 +29,10 @@ var (
 	// ErrClientVersion: the server's schema has something this client
 	// cannot hold (an unknown entity, a changed attribute type).
 	ErrClientVersion = errors.New("offline: server schema not supported by this client")
+	// ErrServerVersion: the server is older than this client: its schema
+	// lacks an entity or a built-in attribute the client has (seed 000's
+	// ClientVersionHigher).
+	ErrServerVersion = errors.New("offline: the server is older than this client")
 	// ErrSyncErrors: replay ended with rejected requests (see Errors).
 	ErrSyncErrors = errors.New("offline: replay left sync errors")
 )

@@ -3,6 +3,7 @@ package offline
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -70,6 +71,8 @@ func (e *Engine) GoOffline(ctx context.Context, r Remote, cred Credentials) (Rep
 		e.setState(ctx, ServerUnavailable)
 	case errors.Is(err, ErrClientVersion):
 		e.setState(ctx, ClientVersionLower)
+	case errors.Is(err, ErrServerVersion):
+		e.setState(ctx, ClientVersionHigher)
 	default:
 		e.setState(ctx, Online)
 	}
@@ -99,6 +102,8 @@ func (e *Engine) Refresh(ctx context.Context, r Remote, cred Credentials) (Repor
 		next = ServerUnavailable
 	} else if errors.Is(err, ErrClientVersion) {
 		next = ClientVersionLower
+	} else if errors.Is(err, ErrServerVersion) {
+		next = ClientVersionHigher
 	}
 	e.setState(ctx, next)
 	e.setError(ctx, err)
@@ -122,6 +127,7 @@ func (e *Engine) goOffline(ctx context.Context, r Remote, cred Credentials) (Rep
 	if err := setState(ctx, db, keyServerURL, r.BaseURL()); err != nil {
 		return Report{}, err
 	}
+	e.restoreLater(ctx, r)
 	sub, err := r.Subscribe(ctx, e.opts.ClientID, crmclient.KindOffline)
 	if err != nil {
 		return Report{}, unavailable(fmt.Errorf("offline: subscribe: %w", err))
@@ -144,6 +150,7 @@ func (e *Engine) goOffline(ctx context.Context, r Remote, cred Credentials) (Rep
 		total += c.InsertCount + c.DeleteCount
 	}
 	var done int64
+	limit := prep.MaxBatchSize // the server's largest batch, or learned from a refusal
 	info := crmclient.SyncInfo{RunID: uuid.NewString(), Started: start.UTC()}
 	for _, c := range prep.Entities {
 		if c.InsertCount+c.DeleteCount == 0 {
@@ -152,10 +159,19 @@ func (e *Engine) goOffline(ctx context.Context, r Remote, cred Credentials) (Rep
 		es := time.Now()
 		cnt := crmclient.SyncInfoCount{Entity: c.Entity}
 		sizer := NewSizer(e.opts.Batch, c.InsertCount+c.DeleteCount)
+		sizer.Limit(limit)
 		retries := 0
 		for {
 			t0 := time.Now()
 			b, err := e.fetchBatch(ctx, r, sub.ID, c.Entity, sizer.Size())
+			if tooLarge(err) && sizer.Refused() {
+				// A server that did not state its limit (or lowered it):
+				// ask for less, without spending a retry, for the rest of
+				// the run.
+				limit = sizer.Size()
+				e.log.Warn("offline: the server refused the batch size; asking for less", "entity", c.Entity, "size", sizer.Size(), "err", err)
+				continue
+			}
 			if err != nil {
 				err = unavailable(fmt.Errorf("offline: batch of %s: %w", c.Entity, err))
 				if errors.Is(err, ErrServerUnavailable) && retries < e.opts.Batch.MaxRetryCount {
@@ -224,6 +240,12 @@ func (e *Engine) goOffline(ctx context.Context, r Remote, cred Credentials) (Rep
 	}
 	rep.Duration = e.now().Sub(start)
 	return rep, nil
+}
+
+// tooLarge reports a batch request the server refused for its size.
+func tooLarge(err error) bool {
+	var ae *crmclient.APIError
+	return errors.As(err, &ae) && ae.Code == "request_too_large"
 }
 
 // rawBatch is a fetched batch whose rows are not decoded yet: the payload
@@ -401,11 +423,16 @@ func (e *Engine) postSync(ctx context.Context, r Remote, sub string, id uint64) 
 	return ps, nil
 }
 
-// cacheUser stores who the user is and a hash of the password, for the
-// local API's authentication.
+// cacheUser stores who the user is, the user's roles as the server defines
+// them (custom roles, narrowed or widened built-in ones) and a hash of the
+// password, for the local API's authentication and security checks.
 func (e *Engine) cacheUser(ctx context.Context, who crmclient.WhoAmI, cred Credentials) error {
 	db := e.replica.DB()
-	kv := []string{keyUserID, who.UserID.String(), keyUserName, who.Name, keyRoles, strings.Join(who.Roles, ",")}
+	defs, err := json.Marshal(who.RoleDefinitions)
+	if err != nil {
+		return fmt.Errorf("offline: cache roles: %w", err)
+	}
+	kv := []string{keyUserID, who.UserID.String(), keyUserName, who.Name, keyRoles, strings.Join(who.Roles, ","), keyRoleDefs, string(defs)}
 	if cred.Password != "" {
 		old, err := getState(ctx, db, keyPasswordHash)
 		if err != nil {

@@ -103,6 +103,8 @@ func (e *Engine) GoOnline(ctx context.Context, r Remote, o ReplayOptions) (Repla
 		e.setState(ctx, ServerUnavailable)
 	case errors.Is(err, ErrClientVersion):
 		e.setState(ctx, ClientVersionLower)
+	case errors.Is(err, ErrServerVersion):
+		e.setState(ctx, ClientVersionHigher)
 	default:
 		e.setState(ctx, Offline)
 	}
@@ -435,23 +437,51 @@ type scanRow func(dst ...any) error
 func (f scanRow) Scan(dst ...any) error { return f(dst...) }
 
 // DiscardErrors drops sync errors (all when no id is given): the changes
-// they carried are lost.
+// they carried are lost, and the records they touched are marked for
+// restoring from the server (see restore.go), which the next GoOffline or
+// refresh does, or Restore at once.
 func (e *Engine) DiscardErrors(ctx context.Context, ids ...int64) error {
-	db := e.replica.DB()
+	tx, err := e.replica.DB().BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("offline: discard: %w", err)
+	}
+	defer tx.Rollback()
+	discard := func(where string, args ...any) (int64, error) {
+		if _, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO offline_restore (objecttype, objectid) SELECT objecttype, objectid FROM offline_errors"+where, args...); err != nil {
+			return 0, fmt.Errorf("offline: discard: %w", err)
+		}
+		res, err := tx.ExecContext(ctx, "DELETE FROM offline_errors"+where, args...)
+		if err != nil {
+			return 0, fmt.Errorf("offline: discard: %w", err)
+		}
+		return res.RowsAffected()
+	}
 	if len(ids) == 0 {
-		_, err := db.ExecContext(ctx, "DELETE FROM offline_errors")
-		return err
+		if _, err := discard(""); err != nil {
+			return err
+		}
 	}
 	for _, id := range ids {
-		res, err := db.ExecContext(ctx, "DELETE FROM offline_errors WHERE id = ?", id)
+		n, err := discard(" WHERE id = ?", id)
 		if err != nil {
-			return fmt.Errorf("offline: discard: %w", err)
+			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		if n == 0 {
 			return fmt.Errorf("%w: sync error %d", crm.ErrNotFound, id)
 		}
 	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("offline: discard: %w", err)
+	}
 	return nil
+}
+
+// Restore puts the server's version of every record whose offline change
+// was discarded into the replica (nothing, for a discarded create).
+func (e *Engine) Restore(ctx context.Context, r Remote) error {
+	e.run.Lock()
+	defer e.run.Unlock()
+	return e.restoreDiscarded(ctx, e.withToken(ctx, r))
 }
 
 // RetryErrors sends rejected requests again (all when no id is given), in

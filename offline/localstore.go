@@ -2,6 +2,7 @@ package offline
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -86,8 +87,10 @@ func (s *localStore) IssueToken(ctx context.Context, user crm.ID, ttl time.Durat
 	return "", time.Time{}, fmt.Errorf("%w: %s is not available offline", crm.ErrUnavailable, crmserver.MsgIssueToken)
 }
 
-// Principal builds the cached user with the roles the server named (the
-// role definitions are the replica's, the same built-in ones).
+// Principal builds the cached user with the role definitions the server
+// gave at the last GoOffline or refresh, so that the local API grants
+// exactly the server's rights. A replica filled by a server that did not
+// send definitions falls back to the replica's roles of the same names.
 func (s *localStore) Principal(ctx context.Context, uid crm.ID) (*crmserver.Principal, error) {
 	db := s.DB()
 	id, err := getID(ctx, db, keyUserID)
@@ -101,11 +104,21 @@ func (s *localStore) Principal(ctx context.Context, uid crm.ID) (*crmserver.Prin
 	if err != nil {
 		return nil, err
 	}
+	p := &crmserver.Principal{UserID: id, Name: name}
+	defs, err := getState(ctx, db, keyRoleDefs)
+	if err != nil {
+		return nil, err
+	}
+	if defs != "" && defs != "null" {
+		if err := json.Unmarshal([]byte(defs), &p.Roles); err != nil {
+			return nil, fmt.Errorf("offline: cached roles: %w", err)
+		}
+		return p, nil
+	}
 	roles, err := getState(ctx, db, keyRoles)
 	if err != nil {
 		return nil, err
 	}
-	p := &crmserver.Principal{UserID: id, Name: name}
 	for _, rn := range strings.Split(roles, ",") {
 		if rn == "" {
 			continue

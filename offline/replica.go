@@ -37,6 +37,7 @@ const (
 	keyUserID       = "user_id"
 	keyUserName     = "user_name"
 	keyRoles        = "roles"
+	keyRoleDefs     = "role_definitions"
 	keyPasswordHash = "password_hash"
 	keyLastOffline  = "last_go_offline"
 	keyLastOnline   = "last_go_online"
@@ -51,7 +52,7 @@ type execer interface {
 }
 
 func initSchema(ctx context.Context, db *sql.DB) error {
-	if _, err := db.ExecContext(ctx, schema); err != nil {
+	if _, err := db.ExecContext(ctx, schema+restoreSchema); err != nil {
 		return fmt.Errorf("offline: create tables: %w", err)
 	}
 	return nil

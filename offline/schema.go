@@ -51,6 +51,20 @@ func (e *Engine) propagateSchema(ctx context.Context, r Remote) (int64, []Schema
 			e.log.Info("offline: schema propagated", "entity", se.Name, "attribute", sa.Name)
 		}
 	}
+	// The other way round: what the client has and the server lacks means
+	// an older server (custom attributes it dropped are kept; the server
+	// no longer sends them).
+	for _, le := range local.Entities {
+		se, err := srv.Entity(le.Name)
+		if err != nil {
+			return 0, nil, fmt.Errorf("%w: it has no entity %s", ErrServerVersion, le.Name)
+		}
+		for _, la := range le.Attributes {
+			if !la.Custom && se.Attr(la.Name) == nil {
+				return 0, nil, fmt.Errorf("%w: it has no attribute %s.%s", ErrServerVersion, le.Name, la.Name)
+			}
+		}
+	}
 	have := map[string]bool{}
 	for _, rel := range local.Relationships {
 		have[rel.Name] = true

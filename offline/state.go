@@ -1,6 +1,9 @@
 package offline
 
-import "fmt"
+import (
+	"context"
+	"fmt"
+)
 
 // ClientState is the state of the client (seed 000's ClientState), kept in
 // the replica so that it survives restarts.
@@ -56,4 +59,40 @@ func (s *ClientState) UnmarshalText(b []byte) error {
 // was told to keep (they stay queued).
 func (s ClientState) IsOffline() bool {
 	return s == Offline || s == GoingOnline || s == SyncError
+}
+
+// The sync with the PIM servers (seed 000's "synchronization with
+// Outlook") has its own key beside the client state, because the client
+// state also says whether the client is offline: a PIM sync runs in either
+// mode and must not change it. Status shows Syncing while a full PIM cycle
+// runs and SyncError after one that ended with errors, in place of Online
+// or Offline.
+const (
+	keyPIMSync      = "pim_sync"
+	keyPIMSyncError = "pim_sync_error"
+)
+
+// PIMSyncStarted records that a full PIM sync cycle started (Syncing).
+func (e *Engine) PIMSyncStarted(ctx context.Context) error {
+	return setState(context.WithoutCancel(ctx), e.replica.DB(), keyPIMSync, Syncing.String())
+}
+
+// PIMSyncDone records the end of a full PIM sync cycle: SyncError when err
+// is not nil (item errors included), nothing otherwise.
+func (e *Engine) PIMSyncDone(ctx context.Context, err error) error {
+	st, msg := "", ""
+	if err != nil {
+		st, msg = SyncError.String(), err.Error()
+	}
+	return setState(context.WithoutCancel(ctx), e.replica.DB(), keyPIMSync, st, keyPIMSyncError, msg)
+}
+
+// PIMSyncReset clears a Syncing mark left by a process that died in the
+// middle of a PIM cycle (the daemon calls it at start; a SyncError stays).
+func (e *Engine) PIMSyncReset(ctx context.Context) error {
+	_, err := e.replica.DB().ExecContext(ctx, "DELETE FROM offline_state WHERE k = ? AND v = ?", keyPIMSync, Syncing.String())
+	if err != nil {
+		return fmt.Errorf("offline: reset PIM sync state: %w", err)
+	}
+	return nil
 }

@@ -10,16 +10,20 @@ import (
 
 // Status is what `pimbridge status` shows about the offline engine.
 type Status struct {
-	State         ClientState          `json:"state"`
-	Offline       bool                 `json:"offline"`
-	ServerURI     string               `json:"serveruri"` // the API to use now (seed 000)
-	ServerURL     string               `json:"serverurl"`
-	LocalURL      string               `json:"localurl"`
+	State     ClientState `json:"state"`
+	Offline   bool        `json:"offline"`
+	ServerURI string      `json:"serveruri"` // the API to use now (seed 000)
+	ServerURL string      `json:"serverurl"`
+	LocalURL  string      `json:"localurl"`
+	// LocalServing reports whether something answers at LocalURL (set by
+	// the caller that probed it; the engine does not).
+	LocalServing  bool                 `json:"localserving"`
 	QueueLength   int64                `json:"queuelength"`
 	SyncErrors    int                  `json:"syncerrors"`
 	LastGoOffline string               `json:"lastgooffline,omitempty"`
 	LastGoOnline  string               `json:"lastgoonline,omitempty"`
 	LastError     string               `json:"lasterror,omitempty"`
+	PIMSyncError  string               `json:"pimsyncerror,omitempty"`
 	MetadataVer   int64                `json:"metadataversion"`
 	User          string               `json:"user,omitempty"`
 	Runs          []crmclient.SyncInfo `json:"runs,omitempty"` // from syncinfo, newest first, when the server answered
@@ -42,6 +46,20 @@ func (e *Engine) Status(ctx context.Context, r Remote, listen string) (Status, e
 	}
 	s.LocalURL = "http://" + listen
 	s.Offline = s.State.IsOffline()
+	if s.State == Online || s.State == Offline {
+		pim, err := getState(ctx, db, keyPIMSync)
+		if err != nil {
+			return s, err
+		}
+		if pim != "" {
+			if s.State, err = ParseClientState(pim); err != nil {
+				return s, err
+			}
+		}
+		if s.PIMSyncError, err = getState(ctx, db, keyPIMSyncError); err != nil {
+			return s, err
+		}
+	}
 	if s.QueueLength, err = e.QueueLength(ctx); err != nil {
 		return s, err
 	}

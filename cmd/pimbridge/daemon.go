@@ -149,9 +149,19 @@ func runDaemon(ctx context.Context, env *bridgeEnv, confirm bool, ready func()) 
 			env.log.Info("pimbridge: e-mail cycle done", "tracked", st.Tracked, "untracked", st.Untracked, "regarding", st.Regarding, "failed", st.Failed)
 		}
 	}
+	if env.endpoint.engine != nil {
+		// One daemon per state dir (the lock above): a Syncing mark is
+		// from a daemon that died mid-cycle.
+		if err := env.endpoint.engine.PIMSyncReset(ctx); err != nil {
+			env.log.Warn("pimbridge: client state not reset", "err", err)
+		}
+	}
 	dc := &daemonCtl{env: env, confirm: confirm, waiter: &cycleWaiter{}, reportMail: reportMail, started: time.Now()}
 	dc.reportBridge = func(light bool, st bridge.Stats, err error) {
 		recordBridge(metrics, light, st, err)
+		if !light {
+			env.pimSyncState(ctx, false, err)
+		}
 		dc.cycleDone(light, err)
 		args := []any{"light", light, "primary", st.Primary, "to_crm", st.ToCRM, "to_pim", st.ToPIM, "failed", st.Failed, "pending", st.Pending, "duration", st.Duration}
 		switch {
@@ -203,7 +213,12 @@ func runDaemon(ctx context.Context, env *bridgeEnv, confirm bool, ready func()) 
 	}
 
 	s := bridge.Schedule{Interval: env.cfg.Client.Interval.Duration, Poll: env.cfg.Client.Poll.Duration, ConfirmDeletes: confirm,
-		Starting: dc.waiter.starting}
+		Starting: func(light bool) {
+			dc.waiter.starting(light)
+			if !light {
+				env.pimSyncState(ctx, true, nil)
+			}
+		}}
 	env.log.Info("pimbridge: daemon started", "client", env.cfg.Client.ID, "interval", s.Interval, "poll", s.Poll, "email", env.tracker != nil, "ctl", sockPath)
 	first := true
 	err = env.bridge.Run(ctx, s, func(light bool, st bridge.Stats, err error) {
@@ -308,3 +323,25 @@ func (g *globals) refreshOnce(ctx context.Context) (int64, error) {
 
 // errClientOffline: the user chose to be offline; no background refresh.
 var errClientOffline = errors.New("the client is offline")
+
+// pimSyncState records a full PIM cycle in the client state (seed 000:
+// Syncing while it runs, SyncError when it ended with errors), where the
+// user has a replica to keep it in.
+func (e *bridgeEnv) pimSyncState(ctx context.Context, starting bool, err error) {
+	eng := e.endpoint.engine
+	if eng == nil {
+		return
+	}
+	if errors.Is(err, context.Canceled) || ctx.Err() != nil {
+		err = nil // stopped, not failed: no SyncError for a cycle cut by shutdown
+	}
+	var serr error
+	if starting {
+		serr = eng.PIMSyncStarted(ctx)
+	} else {
+		serr = eng.PIMSyncDone(ctx, err)
+	}
+	if serr != nil {
+		e.log.Warn("pimbridge: client state not recorded", "err", serr)
+	}
+}

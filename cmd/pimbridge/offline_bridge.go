@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/pimbridge/pimbridge/config"
@@ -16,9 +17,11 @@ import (
 
 // crmEndpoint is where the bridge talks to CRM: the server, or — while the
 // client is offline (go-offline, set-offline) — the offline engine's local
-// API, served in-process on a free loopback port. Writes made there go to the
-// replica and the offline queue, and reach the server on go-online (DESIGN.md
-// section 3: the PIM sync keeps working offline).
+// API, served in-process at offline.listen, the address `status` names, so
+// that the daemon's bridge and every other tool share one local server.
+// Writes made there go to the replica and the offline queue, and reach the
+// server on go-online (DESIGN.md section 3: the PIM sync keeps working
+// offline).
 type crmEndpoint struct {
 	url     string
 	offline bool
@@ -46,10 +49,10 @@ func openCRMEndpoint(ctx context.Context, cfg *config.Config, log *slog.Logger) 
 	if !st.IsOffline() {
 		return ep, nil
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := listenLocal(cfg.Offline.Listen, log)
 	if err != nil {
 		eng.Close()
-		return nil, fmt.Errorf("offline: local API: %w", err)
+		return nil, err
 	}
 	srv := &http.Server{Handler: eng.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }() // ends at Shutdown in stop
@@ -71,4 +74,28 @@ func (ep *crmEndpoint) stateChanged(ctx context.Context) bool {
 	}
 	st, err := ep.engine.State(ctx)
 	return err == nil && st.IsOffline() != ep.offline
+}
+
+// listenLocal binds the local API at addr (offline.listen; "" means
+// offline.DefaultListen). When another process already serves it there (a
+// daemon, or go-offline --serve, that a one-off command runs beside), that
+// process is the local API the user's tools reach, and this one serves its
+// own bridge on a free loopback port instead.
+func listenLocal(addr string, log *slog.Logger) (net.Listener, error) {
+	if addr == "" {
+		addr = offline.DefaultListen
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err == nil {
+		return ln, nil
+	}
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("offline: local API on %s (offline.listen): %w", addr, err)
+	}
+	log.Warn("pimbridge: offline.listen is served by another process; this one uses a private port", "listen", addr)
+	ln, err = net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("offline: local API: %w", err)
+	}
+	return ln, nil
 }

@@ -61,10 +61,14 @@ func (g *globals) openOffline(ctx context.Context, needPassword bool, progress f
 		return nil, fmt.Errorf("create state directory: %w", err)
 	}
 	o := cfg.Offline
+	retries := o.MaxRetryCount
+	if retries == 0 {
+		retries = -1 // max_retry_count = 0 means no retry (the engine's zero is its default, 3)
+	}
 	env.engine, err = offline.Open(ctx, &offline.Options{
 		Path: replicaPath(cfg), ClientID: cfg.Client.ID, Logger: newLogger(g.stderr, slog.LevelWarn), Progress: progress,
 		Batch: offline.BatchSettings{RowsBatchSize: o.RowsBatchSize, MinBatchTime: o.MinBatchTime.Duration, MaxBatchTime: o.MaxBatchTime.Duration,
-			IncreaseRate: o.IncreaseRate, DecreaseRate: o.DecreaseRate, MaxRetryCount: o.MaxRetryCount},
+			IncreaseRate: o.IncreaseRate, DecreaseRate: o.DecreaseRate, MaxRetryCount: retries},
 	})
 	if err != nil {
 		return nil, err

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -43,6 +45,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			st.LocalServing = answers(ctx, strings.TrimPrefix(st.LocalURL, "http://"))
 			daemon, derr := daemonStatus(ctx, env.cfg)
 			if asJSON {
 				enc := json.NewEncoder(g.stdout)
@@ -60,6 +63,9 @@ func newStatusCmd(g *globals) *cobra.Command {
 			fmt.Fprintf(g.stdout, "state          %s\n", st.State)
 			fmt.Fprintf(g.stdout, "offline        %v\n", st.Offline)
 			fmt.Fprintf(g.stdout, "server uri     %s\n", st.ServerURI)
+			if st.Offline && !st.LocalServing {
+				fmt.Fprintf(g.stdout, "local api      not serving: start `pimbridge daemon` (or `pimbridge set-offline --serve`) to serve it there\n")
+			}
 			fmt.Fprintf(g.stdout, "queue length   %d\n", st.QueueLength)
 			fmt.Fprintf(g.stdout, "sync errors    %d\n", st.SyncErrors)
 			fmt.Fprintf(g.stdout, "last offline   %s\n", st.LastGoOffline)
@@ -109,4 +115,15 @@ func daemonStatus(ctx context.Context, cfg *config.Config) (*ctl.Status, error) 
 		return nil, err
 	}
 	return &st, nil
+}
+
+// answers reports whether something accepts connections at addr.
+func answers(ctx context.Context, addr string) bool {
+	d := net.Dialer{Timeout: 2 * time.Second}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
 }

@@ -332,6 +332,9 @@ type WhoAmI struct {
 	Name       string   `json:"name"`
 	Roles      []string `json:"roles"`
 	Privileges []string `json:"privileges"`
+	// RoleDefinitions are the user's roles as the server defines them
+	// (rights per entity and privileges); empty from older servers.
+	RoleDefinitions []crmserver.Role `json:"roledefinitions,omitempty"`
 }
 
 // WhoAmI returns the calling user.

@@ -55,8 +55,11 @@ func (c *Client) DeleteSubscription(ctx context.Context, subID string) error {
 
 // PrepareResult is the answer of Prepare.
 type PrepareResult struct {
-	MetadataVersion int64          `json:"metadataversion"`
-	Entities        []PrepareCount `json:"entities"`
+	MetadataVersion int64 `json:"metadataversion"`
+	// MaxBatchSize is the largest batch (rows) the server serves; 0 when
+	// the server does not say.
+	MaxBatchSize int            `json:"maxbatchsize,omitempty"`
+	Entities     []PrepareCount `json:"entities"`
 }
 
 // Count returns the counts of one entity (zero when absent).

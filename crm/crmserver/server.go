@@ -79,6 +79,10 @@ type Options struct {
 	MaxBodyBytes int64
 	// MaxPageSize caps a page of query results; 0 means 5000.
 	MaxPageSize int
+	// MaxBatchSize is the largest sync batch (rows) the server cuts; 0
+	// means 1000000. Prepare states it; a larger size is refused with 400
+	// request_too_large.
+	MaxBatchSize int
 	// Plugins run in the pre and post stages of every write.
 	Plugins []Plugin
 	// Workflows run after creates and updates; none by default (see
@@ -131,6 +135,9 @@ func New(store Store, opts *Options) *Server {
 	}
 	if s.opts.MaxPageSize <= 0 {
 		s.opts.MaxPageSize = 5000
+	}
+	if s.opts.MaxBatchSize <= 0 {
+		s.opts.MaxBatchSize = 1000000
 	}
 	if s.opts.TokenTTL <= 0 {
 		s.opts.TokenTTL = 12 * time.Hour
@@ -487,7 +494,9 @@ func (s *Server) handleWhoAmI(w http.ResponseWriter, r *http.Request, p *Princip
 			privs = append(privs, pr)
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"UserId": p.UserID, "name": p.Name, "roles": roles, "privileges": privs})
+	// roledefinitions: the roles as this server defines them, so that an
+	// offline client checks the same rights (seed 002).
+	writeJSON(w, http.StatusOK, map[string]any{"UserId": p.UserID, "name": p.Name, "roles": roles, "privileges": privs, "roledefinitions": p.Roles})
 }
 
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request, p *Principal) {

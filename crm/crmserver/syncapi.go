@@ -17,7 +17,7 @@ import (
 //	GET    /api/sync/subscriptions                  the caller's subscriptions
 //	GET    /api/sync/subscriptions/{id}
 //	DELETE /api/sync/subscriptions/{id}
-//	POST   /api/sync/subscriptions/{id}/prepare     -> {"metadataversion","entities":[{name,insert_count,delete_count}]}
+//	POST   /api/sync/subscriptions/{id}/prepare     -> {"metadataversion","maxbatchsize","entities":[{name,insert_count,delete_count}]}
 //	GET    /api/sync/subscriptions/{id}/batches?entity=contact&size=N
 //	                                                -> application/octet-stream: crm batch (16-byte header + payload)
 //	POST   /api/sync/subscriptions/{id}/postsync    {"batch":N} -> PostSyncResult
@@ -250,7 +250,7 @@ func (s *Server) handlePrepare(w http.ResponseWriter, r *http.Request, p *Princi
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"metadataversion": m.Version, "entities": counts})
+	writeJSON(w, http.StatusOK, map[string]any{"metadataversion": m.Version, "maxbatchsize": s.opts.MaxBatchSize, "entities": counts})
 }
 
 func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request, p *Principal, sub Subscription) {
@@ -272,11 +272,15 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request, p *Principa
 		s.writeError(w, r, fmt.Errorf("%w: %s subscriptions do not carry %s", crm.ErrInvalidArgument, sub.Kind, e.Name))
 		return
 	}
-	size := 5000
+	size := min(5000, s.opts.MaxBatchSize)
 	if v := r.URL.Query().Get("size"); v != "" {
 		size, err = strconv.Atoi(v)
-		if err != nil || size < 1 || size > 1000000 {
-			s.writeError(w, r, fmt.Errorf("%w: size must be 1 to 1000000", crm.ErrInvalidArgument))
+		if err != nil || size < 1 {
+			s.writeError(w, r, fmt.Errorf("%w: size must be a positive number of rows", crm.ErrInvalidArgument))
+			return
+		}
+		if size > s.opts.MaxBatchSize {
+			s.writeError(w, r, fmt.Errorf("%w: batch size %d is over the largest this server serves, %d rows (prepare's maxbatchsize)", errTooLarge, size, s.opts.MaxBatchSize))
 			return
 		}
 	}
