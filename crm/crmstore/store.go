@@ -48,6 +48,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -56,6 +57,7 @@ import (
 
 	"github.com/pimbridge/pimbridge/crm"
 	"github.com/pimbridge/pimbridge/crm/crmserver"
+	"github.com/pimbridge/pimbridge/internal/fileperm"
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 )
 
@@ -105,6 +107,14 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("crmstore: open %s: %w", path, err)
+	}
+	path = abs
+	if err := fileperm.Private(path); err != nil {
+		return nil, fmt.Errorf("crmstore: %w", err)
 	}
 	u := url.URL{Scheme: "file", Path: path}
 	dsn := u.String() + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-32768)&_txlock=immediate"
