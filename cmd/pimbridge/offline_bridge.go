@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"time"
 
 	"github.com/pimbridge/pimbridge/config"
+	"github.com/pimbridge/pimbridge/crm/crmserver"
 	"github.com/pimbridge/pimbridge/offline"
 )
 
@@ -51,7 +51,7 @@ func openCRMEndpoint(ctx context.Context, cfg *config.Config, log *slog.Logger) 
 		eng.Close()
 		return nil, fmt.Errorf("offline: local API: %w", err)
 	}
-	srv := &http.Server{Handler: eng.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := crmserver.HTTPServer(eng.Handler(), crmserver.Timeouts{}, log)
 	go func() { _ = srv.Serve(ln) }() // ends at Shutdown in stop
 	ep.url, ep.offline = "http://"+ln.Addr().String(), true
 	ep.stop = func() error {
