@@ -10,6 +10,8 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -117,7 +119,10 @@ type Sync struct {
 // Offline is the [offline] table: the offline engine and GoOffline batching
 // (defaults from seed 001).
 type Offline struct {
-	Listen        string   `toml:"listen"`
+	Listen string `toml:"listen"`
+	// AllowRemote must be true for a Listen address other than loopback:
+	// the local API then answers anyone who can reach the machine.
+	AllowRemote   bool     `toml:"allow_remote"`
 	RowsBatchSize int      `toml:"rows_batch_size"`
 	MinBatchTime  Duration `toml:"min_batch_time"`
 	MaxBatchTime  Duration `toml:"max_batch_time"`
@@ -129,7 +134,23 @@ type Offline struct {
 
 // Metrics is the [metrics] table: the local observability endpoint.
 type Metrics struct {
-	Listen string `toml:"listen"` // "" disables it
+	Listen      string `toml:"listen"`       // "" disables it
+	AllowRemote bool   `toml:"allow_remote"` // needed for a non-loopback Listen
+}
+
+// loopback reports whether a listen address (host:port) binds only to the
+// loopback interface: 127.0.0.0/8, ::1 or localhost. An empty host binds
+// every interface.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // Duration is a time.Duration written as a Go duration string ("15m").
@@ -318,6 +339,14 @@ func (c *Config) Validate() error {
 	}
 	if c.Sync.MassDeleteThreshold <= 0 || c.Sync.MassDeleteThreshold > 1 {
 		return &FieldError{Field: "sync.mass_delete_threshold", Value: fmt.Sprint(c.Sync.MassDeleteThreshold), Err: fmt.Errorf("%w: must be in (0, 1]", ErrInvalid)}
+	}
+	for _, l := range []struct {
+		field, addr string
+		allow       bool
+	}{{"offline.listen", c.Offline.Listen, c.Offline.AllowRemote}, {"metrics.listen", c.Metrics.Listen, c.Metrics.AllowRemote}} {
+		if l.addr != "" && !l.allow && !loopback(l.addr) {
+			return &FieldError{Field: l.field, Value: l.addr, Err: fmt.Errorf("%w: not a loopback address; set allow_remote = true in the same table to serve other machines", ErrInvalid)}
+		}
 	}
 	o := c.Offline
 	switch {

@@ -1,5 +1,7 @@
 package crm
 
+import "math"
+
 // Entity logical names.
 const (
 	EntitySystemUser  = "systemuser"
@@ -72,7 +74,13 @@ func lookup(name string, targets ...string) Attribute {
 	return Attribute{Name: name, Type: TypeLookup, Targets: targets}
 }
 func typed(name string, t AttrType) Attribute { return Attribute{Name: name, Type: t} }
-func party(name string) Attribute             { return Attribute{Name: name, Type: TypePartyList} }
+
+// ranged is an integer attribute with bounds (Dataverse's MinValue and
+// MaxValue).
+func ranged(name string, lo, hi int64) Attribute {
+	return Attribute{Name: name, Type: TypeInteger, MinValue: &lo, MaxValue: &hi}
+}
+func party(name string) Attribute { return Attribute{Name: name, Type: TypePartyList} }
 
 // common returns the attributes every entity has: its primary key and the
 // system columns.
@@ -158,7 +166,7 @@ func activity(name, set string, states []State, extra ...Attribute) *Entity {
 		memo("description", 100000),
 		typed("scheduledstart", TypeDateTime), typed("scheduledend", TypeDateTime),
 		typed("actualstart", TypeDateTime), typed("actualend", TypeDateTime),
-		typed("actualdurationminutes", TypeInteger),
+		ranged("actualdurationminutes", 0, math.MaxInt32),
 		Attribute{Name: "prioritycode", Type: TypePicklist, Options: []Option{{PriorityLow, "Low"}, {PriorityNormal, "Normal"}, {PriorityHigh, "High"}}},
 		typed("statecode", TypeState), typed("statuscode", TypeStatus),
 		lookup("regardingobjectid", EntityAccount, EntityContact),
@@ -175,7 +183,7 @@ func task() *Entity {
 		{Value: 0, Name: "Open", DefaultStatus: 2, Statuses: []Option{{2, "Not Started"}, {3, "In Progress"}, {4, "Waiting on someone else"}, {7, "Deferred"}}},
 		{Value: 1, Name: "Completed", DefaultStatus: 5, Statuses: []Option{{5, "Completed"}}, Final: true},
 		{Value: 2, Name: "Canceled", DefaultStatus: 6, Statuses: []Option{{6, "Canceled"}}, Final: true},
-	}, typed("percentcomplete", TypeInteger))
+	}, ranged("percentcomplete", 0, 100))
 }
 
 func phoneCall() *Entity {
@@ -199,7 +207,7 @@ func fax() *Entity {
 		{Value: 0, Name: "Open", DefaultStatus: 1, Statuses: []Option{{1, "Open"}}},
 		{Value: 1, Name: "Completed", DefaultStatus: 3, Statuses: []Option{{2, "Completed"}, {3, "Sent"}, {4, "Received"}}, Final: true},
 		{Value: 2, Name: "Canceled", DefaultStatus: 5, Statuses: []Option{{5, "Canceled"}}, Final: true},
-	}, str("faxnumber", 200), typed("numberofpages", TypeInteger), typed("directioncode", TypeBoolean), party("from"), party("to"))
+	}, str("faxnumber", 200), ranged("numberofpages", 0, math.MaxInt32), typed("directioncode", TypeBoolean), party("from"), party("to"))
 }
 
 // Appointment states. Open (free/tentative) and Scheduled (busy/out of
@@ -212,7 +220,7 @@ func appointment() *Entity {
 		{Value: 3, Name: "Scheduled", DefaultStatus: 5, Statuses: []Option{{5, "Busy"}, {6, "Out of Office"}}},
 	},
 		str("location", 200),
-		typed("scheduleddurationminutes", TypeInteger),
+		ranged("scheduleddurationminutes", 0, math.MaxInt32),
 		typed("isalldayevent", TypeBoolean),
 		// recurrencepattern holds the RRULE, RDATE and EXDATE lines of a
 		// recurring series, as iCalendar content lines joined by "\n".
@@ -243,7 +251,7 @@ func attachment() *Entity {
 		Attributes: append(common("activitymimeattachmentid"),
 			Attribute{Name: "objectid", Type: TypeLookup, Targets: []string{EntityEmail}, Required: true},
 			str("filename", 255), str("mimetype", 256),
-			typed("filesize", TypeInteger),
+			ranged("filesize", 0, math.MaxInt32),
 			typed("body", TypeBinary),
 		),
 	}

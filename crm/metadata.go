@@ -39,6 +39,10 @@ type Attribute struct {
 	Required  bool     `json:"required,omitempty"`  // must be set on create, never cleared
 	Targets   []string `json:"targets,omitempty"`   // lookup: entities it may point to
 	Options   []Option `json:"options,omitempty"`   // picklist values
+	// MinValue and MaxValue bound an integer attribute (both ends
+	// included); nil means no bound.
+	MinValue *int64 `json:"minvalue,omitempty"`
+	MaxValue *int64 `json:"maxvalue,omitempty"`
 	// System attributes are maintained by the server (createdon, versionnumber,
 	// ...); values sent by clients for them are rejected.
 	System bool `json:"system,omitempty"`
@@ -167,6 +171,9 @@ func ValidateCustomAttribute(e *Entity, a Attribute) error {
 	}
 	if a.MaxLength < 0 {
 		return &AttributeError{Entity: e.Name, Attribute: a.Name, Err: fmt.Errorf("%w: negative maxlength", ErrInvalidArgument)}
+	}
+	if a.MinValue != nil && a.MaxValue != nil && *a.MinValue > *a.MaxValue {
+		return &AttributeError{Entity: e.Name, Attribute: a.Name, Err: fmt.Errorf("%w: minvalue above maxvalue", ErrInvalidArgument)}
 	}
 	return nil
 }

@@ -280,6 +280,13 @@ func ParseTime(t AttrType, s string) (time.Time, error) {
 	return v, nil
 }
 
+func bound(b *int64) string {
+	if b == nil {
+		return ""
+	}
+	return strconv.FormatInt(*b, 10)
+}
+
 // CheckValue checks that v has the Go type attribute a needs and respects its
 // limits (length, options, targets). Callers that build records in Go
 // (mapping, bridge) use it before sending.
@@ -301,8 +308,12 @@ func (e *Entity) CheckValue(a *Attribute, v any) error {
 			return fmt.Errorf("%w: %d characters, at most %d allowed", ErrInvalidArgument, utf8.RuneCountInString(s), a.MaxLength)
 		}
 	case TypeInteger, TypeBigInt, TypeState, TypeStatus:
-		if _, ok := v.(int64); !ok {
+		n, ok := v.(int64)
+		if !ok {
 			return bad()
+		}
+		if a.MinValue != nil && n < *a.MinValue || a.MaxValue != nil && n > *a.MaxValue {
+			return fmt.Errorf("%w: %d out of range %s..%s", ErrInvalidArgument, n, bound(a.MinValue), bound(a.MaxValue))
 		}
 	case TypePicklist:
 		n, ok := v.(int64)

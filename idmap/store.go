@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pimbridge/pimbridge/internal/fileperm"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -87,6 +88,9 @@ func OpenOptions(ctx context.Context, path string, opts *Options) (*Store, error
 	}
 	if opts == nil {
 		opts = &Options{}
+	}
+	if err := fileperm.Private(path); err != nil {
+		return nil, fmt.Errorf("idmap: open: %w", err)
 	}
 	db, err := sql.Open("sqlite", DSN(path))
 	if err != nil {

@@ -68,7 +68,7 @@ func (e *Engine) Handler() http.Handler {
 	return &localAPI{
 		e: e, store: st, log: log,
 		data:    crmserver.New(st, &crmserver.Options{Logger: log, Offline: true, Plugins: plugins, Now: e.opts.Now}),
-		syncAPI: crmserver.New(st, &crmserver.Options{Logger: log, Plugins: plugins, Now: e.opts.Now}),
+		syncAPI: crmserver.New(st, &crmserver.Options{Logger: log, Plugins: plugins, Now: e.opts.Now, NoBasicChallenge: true}),
 	}
 }
 
@@ -88,7 +88,7 @@ func (e *Engine) Serve(ctx context.Context, addr string, ready func(net.Addr)) e
 	if err != nil {
 		return fmt.Errorf("offline: listen: %w", err)
 	}
-	srv := &http.Server{Handler: e.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := crmserver.HTTPServer(e.Handler(), crmserver.Timeouts{}, e.log)
 	if ready != nil {
 		ready(ln.Addr())
 	}

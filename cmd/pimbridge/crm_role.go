@@ -23,6 +23,7 @@ func newCRMRoleCmd(g *globals, cf *crmFlags) *cobra.Command {
   pimbridge crm role revoke ROLE GoOffline|SyncToOutlook|Admin
   pimbridge crm role grant ROLE --entity contact --access read --scope all
   pimbridge crm role revoke ROLE --entity contact --access write
+  pimbridge crm role delete ROLE
 
 --entity takes a logical name or * (every entity without its own entry);
 --access is create, read, write or delete (repeatable); --scope own or all.`,
@@ -150,6 +151,23 @@ func newCRMRoleCmd(g *globals, cf *crmFlags) *cobra.Command {
 		}
 		return cc
 	}
-	c.AddCommand(list, create, change(true), change(false))
+	del := &cobra.Command{
+		Use:   "delete ROLE",
+		Short: "Delete a role; users who had it lose it (built-in roles cannot be deleted)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, _, err := openStore(cmd.Context(), cf, db, quietLogger(g))
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if err := st.DeleteRole(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "role %s deleted\n", args[0])
+			return nil
+		},
+	}
+	c.AddCommand(list, create, change(true), change(false), del)
 	return c
 }

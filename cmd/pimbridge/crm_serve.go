@@ -8,12 +8,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
-	"os"
 	"slices"
-	"strings"
 	"time"
 
+	"github.com/pimbridge/pimbridge/config"
 	"github.com/pimbridge/pimbridge/crm/crmserver"
 	"github.com/pimbridge/pimbridge/crm/crmstore"
 	"github.com/spf13/cobra"
@@ -27,6 +25,7 @@ type crmServeCmd struct {
 	adminPasswordFile string
 	workflows         []string
 	maxBody           int64
+	allowOrigins      []string
 }
 
 func newCRMServeCmd(g *globals, cf *crmFlags) *cobra.Command {
@@ -51,6 +50,7 @@ once to stderr.`,
 	f.StringVar(&s.adminPasswordFile, "admin-password-file", "", "file holding the initial admin password (first start only)")
 	f.StringSliceVar(&s.workflows, "workflow", nil, "enable a built-in workflow ("+crmserver.WorkflowFollowUpTask+")")
 	f.Int64Var(&s.maxBody, "max-body", 16<<20, "largest request body in bytes")
+	f.StringSliceVar(&s.allowOrigins, "allow-origin", nil, "browser origin (scheme://host[:port]) allowed to call the API (repeatable; default none)")
 	return c
 }
 
@@ -80,8 +80,8 @@ func (s *crmServeCmd) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	api := crmserver.New(st, &crmserver.Options{Logger: log, Workflows: wfs, MaxBodyBytes: s.maxBody})
-	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	api := crmserver.New(st, &crmserver.Options{Logger: log, Workflows: wfs, MaxBodyBytes: s.maxBody, AllowedOrigins: s.allowOrigins})
+	srv := crmserver.HTTPServer(api, crmserver.Timeouts{}, log)
 	scheme := "http"
 	if s.tlsCert != "" {
 		scheme = "https"
@@ -123,11 +123,12 @@ func (s *crmServeCmd) ensureAdmin(ctx context.Context, st *crmstore.Store) error
 	}
 	pw, printed := "", false
 	if s.adminPasswordFile != "" {
-		b, err := os.ReadFile(s.adminPasswordFile)
-		if err != nil {
+		// The same checks as any password_file: a world-readable file is
+		// refused.
+		var err error
+		if pw, err = readSecret("--admin-password-file", config.SecretRef{File: s.adminPasswordFile}); err != nil {
 			return fmt.Errorf("admin password: %w", err)
 		}
-		pw = strings.TrimRight(string(b), "\r\n")
 	} else {
 		var raw [18]byte
 		if _, err := rand.Read(raw[:]); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/pimbridge/pimbridge/crm/crmstore"
 	"github.com/spf13/cobra"
 )
 
@@ -21,14 +22,10 @@ func newCRMUserCmd(g *globals, cf *crmFlags) *cobra.Command {
 		Short: "Create a user; the password is read from the first line of stdin",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !pwStdin {
-				return usageErr(errors.New("--password-stdin is required (passwords are never taken as arguments)"))
+			pw, err := readPasswordStdin(g, pwStdin)
+			if err != nil {
+				return err
 			}
-			line, err := bufio.NewReader(g.stdin).ReadString('\n')
-			if err != nil && line == "" {
-				return fmt.Errorf("read password from stdin: %w", err)
-			}
-			pw := strings.TrimRight(line, "\r\n")
 			st, _, err := openStore(cmd.Context(), cf, db, quietLogger(g))
 			if err != nil {
 				return err
@@ -61,7 +58,11 @@ func newCRMUserCmd(g *globals, cf *crmFlags) *cobra.Command {
 				return err
 			}
 			for _, u := range users {
-				fmt.Fprintf(g.stdout, "%s\t%s\t%s\n", u.Name, u.ID, strings.Join(u.Roles, ","))
+				state := "enabled"
+				if u.Disabled {
+					state = "disabled"
+				}
+				fmt.Fprintf(g.stdout, "%s\t%s\t%s\t%s\n", u.Name, u.ID, strings.Join(u.Roles, ","), state)
 			}
 			return nil
 		},
@@ -79,6 +80,81 @@ func newCRMUserCmd(g *globals, cf *crmFlags) *cobra.Command {
 			return st.AssignRole(cmd.Context(), args[0], args[1])
 		},
 	}
-	c.AddCommand(add, list, assign)
+	// withStore runs fn on the opened store and prints done on success.
+	withStore := func(fn func(cmd *cobra.Command, st *crmstore.Store, args []string) error, done string) func(*cobra.Command, []string) error {
+		return func(cmd *cobra.Command, args []string) error {
+			st, _, err := openStore(cmd.Context(), cf, db, quietLogger(g))
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if err := fn(cmd, st, args); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, done+"\n", args[0])
+			return nil
+		}
+	}
+	unassign := &cobra.Command{
+		Use:   "unassign NAME ROLE",
+		Short: "Take a role away from a user",
+		Args:  cobra.ExactArgs(2),
+		RunE: withStore(func(cmd *cobra.Command, st *crmstore.Store, args []string) error {
+			return st.RemoveRole(cmd.Context(), args[0], args[1])
+		}, "user %s updated"),
+	}
+	disable := &cobra.Command{
+		Use:   "disable NAME",
+		Short: "Disable a user: logins fail and every token and session ends at once",
+		Args:  cobra.ExactArgs(1),
+		RunE: withStore(func(cmd *cobra.Command, st *crmstore.Store, args []string) error {
+			return st.DisableUser(cmd.Context(), args[0], true)
+		}, "user %s disabled"),
+	}
+	enable := &cobra.Command{
+		Use:   "enable NAME",
+		Short: "Enable a disabled user (tokens issued before stay invalid)",
+		Args:  cobra.ExactArgs(1),
+		RunE: withStore(func(cmd *cobra.Command, st *crmstore.Store, args []string) error {
+			return st.DisableUser(cmd.Context(), args[0], false)
+		}, "user %s enabled"),
+	}
+	var passwdStdin bool
+	passwd := &cobra.Command{
+		Use:   "passwd NAME --password-stdin",
+		Short: "Set a user's password (first line of stdin); every token and session of the old one ends",
+		Args:  cobra.ExactArgs(1),
+		RunE: withStore(func(cmd *cobra.Command, st *crmstore.Store, args []string) error {
+			pw, err := readPasswordStdin(g, passwdStdin)
+			if err != nil {
+				return err
+			}
+			return st.SetPassword(cmd.Context(), args[0], pw)
+		}, "password of user %s changed"),
+	}
+	passwd.Flags().BoolVar(&passwdStdin, "password-stdin", false, "read the password from stdin")
+	remove := &cobra.Command{
+		Use:   "remove NAME",
+		Short: "Delete a login; its systemuser record stays, disabled, as the owner of its records",
+		Args:  cobra.ExactArgs(1),
+		RunE: withStore(func(cmd *cobra.Command, st *crmstore.Store, args []string) error {
+			return st.RemoveUser(cmd.Context(), args[0])
+		}, "user %s removed"),
+	}
+	c.AddCommand(add, list, assign, unassign, disable, enable, passwd, remove)
 	return c
+}
+
+// readPasswordStdin reads a password from the first line of stdin; flag
+// is --password-stdin, without which passwords are refused (they are never
+// taken as arguments).
+func readPasswordStdin(g *globals, flag bool) (string, error) {
+	if !flag {
+		return "", usageErr(errors.New("--password-stdin is required (passwords are never taken as arguments)"))
+	}
+	line, err := bufio.NewReader(g.stdin).ReadString('\n')
+	if err != nil && line == "" {
+		return "", fmt.Errorf("read password from stdin: %w", err)
+	}
+	return strings.TrimRight(line, "\r\n"), nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"net/http"
 	"sync"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 
 	"github.com/pimbridge/pimbridge/bridge"
 	"github.com/pimbridge/pimbridge/bridge/mailtrack"
+	"github.com/pimbridge/pimbridge/crm/crmserver"
 	"github.com/pimbridge/pimbridge/ctl"
 	"github.com/pimbridge/pimbridge/internal/obs"
 	"github.com/pimbridge/pimbridge/offline"
@@ -118,7 +118,7 @@ func runDaemon(ctx context.Context, env *bridgeEnv, confirm bool, ready func()) 
 		if err != nil {
 			return err
 		}
-		srv := &http.Server{Handler: metrics.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		srv := crmserver.HTTPServer(metrics.Handler(), crmserver.Timeouts{}, env.log)
 		go func() { _ = srv.Serve(ln) }() // ends when Shutdown below closes it
 		defer srv.Shutdown(context.Background())
 		env.log.Info("pimbridge: metrics on http://" + ln.Addr().String() + "/metrics")

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/mattn/go-isatty"
@@ -30,6 +31,13 @@ func (g *globals) loadConfig() (*config.Config, error) {
 	if c.Client.StateDir == "" {
 		c.Client.StateDir = config.DefaultStateDir(os.Getenv)
 	}
+	// A relative state_dir is taken from the working directory, once:
+	// the daemon and the CLI must agree on it whatever their directory.
+	abs, err := filepath.Abs(c.Client.StateDir)
+	if err != nil {
+		return nil, fmt.Errorf("client.state_dir %q: %w", c.Client.StateDir, err)
+	}
+	c.Client.StateDir = abs
 	return c, nil
 }
 

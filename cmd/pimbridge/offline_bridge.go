@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"syscall"
 	"time"
 
 	"github.com/pimbridge/pimbridge/config"
+	"github.com/pimbridge/pimbridge/crm/crmserver"
 	"github.com/pimbridge/pimbridge/offline"
 )
 
@@ -54,7 +54,7 @@ func openCRMEndpoint(ctx context.Context, cfg *config.Config, log *slog.Logger) 
 		eng.Close()
 		return nil, err
 	}
-	srv := &http.Server{Handler: eng.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := crmserver.HTTPServer(eng.Handler(), crmserver.Timeouts{}, log)
 	go func() { _ = srv.Serve(ln) }() // ends at Shutdown in stop
 	ep.url, ep.offline = "http://"+ln.Addr().String(), true
 	ep.stop = func() error {

@@ -116,12 +116,21 @@ func TestLogs_NoSecrets(t *testing.T) {
 	srv.Client(t, "", "").WithToken("pbt_not-a-real-token-789").WhoAmI(ctx)
 	srv.Bob.Client.Create(ctx, crm.Record{Entity: "contact", Attrs: map[string]any{"lastname": "x"}}, nil)
 	srv.AddUser(t, "dave", "dave-Password-000", crmserver.RoleSalesperson)
+	if err := srv.Store.SetPassword(ctx, "dave", "dave-Password-111"); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Store.DisableUser(ctx, "dave", true); err != nil {
+		t.Fatal(err)
+	}
+	srv.Client(t, "dave", "dave-Password-111").WhoAmI(ctx)
 	logs := srv.Logs.String()
-	if !strings.Contains(logs, "crmserver: request") {
-		t.Fatalf("no request log lines: %q", logs)
+	for _, line := range []string{"crmserver: request", "crmserver: login failed", "crmstore: password changed", "crmstore: user state changed"} {
+		if !strings.Contains(logs, line) {
+			t.Fatalf("no %q log lines: %q", line, logs)
+		}
 	}
 	for _, s := range []string{crmtest.AlicePassword, crmtest.BobPassword, crmtest.AdminPassword, tok, tok[4:],
-		"wrong-Password-123", "mallory-Password-456", "not-a-real-token-789", "dave-Password-000", "Basic ", "Bearer "} {
+		"wrong-Password-123", "mallory-Password-456", "not-a-real-token-789", "dave-Password-000", "dave-Password-111", "Basic ", "Bearer "} {
 		if strings.Contains(logs, s) {
 			t.Errorf("log contains secret %q", s)
 		}

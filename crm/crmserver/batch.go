@@ -1,12 +1,14 @@
 package crmserver
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/pimbridge/pimbridge/crm"
@@ -34,6 +36,12 @@ type BatchResponse struct {
 // maxBatchRequests bounds the parts of one $batch.
 const maxBatchRequests = 1000
 
+// maxBatchPageSize caps a page of query results inside a $batch (outside,
+// Options.MaxPageSize, 5000 by default): a part's page is built in memory
+// whole, and so is the run or group it belongs to, until it is written.
+// Preference-Applied and @odata.nextLink tell the client, as for any page.
+const maxBatchPageSize = 1000
+
 // errGroupFailed marks the other members of a failed atomicity group.
 var errGroupFailed = errors.New("another request of the atomicity group failed")
 
@@ -44,43 +52,117 @@ var errGroupFailed = errors.New("another request of the atomicity group failed")
 // or fail each on its own (see batchRun). A request naming in dependsOn an
 // earlier request or group that failed is not run (424). The batch itself
 // answers 200.
-func (s *Server) batch(ctx context.Context, p *Principal, body []byte, base string) opResponse {
+//
+// The answer is bounded and streamed: each unit's responses are written as
+// soon as the unit is done, and once the response bodies written and held
+// reach Options.MaxBatchResponseBytes, the remaining requests are not run
+// and answer 413 batch_response_too_large (a GET whose answer would cross
+// the limit is answered so instead of with its body). So a batch of
+// thousands of GETs holds at most about the limit in memory, and the client
+// sends the requests that were not run in another batch.
+func (s *Server) batch(ctx context.Context, w http.ResponseWriter, p *Principal, body []byte, base string) {
 	if err := s.messageAllowed(MsgExecuteBatch); err != nil {
-		return s.errResp(ctx, err)
+		s.writeOp(w, s.errResp(ctx, err))
+		return
 	}
+	in, err := s.parseBatch(body)
+	if err != nil {
+		s.writeOp(w, s.errResp(ctx, err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("OData-Version", "4.0")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 32<<10)
+	defer bw.Flush()
+	bw.WriteString(`{"responses":[`)
+	first := true
+	emit := func(resps []BatchResponse) {
+		for _, r := range resps {
+			if !first {
+				bw.WriteByte(',')
+			}
+			first = false
+			writePart(bw, r)
+		}
+	}
+	s.runBatch(ctx, p, in, base, emit)
+	bw.WriteString("]}")
+}
+
+// writePart writes one response of a batch. The body, already JSON made by
+// the server, is copied as it is (json.Marshal would compact it into
+// another copy, and a page of records is megabytes).
+func writePart(w *bufio.Writer, r BatchResponse) {
+	id, _ := json.Marshal(r.ID)
+	w.WriteString(`{"id":`)
+	w.Write(id)
+	w.WriteString(`,"status":`)
+	w.WriteString(strconv.Itoa(r.Status))
+	if len(r.Headers) > 0 {
+		h, _ := json.Marshal(r.Headers)
+		w.WriteString(`,"headers":`)
+		w.Write(h)
+	}
+	if len(r.Body) > 0 {
+		w.WriteString(`,"body":`)
+		w.Write(r.Body)
+	}
+	w.WriteByte('}')
+}
+
+// parseBatch decodes and checks a $batch body.
+func (s *Server) parseBatch(body []byte) ([]BatchRequest, error) {
 	var in struct {
 		Requests []BatchRequest `json:"requests"`
 	}
 	if err := strictJSON(body, &in); err != nil {
-		return s.errResp(ctx, err)
+		return nil, err
 	}
 	if len(in.Requests) == 0 || len(in.Requests) > maxBatchRequests {
-		return s.errResp(ctx, fmt.Errorf("%w: a batch needs 1 to %d requests", crm.ErrInvalidArgument, maxBatchRequests))
+		return nil, fmt.Errorf("%w: a batch needs 1 to %d requests", crm.ErrInvalidArgument, maxBatchRequests)
 	}
 	seenGroup := map[string]bool{}
 	ids := map[string]bool{}
 	for i, r := range in.Requests {
 		if r.ID == "" || ids[r.ID] {
-			return s.errResp(ctx, fmt.Errorf("%w: request %d needs a unique id", crm.ErrInvalidArgument, i))
+			return nil, fmt.Errorf("%w: request %d needs a unique id", crm.ErrInvalidArgument, i)
 		}
 		for _, d := range r.DependsOn {
 			if !ids[d] && (!seenGroup[d] || d == r.AtomicityGroup) {
-				return s.errResp(ctx, fmt.Errorf("%w: request %q depends on %q, which is no earlier request or atomicity group", crm.ErrInvalidArgument, r.ID, d))
+				return nil, fmt.Errorf("%w: request %q depends on %q, which is no earlier request or atomicity group", crm.ErrInvalidArgument, r.ID, d)
 			}
 		}
 		ids[r.ID] = true
 		if g := r.AtomicityGroup; g != "" {
 			if seenGroup[g] && in.Requests[i-1].AtomicityGroup != g {
-				return s.errResp(ctx, fmt.Errorf("%w: the requests of atomicity group %q must be adjacent", crm.ErrInvalidArgument, g))
+				return nil, fmt.Errorf("%w: the requests of atomicity group %q must be adjacent", crm.ErrInvalidArgument, g)
 			}
 			seenGroup[g] = true
 		}
+	}
+	return in.Requests, nil
+}
+
+// runBatch runs the checked requests unit by unit and hands each unit's
+// responses to emit.
+func (s *Server) runBatch(ctx context.Context, p *Principal, reqs []BatchRequest, base string, emit func([]BatchResponse)) {
+	var used int64 // response body bytes so far
+	limit := s.opts.MaxBatchResponseBytes
+	tooLarge := func(r BatchRequest) BatchResponse {
+		b, _ := json.Marshal(errorBody{Error: errorDetail{Code: "batch_response_too_large",
+			Message: fmt.Sprintf("not run: the batch answer reached its limit of %d bytes; send request %q in another batch", limit, r.ID)}})
+		return BatchResponse{ID: r.ID, Status: http.StatusRequestEntityTooLarge, Headers: map[string]string{"Content-Type": "application/json"}, Body: b}
 	}
 	// failed holds the requests and atomicity groups that failed, for
 	// dependsOn: a request whose dependency failed is not run and answers
 	// 424 batch_dependency_failed (inside a group, the group fails).
 	failed := map[string]bool{}
 	part := func(tx Tx, r BatchRequest) BatchResponse {
+		if used >= limit {
+			failed[r.ID] = true
+			return tooLarge(r)
+		}
 		for _, d := range r.DependsOn {
 			if failed[d] {
 				failed[r.ID] = true
@@ -90,21 +172,27 @@ func (s *Server) batch(ctx context.Context, p *Principal, body []byte, base stri
 			}
 		}
 		resp := s.batchPart(ctx, p, tx, r, base)
+		if n := int64(len(resp.Body)); used+n > limit && strings.EqualFold(r.Method, http.MethodGet) {
+			// A read has no effect to report: drop its answer.
+			used = limit
+			resp = tooLarge(r)
+		} else {
+			used += n
+		}
 		if resp.Status >= 400 {
 			failed[r.ID] = true
 		}
 		return resp
 	}
-	out := make([]BatchResponse, 0, len(in.Requests))
-	for i := 0; i < len(in.Requests); {
+	for i := 0; i < len(reqs); {
 		// A unit is one atomicity group, or a run of adjacent requests
 		// outside any group.
-		g := in.Requests[i].AtomicityGroup
+		g := reqs[i].AtomicityGroup
 		j := i + 1
-		for j < len(in.Requests) && in.Requests[j].AtomicityGroup == g {
+		for j < len(reqs) && reqs[j].AtomicityGroup == g {
 			j++
 		}
-		unit := in.Requests[i:j]
+		unit := reqs[i:j]
 		var resps []BatchResponse
 		switch {
 		case g != "":
@@ -123,11 +211,9 @@ func (s *Server) batch(ctx context.Context, p *Principal, body []byte, base stri
 				}
 			}
 		}
-		out = append(out, resps...)
+		emit(resps)
 		i = j
 	}
-	b, _ := json.Marshal(map[string]any{"responses": out})
-	return opResponse{status: http.StatusOK, body: b}
 }
 
 // errPartFailed makes Tx.Savepoint undo a request of a run that failed.
@@ -227,7 +313,7 @@ func (s *Server) batchPart(ctx context.Context, p *Principal, tx Tx, r BatchRequ
 	if len(r.Body) > 0 && string(r.Body) != "null" {
 		body = r.Body
 	}
-	resp := s.execute(ctx, p, tx, opRequest{method: strings.ToUpper(r.Method), path: path, query: u.Query(), header: h, body: body, base: base})
+	resp := s.execute(ctx, p, tx, opRequest{method: strings.ToUpper(r.Method), path: path, query: u.Query(), header: h, body: body, base: base, maxPage: maxBatchPageSize})
 	out := BatchResponse{ID: r.ID, Status: resp.status, Body: resp.body}
 	if len(resp.header) > 0 || resp.body != nil {
 		out.Headers = map[string]string{}

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -26,6 +27,9 @@ type opRequest struct {
 	header http.Header
 	body   []byte
 	base   string // scheme://host for OData-EntityId and nextLink
+	// maxPage, when not 0, caps the page size below Options.MaxPageSize
+	// (parts of a $batch; see maxBatchPageSize).
+	maxPage int
 }
 
 // opResponse is its answer.
@@ -46,16 +50,19 @@ func (s *Server) handleData(w http.ResponseWriter, r *http.Request, p *Principal
 	if r.TLS != nil {
 		base = "https://" + r.Host
 	}
-	var resp opResponse
 	if path == "$batch" {
 		if r.Method != http.MethodPost {
 			s.writeError(w, r, fmt.Errorf("%w: $batch needs POST", crm.ErrInvalidArgument))
 			return
 		}
-		resp = s.batch(r.Context(), p, body, base)
-	} else {
-		resp = s.execute(r.Context(), p, nil, opRequest{method: r.Method, path: path, query: r.URL.Query(), header: r.Header, body: body, base: base})
+		s.batch(r.Context(), w, p, body, base)
+		return
 	}
+	s.writeOp(w, s.execute(r.Context(), p, nil, opRequest{method: r.Method, path: path, query: r.URL.Query(), header: r.Header, body: body, base: base}))
+}
+
+// writeOp writes an operation's answer.
+func (s *Server) writeOp(w http.ResponseWriter, resp opResponse) {
 	for k, v := range resp.header {
 		w.Header()[k] = v
 	}
@@ -72,11 +79,7 @@ func (s *Server) handleData(w http.ResponseWriter, r *http.Request, p *Principal
 func (s *Server) errResp(ctx context.Context, err error) opResponse {
 	st, body := s.errorResponse(ctx, err)
 	b, _ := json.Marshal(body)
-	h := http.Header{}
-	if st == http.StatusUnauthorized {
-		h.Set("WWW-Authenticate", `Basic realm="pimbridge"`)
-	}
-	return opResponse{status: st, header: h, body: b}
+	return opResponse{status: st, header: s.errorHeader(st, err), body: b}
 }
 
 // parsePath splits "contacts(<id>)" into entity set and id.
@@ -116,6 +119,9 @@ func (s *Server) execute(ctx context.Context, p *Principal, tx Tx, r opRequest) 
 	}
 	e, id, hasKey, err := parsePath(m, r.path)
 	if err != nil {
+		return s.errResp(ctx, err)
+	}
+	if err := checkQueryOptions(r.query); err != nil {
 		return s.errResp(ctx, err)
 	}
 	run := func(write bool, fn func(Tx) (opResponse, error)) opResponse {
@@ -308,7 +314,13 @@ func (s *Server) retrieveMultiple(ctx context.Context, p *Principal, t Tx, e *cr
 		topReached = q.Top <= 0
 	}
 	page, preferred := s.pageSize(r.header)
+	if r.maxPage > 0 && page > r.maxPage {
+		page, preferred = r.maxPage, true
+	}
 	opts.Limit = page + 1
+	if v, ok := r.query["$top"]; ok && len(v) > 0 && strings.TrimSpace(v[0]) == "0" {
+		topReached = true // $top=0: no rows
+	}
 	var recs []crm.Record
 	if !topReached {
 		if recs, err = t.Query(ctx, e, q, opts); err != nil {
@@ -460,20 +472,8 @@ func (s *Server) create(ctx context.Context, p *Principal, t Tx, m *crm.Metadata
 		return opResponse{}, err
 	}
 	if clientID {
-		old, ok, err := t.CreateHash(ctx, e, id)
-		if err != nil {
-			return opResponse{}, err
-		}
-		if ok {
-			if old == hash {
-				return opResponse{status: http.StatusNoContent, header: entityIDHeader(r.base, e, id)}, nil
-			}
-			return opResponse{}, fmt.Errorf("%w: %s(%s) exists with a different body", crm.ErrConflict, e.Name, id)
-		}
-		if exists, err := t.Exists(ctx, e, id); err != nil {
-			return opResponse{}, err
-		} else if exists {
-			return opResponse{}, fmt.Errorf("%w: %s(%s) exists", crm.ErrConflict, e.Name, id)
+		if resp, done, err := s.createTaken(ctx, p, t, e, id, hash, r.base); done || err != nil {
+			return resp, err
 		}
 	}
 	if _, ok := attrs["ownerid"]; !ok || attrs["ownerid"] == nil {
@@ -532,7 +532,8 @@ func (s *Server) create(ctx context.Context, p *Principal, t Tx, m *crm.Metadata
 }
 
 // checkLookups refuses a lookup or owner that names a record that does not
-// exist, so that no record points nowhere (a record created offline that
+// exist or that the caller cannot read (with the same answer, so that a
+// lookup cannot probe for records), so that no record points nowhere (a record created offline that
 // refers to one deleted on the server meanwhile is rejected at replay).
 // Over an offline replica the check is left to the server: local data
 // filters keep only part of the records, so a target missing from the
@@ -553,11 +554,11 @@ func (s *Server) checkLookups(ctx context.Context, t Tx, p *Principal, m *crm.Me
 		if err != nil {
 			return &crm.AttributeError{Entity: e.Name, ID: id, Attribute: k, Err: err}
 		}
-		exists, err := t.Exists(ctx, te, ref.ID)
-		if err != nil {
+		target, err := t.Get(ctx, te, ref.ID)
+		if err != nil && !errors.Is(err, crm.ErrNotFound) {
 			return err
 		}
-		if !exists {
+		if err != nil || !canSee(p, te, target) {
 			return &crm.AttributeError{Entity: e.Name, ID: id, Attribute: k,
 				Err: fmt.Errorf("%w: %s(%s) does not exist", crm.ErrInvalidArgument, ref.Entity, ref.ID)}
 		}

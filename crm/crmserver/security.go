@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/pimbridge/pimbridge/crm"
 )
@@ -118,6 +119,13 @@ type Principal struct {
 	UserID crm.ID
 	Name   string
 	Roles  []Role
+	// Generation is the user's token generation: it changes when the
+	// password changes or the user is disabled, which ends every token
+	// and cached login of the user.
+	Generation int64
+	// TokenExpires is the expiry of the bearer token the request came
+	// with (zero for Basic): a token cannot mint one that outlives it.
+	TokenExpires time.Time
 }
 
 // Has reports whether any role grants the privilege.

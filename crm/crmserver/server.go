@@ -95,6 +95,20 @@ type Options struct {
 	TokenTTL time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// AllowedOrigins lists the browser origins (scheme://host[:port])
+	// whose requests are served; a request with any other Origin header,
+	// or that a browser marks as cross-site (Sec-Fetch-Site), is refused
+	// with 403 origin_refused. Nil allows none: only non-browser clients.
+	AllowedOrigins []string
+	// NoBasicChallenge answers 401 with "WWW-Authenticate: Bearer"
+	// instead of a Basic challenge, so that a browser never asks for and
+	// caches credentials (the offline local API on 127.0.0.1 sets it).
+	// Servers with Offline set never send a Basic challenge.
+	NoBasicChallenge bool
+	// MaxBatchResponseBytes caps the bodies of one $batch answer; 0 means
+	// 8 MiB. Once reached, the remaining requests are not run and answer
+	// 413 batch_response_too_large (see batch.go).
+	MaxBatchResponseBytes int64
 }
 
 // Server is the HTTP API. It implements http.Handler.
@@ -108,17 +122,20 @@ type Server struct {
 	authKey   [32]byte
 	authMu    sync.Mutex
 	authCache map[[32]byte]authEntry
+	logins    *loginLimiter
 }
 
+// authEntry is a remembered Basic login; it holds only while the user's
+// token generation is gen (see Principal.Generation).
 type authEntry struct {
 	user    crm.ID
-	name    string
+	gen     int64
 	expires time.Time
 }
 
 // New returns a server over store.
 func New(store Store, opts *Options) *Server {
-	s := &Server{store: store, authCache: map[[32]byte]authEntry{}}
+	s := &Server{store: store, authCache: map[[32]byte]authEntry{}, logins: newLoginLimiter()}
 	if opts != nil {
 		s.opts = *opts
 	}
@@ -142,8 +159,12 @@ func New(store Store, opts *Options) *Server {
 	if s.opts.TokenTTL <= 0 {
 		s.opts.TokenTTL = 12 * time.Hour
 	}
+	if s.opts.MaxBatchResponseBytes <= 0 {
+		s.opts.MaxBatchResponseBytes = 8 << 20
+	}
 	if s.opts.Offline {
 		s.opts.Workflows = nil
+		s.opts.NoBasicChallenge = true
 	}
 	rand.Read(s.authKey[:])
 	s.routes()
@@ -199,7 +220,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &statusRecorder{ResponseWriter: w}
 	info := &requestInfo{}
 	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, info))
-	if r.ContentLength > s.opts.MaxBodyBytes {
+	if err := s.checkBrowser(r); err != nil {
+		s.writeError(rec, r, err)
+	} else if r.ContentLength > s.opts.MaxBodyBytes {
 		s.writeError(rec, r, errTooLarge)
 	} else {
 		r.Body = http.MaxBytesReader(rec, r.Body, s.opts.MaxBodyBytes)
@@ -291,11 +314,16 @@ func (s *Server) authenticate(r *http.Request) (*Principal, error) {
 	ent, hit := s.authCache[key]
 	s.authMu.Unlock()
 	if hit && now.Before(ent.expires) {
-		if p, err := s.principal(ctx, ent.user); err == nil {
+		// The principal is read again, so a disabled user fails here, and
+		// a changed password changed the generation.
+		if p, err := s.principal(ctx, ent.user); err == nil && p.Generation == ent.gen {
 			return p, nil
 		}
+		s.authMu.Lock()
+		delete(s.authCache, key)
+		s.authMu.Unlock()
 	}
-	p, err := s.store.Authenticate(ctx, name, pw)
+	p, err := s.basicLogin(r, name, pw)
 	if err != nil {
 		return nil, err
 	}
@@ -303,7 +331,7 @@ func (s *Server) authenticate(r *http.Request) (*Principal, error) {
 	if len(s.authCache) > 10000 {
 		clear(s.authCache)
 	}
-	s.authCache[key] = authEntry{user: p.UserID, name: p.Name, expires: now.Add(authCacheTTL)}
+	s.authCache[key] = authEntry{user: p.UserID, gen: p.Generation, expires: now.Add(authCacheTTL)}
 	s.authMu.Unlock()
 	return p, nil
 }
@@ -365,6 +393,12 @@ func statusOf(err error) int {
 	switch {
 	case errors.Is(err, crm.ErrUnauthenticated):
 		return http.StatusUnauthorized
+	case errors.Is(err, ErrTooManyLogins):
+		return http.StatusTooManyRequests
+	case errors.Is(err, errUnsupportedMedia):
+		return http.StatusUnsupportedMediaType
+	case errors.Is(err, errBatchResponseTooLarge):
+		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, crm.ErrForbidden):
 		return http.StatusForbidden
 	case errors.Is(err, crm.ErrNotFound), errors.Is(err, crm.ErrUnknownEntity):
@@ -383,8 +417,17 @@ func statusOf(err error) int {
 // errorCode is crm.ErrorCode plus the server's own code for bodies over the
 // limit.
 func errorCode(err error) string {
-	if errors.Is(err, errTooLarge) {
+	switch {
+	case errors.Is(err, errTooLarge):
 		return "request_too_large"
+	case errors.Is(err, ErrTooManyLogins):
+		return "too_many_logins"
+	case errors.Is(err, errUnsupportedMedia):
+		return "unsupported_media_type"
+	case errors.Is(err, errOriginRefused):
+		return "origin_refused"
+	case errors.Is(err, errBatchResponseTooLarge):
+		return "batch_response_too_large"
 	}
 	return crm.ErrorCode(err)
 }
@@ -406,8 +449,8 @@ func (s *Server) errorResponse(ctx context.Context, err error) (int, errorBody) 
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	st, body := s.errorResponse(r.Context(), err)
-	if st == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Basic realm="pimbridge", charset="UTF-8"`)
+	for k, v := range s.errorHeader(st, err) {
+		w.Header()[k] = v
 	}
 	writeJSON(w, st, body)
 }
@@ -504,7 +547,17 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request, p *Principa
 		s.writeError(w, r, err)
 		return
 	}
-	tok, exp, err := s.store.IssueToken(r.Context(), p.UserID, s.opts.TokenTTL)
+	// A token cannot mint one that outlives it: renewing with a bearer
+	// token gives at most the time that token has left.
+	ttl := s.opts.TokenTTL
+	if !p.TokenExpires.IsZero() {
+		ttl = min(ttl, p.TokenExpires.Sub(s.now()))
+		if ttl < time.Second {
+			s.writeError(w, r, fmt.Errorf("%w: the token expires too soon to renew; log in again", crm.ErrUnauthenticated))
+			return
+		}
+	}
+	tok, exp, err := s.store.IssueToken(r.Context(), p.UserID, ttl)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

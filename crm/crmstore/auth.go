@@ -58,11 +58,7 @@ func (s *Store) CreateUser(ctx context.Context, name, password string, roles ...
 	if len(password) < 8 || len(password) > 72 {
 		return User{}, fmt.Errorf("%w: password must have 8 to 72 bytes", crm.ErrInvalidArgument)
 	}
-	cost := s.cost
-	if cost == 0 {
-		cost = bcrypt.DefaultCost
-	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), cost)
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.bcryptCost())
 	if err != nil {
 		return User{}, fmt.Errorf("crmstore: hash password: %w", err)
 	}
@@ -109,25 +105,144 @@ func (t *txn) addRole(ctx context.Context, user crm.ID, role string) error {
 	return nil
 }
 
-// SetPassword replaces a user's password.
+// SetPassword replaces a user's password and ends every session of the
+// user: it bumps the token generation, so bearer tokens and the server's
+// Basic-auth cache stop working at once.
 func (s *Store) SetPassword(ctx context.Context, name, password string) error {
 	if len(password) < 8 || len(password) > 72 {
 		return fmt.Errorf("%w: password must have 8 to 72 bytes", crm.ErrInvalidArgument)
 	}
-	cost := s.cost
-	if cost == 0 {
-		cost = bcrypt.DefaultCost
-	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), cost)
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.bcryptCost())
 	if err != nil {
 		return fmt.Errorf("crmstore: hash password: %w", err)
 	}
-	res, err := s.db.ExecContext(ctx, "UPDATE users SET pwhash = ? WHERE name = ?", string(hash), name)
+	err = s.Update(ctx, func(tx crmserver.Tx) error {
+		t := tx.(*txn)
+		res, err := t.q.ExecContext(ctx, "UPDATE users SET pwhash = ? WHERE name = ?", string(hash), name)
+		if err != nil {
+			return fmt.Errorf("crmstore: set password: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("%w: user %q", crm.ErrNotFound, name)
+		}
+		return t.revokeByName(ctx, name)
+	})
 	if err != nil {
-		return fmt.Errorf("crmstore: set password: %w", err)
+		return err
+	}
+	s.log.Info("crmstore: password changed", "user", name)
+	return nil
+}
+
+func (s *Store) bcryptCost() int {
+	if s.cost == 0 {
+		return bcrypt.DefaultCost
+	}
+	return s.cost
+}
+
+// revokeByName bumps a user's token generation and drops the user's
+// tokens, which are dead from now on.
+func (t *txn) revokeByName(ctx context.Context, name string) error {
+	var id string
+	if err := t.q.QueryRowContext(ctx, "UPDATE users SET generation = generation + 1 WHERE name = ? RETURNING id", name).Scan(&id); err != nil {
+		return notFound(err, "user "+name)
+	}
+	if _, err := t.q.ExecContext(ctx, "DELETE FROM tokens WHERE user = ?", id); err != nil {
+		return fmt.Errorf("crmstore: revoke tokens: %w", err)
+	}
+	return nil
+}
+
+// syncDisabled is called when a systemuser record's isdisabled is written
+// (through the API or DisableUser): the login follows it, and disabling
+// ends every session. A systemuser without a login is left alone.
+func (t *txn) syncDisabled(ctx context.Context, id crm.ID, disabled bool) error {
+	var name string
+	var was bool
+	err := t.q.QueryRowContext(ctx, "SELECT name, disabled FROM users WHERE id = ?", id.String()).Scan(&name, &was)
+	if err == errNoRows {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("crmstore: user state: %w", err)
+	}
+	if was == disabled {
+		return nil
+	}
+	if _, err := t.q.ExecContext(ctx, "UPDATE users SET disabled = ? WHERE id = ?", disabled, id.String()); err != nil {
+		return fmt.Errorf("crmstore: user state: %w", err)
+	}
+	if disabled {
+		return t.revokeByName(ctx, name)
+	}
+	return nil
+}
+
+// DisableUser disables (or, with disabled false, enables) a login. It sets
+// the systemuser record's isdisabled, which is the same as an admin
+// setting it through the API: a disabled user cannot log in and every
+// token and cached login of theirs stops working at once.
+func (s *Store) DisableUser(ctx context.Context, name string, disabled bool) error {
+	u, err := s.User(ctx, name)
+	if err != nil {
+		return err
+	}
+	m, err := s.Metadata(ctx)
+	if err != nil {
+		return err
+	}
+	su, err := m.Entity(crm.EntitySystemUser)
+	if err != nil {
+		return err
+	}
+	err = s.Update(ctx, func(tx crmserver.Tx) error {
+		if ok, err := tx.Exists(ctx, su, u.ID); err != nil {
+			return err
+		} else if !ok {
+			return tx.(*txn).syncDisabled(ctx, u.ID, disabled)
+		}
+		_, err := tx.Patch(ctx, su, u.ID, map[string]any{"isdisabled": disabled})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.log.Info("crmstore: user state changed", "user", u.Name, "disabled", disabled)
+	return nil
+}
+
+// RemoveUser deletes a login with its roles and tokens. Its systemuser
+// record stays, disabled, because records still name it as their owner.
+func (s *Store) RemoveUser(ctx context.Context, name string) error {
+	if err := s.DisableUser(ctx, name, true); err != nil {
+		return err
+	}
+	res, err := s.db.ExecContext(ctx, "DELETE FROM users WHERE name = ?", name)
+	if err != nil {
+		return fmt.Errorf("crmstore: remove user: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return fmt.Errorf("%w: user %q", crm.ErrNotFound, name)
+	}
+	s.log.Info("crmstore: user removed", "user", name)
+	return nil
+}
+
+// DeleteRole deletes a role; users who had it lose it. The built-in roles
+// cannot be deleted (every start would create them again).
+func (s *Store) DeleteRole(ctx context.Context, name string) error {
+	for _, r := range crmserver.BuiltinRoles() {
+		if r.Name == name {
+			return fmt.Errorf("%w: role %q is built in", crm.ErrInvalidArgument, name)
+		}
+	}
+	res, err := s.db.ExecContext(ctx, "DELETE FROM roles WHERE name = ?", name)
+	if err != nil {
+		return fmt.Errorf("crmstore: delete role: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("%w: role %q", crm.ErrNotFound, name)
 	}
 	return nil
 }
@@ -187,8 +302,12 @@ func (s *Store) RemoveRole(ctx context.Context, userName, role string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.db.ExecContext(ctx, "DELETE FROM user_roles WHERE user = ? AND role = ?", u.ID.String(), role); err != nil {
+	res, err := s.db.ExecContext(ctx, "DELETE FROM user_roles WHERE user = ? AND role = ?", u.ID.String(), role)
+	if err != nil {
 		return fmt.Errorf("crmstore: remove role: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("%w: user %q has no role %q", crm.ErrNotFound, u.Name, role)
 	}
 	return nil
 }
@@ -248,24 +367,34 @@ func (s *Store) SaveRole(ctx context.Context, r crmserver.Role) error {
 	return nil
 }
 
-// dummyHash is compared against when the user does not exist, so that the
-// time of a failed login does not tell whether the name exists.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("pimbridge-dummy-password"), bcrypt.MinCost)
+// dummyHash returns a bcrypt hash at the store's cost, made once. A
+// login with an unknown name is compared against it, so that it takes as
+// long as a wrong password for a real user and the time tells nothing.
+func (s *Store) dummyHash() []byte {
+	s.dummyOnce.Do(func() {
+		s.dummy, _ = bcrypt.GenerateFromPassword([]byte("pimbridge-dummy-password"), s.bcryptCost())
+	})
+	return s.dummy
+}
 
-// Authenticate checks a name and password.
+// errBadLogin is the one answer to every failed login.
+var errBadLogin = fmt.Errorf("%w: bad user name or password", crm.ErrUnauthenticated)
+
+// Authenticate checks a name and password. Unknown names, wrong passwords
+// and disabled users all get the same error after the same work.
 func (s *Store) Authenticate(ctx context.Context, name, password string) (*crmserver.Principal, error) {
 	var id, hash string
 	var disabled bool
 	err := s.db.QueryRowContext(ctx, "SELECT id, pwhash, disabled FROM users WHERE name = ?", name).Scan(&id, &hash, &disabled)
 	if err != nil {
-		bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		bcrypt.CompareHashAndPassword(s.dummyHash(), []byte(password))
 		if err == errNoRows {
-			return nil, fmt.Errorf("%w: bad user name or password", crm.ErrUnauthenticated)
+			return nil, errBadLogin
 		}
 		return nil, fmt.Errorf("crmstore: authenticate: %w", err)
 	}
 	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil || disabled {
-		return nil, fmt.Errorf("%w: bad user name or password", crm.ErrUnauthenticated)
+		return nil, errBadLogin
 	}
 	uid, err := crm.ParseID(id)
 	if err != nil {
@@ -274,11 +403,18 @@ func (s *Store) Authenticate(ctx context.Context, name, password string) (*crmse
 	return s.Principal(ctx, uid)
 }
 
-// Principal returns the principal of a user id.
+// Principal returns the principal of a user id, with the user's current
+// token generation. A disabled or removed user has none:
+// crm.ErrUnauthenticated.
 func (s *Store) Principal(ctx context.Context, uid crm.ID) (*crmserver.Principal, error) {
 	p := &crmserver.Principal{UserID: uid}
-	if err := s.db.QueryRowContext(ctx, "SELECT name FROM users WHERE id = ?", uid.String()).Scan(&p.Name); err != nil {
-		return nil, notFound(err, "user")
+	var disabled bool
+	err := s.db.QueryRowContext(ctx, "SELECT name, disabled, generation FROM users WHERE id = ?", uid.String()).Scan(&p.Name, &disabled, &p.Generation)
+	if err == errNoRows || err == nil && disabled {
+		return nil, fmt.Errorf("%w: no such user or user disabled", crm.ErrUnauthenticated)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("crmstore: principal: %w", err)
 	}
 	rows, err := s.db.QueryContext(ctx, "SELECT r.def FROM user_roles ur JOIN roles r ON r.name = ur.role WHERE ur.user = ? ORDER BY r.name", uid.String())
 	if err != nil {
@@ -304,7 +440,9 @@ func tokenHash(tok string) string {
 	return hex.EncodeToString(h[:])
 }
 
-// IssueToken creates a random bearer token; only its hash is stored.
+// IssueToken creates a random bearer token of the user's current
+// generation; only its hash is stored. The token dies when the generation
+// changes (password change, disabling) or at expiry.
 func (s *Store) IssueToken(ctx context.Context, user crm.ID, ttl time.Duration) (string, time.Time, error) {
 	var raw [32]byte
 	if _, err := rand.Read(raw[:]); err != nil {
@@ -312,18 +450,29 @@ func (s *Store) IssueToken(ctx context.Context, user crm.ID, ttl time.Duration) 
 	}
 	tok := "pbt_" + base64.RawURLEncoding.EncodeToString(raw[:])
 	exp := s.now().Add(ttl).UTC().Truncate(time.Second)
-	if _, err := s.db.ExecContext(ctx, "INSERT INTO tokens (hash, user, expires) VALUES (?, ?, ?)", tokenHash(tok), user.String(), unix(exp)); err != nil {
+	res, err := s.db.ExecContext(ctx, `INSERT INTO tokens (hash, user, expires, generation)
+		SELECT ?, id, ?, generation FROM users WHERE id = ? AND NOT disabled`, tokenHash(tok), unix(exp), user.String())
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("crmstore: token: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return "", time.Time{}, fmt.Errorf("%w: no such user or user disabled", crm.ErrUnauthenticated)
+	}
+	// Expired tokens are of no use to anyone; drop them now and then.
+	if _, err := s.db.ExecContext(ctx, "DELETE FROM tokens WHERE expires < ?", unix(s.now())); err != nil {
 		return "", time.Time{}, fmt.Errorf("crmstore: token: %w", err)
 	}
 	return tok, exp, nil
 }
 
-// AuthenticateToken checks a bearer token.
+// AuthenticateToken checks a bearer token against the user's current
+// state: an expired token, one of an older generation or one of a
+// disabled user is refused. The principal carries the token's expiry.
 func (s *Store) AuthenticateToken(ctx context.Context, tok string) (*crmserver.Principal, error) {
 	h := tokenHash(tok)
 	var stored, user string
-	var exp int64
-	err := s.db.QueryRowContext(ctx, "SELECT hash, user, expires FROM tokens WHERE hash = ?", h).Scan(&stored, &user, &exp)
+	var exp, gen int64
+	err := s.db.QueryRowContext(ctx, "SELECT hash, user, expires, generation FROM tokens WHERE hash = ?", h).Scan(&stored, &user, &exp, &gen)
 	if err != nil || subtle.ConstantTimeCompare([]byte(stored), []byte(h)) != 1 || exp < unix(s.now()) {
 		if err != nil && err != errNoRows {
 			return nil, fmt.Errorf("crmstore: token: %w", err)
@@ -334,5 +483,13 @@ func (s *Store) AuthenticateToken(ctx context.Context, tok string) (*crmserver.P
 	if err != nil {
 		return nil, fmt.Errorf("crmstore: token: %w", err)
 	}
-	return s.Principal(ctx, uid)
+	p, err := s.Principal(ctx, uid)
+	if err != nil {
+		return nil, err
+	}
+	if p.Generation != gen {
+		return nil, fmt.Errorf("%w: bad or expired token", crm.ErrUnauthenticated)
+	}
+	p.TokenExpires = time.Unix(exp, 0).UTC()
+	return p, nil
 }

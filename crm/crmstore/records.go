@@ -454,6 +454,12 @@ func (t *txn) Patch(ctx context.Context, e *crm.Entity, id crm.ID, attrs map[str
 	if err != nil {
 		return crm.Record{}, err
 	}
+	if d, ok := attrs["isdisabled"]; ok && e.Name == crm.EntitySystemUser {
+		disabled, _ := d.(bool)
+		if err := t.syncDisabled(ctx, id, disabled); err != nil {
+			return crm.Record{}, err
+		}
+	}
 	if parties && e.IsActivity {
 		if err := t.indexParties(ctx, e, id, rec.Attrs, false); err != nil {
 			return crm.Record{}, err
@@ -483,6 +489,16 @@ func (t *txn) Delete(ctx context.Context, e *crm.Entity, id crm.ID) error {
 		}
 	}
 	return nil
+}
+
+// Deleted reports whether the record was deleted (it has a tombstone and
+// no row).
+func (t *txn) Deleted(ctx context.Context, e *crm.Entity, id crm.ID) (bool, error) {
+	var n int
+	if err := t.q.QueryRowContext(ctx, "SELECT count(*) FROM tombstones WHERE entity = ? AND id = ?", e.Name, id.String()).Scan(&n); err != nil {
+		return false, fmt.Errorf("crmstore: tombstone: %w", err)
+	}
+	return n > 0, nil
 }
 
 func (t *txn) CreateHash(ctx context.Context, e *crm.Entity, id crm.ID) (string, bool, error) {

@@ -48,6 +48,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -56,6 +57,7 @@ import (
 
 	"github.com/pimbridge/pimbridge/crm"
 	"github.com/pimbridge/pimbridge/crm/crmserver"
+	"github.com/pimbridge/pimbridge/internal/fileperm"
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 )
 
@@ -82,6 +84,9 @@ type Store struct {
 	now  func() time.Time
 	cost int
 
+	dummyOnce sync.Once
+	dummy     []byte // see dummyHash
+
 	mu   sync.RWMutex
 	meta *crm.Metadata
 
@@ -102,6 +107,14 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("crmstore: open %s: %w", path, err)
+	}
+	path = abs
+	if err := fileperm.Private(path); err != nil {
+		return nil, fmt.Errorf("crmstore: %w", err)
 	}
 	u := url.URL{Scheme: "file", Path: path}
 	dsn := u.String() + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-32768)&_txlock=immediate"
@@ -242,6 +255,21 @@ func table(e *crm.Entity) string { return `"e_` + e.Name + `"` }
 func q(name string) string { return `"` + name + `"` }
 
 // columns returns the SQL columns of an attribute.
+// checkColumnName refuses a custom attribute name that is, or could become,
+// one of the table's internal columns: "id" (the key column), a lookup's
+// "<name>__type", or any name with "__", which is kept for such columns.
+func checkColumnName(e *crm.Entity, name string) error {
+	if strings.Contains(name, "__") {
+		return &crm.AttributeError{Entity: e.Name, Attribute: name, Err: fmt.Errorf("%w: names with \"__\" are reserved for internal columns", crm.ErrInvalidArgument)}
+	}
+	for i := range e.Attributes {
+		if slices.Contains(columns(&e.Attributes[i]), name) {
+			return &crm.AttributeError{Entity: e.Name, Attribute: name, Err: fmt.Errorf("%w: %q is an internal column of %s", crm.ErrInvalidArgument, name, e.Name)}
+		}
+	}
+	return nil
+}
+
 func columns(a *crm.Attribute) []string {
 	switch a.Type {
 	case crm.TypeUniqueID:
@@ -338,6 +366,9 @@ func (s *Store) AddAttribute(ctx context.Context, entity string, a crm.Attribute
 		a.Options = nil
 	}
 	if err := crm.ValidateCustomAttribute(e, a); err != nil {
+		return nil, err
+	}
+	if err := checkColumnName(e, a.Name); err != nil {
 		return nil, err
 	}
 	def, err := json.Marshal(a)
