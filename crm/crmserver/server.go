@@ -91,6 +91,11 @@ type Options struct {
 	TokenTTL time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// PIMSyncFilters replaces DefaultPIMSyncFilters, the fixed filters of
+	// outlook (PIM sync) subscriptions, per entity ($filter syntax, with
+	// @me and @now); nil means DefaultPIMSyncFilters. Users cannot change
+	// them.
+	PIMSyncFilters map[string]string
 }
 
 // Server is the HTTP API. It implements http.Handler.
