@@ -180,11 +180,9 @@ func (b *Bridge) applyOnce(ctx context.Context, cs *cycleState, l *lane, p idmap
 	case pr.hasBase:
 		in.Cell.HasBase = true
 		in.Fields.Base = pr.base
-		switch {
-		case !pr.crmExists:
-			in.Cell.CRM, in.CRMEvent = reconcile.Deleted, reconcile.CRMDeleted
-		case leftFilter:
-			in.Cell.CRM, in.CRMEvent = reconcile.Deleted, reconcile.LeftFilter
+		switch ev := crmRemoval(p, pr.crmExists); {
+		case ev != 0:
+			in.Cell.CRM, in.CRMEvent = reconcile.Deleted, ev
 		case !crmF.Equal(pr.base):
 			in.Cell.CRM = reconcile.Modified
 		}
@@ -212,7 +210,7 @@ func (b *Bridge) applyOnce(ctx context.Context, cs *cycleState, l *lane, p idmap
 		// no snapshot (the cache was lost): a deletion in CRM, judged on the
 		// PIM values.
 		in.Cell = reconcile.Cell{HasBase: true, CRM: reconcile.Deleted}
-		in.CRMEvent = reconcile.CRMDeleted
+		in.CRMEvent = crmRemoval(p, false)
 		in.Fields.Base = pimF
 		pr.rec = pimRec
 	default:
@@ -248,6 +246,10 @@ func (b *Bridge) applyOnce(ctx context.Context, cs *cycleState, l *lane, p idmap
 		}
 	}
 	in.Facts = b.facts(cs, pr, pimRec)
+	if in.CRMEvent == reconcile.LeftFilter && !pr.crmExists {
+		// A record the user can no longer read is no longer theirs.
+		in.Facts.UserIsOwner, in.Facts.UserIsOrganizer = false, false
+	}
 	plan := reconcile.Reconcile(in)
 	if plan.Merge != nil {
 		cs.stats.Conflicts += len(plan.Merge.Conflicts)
@@ -287,6 +289,22 @@ func (b *Bridge) applyOnce(ctx context.Context, cs *cycleState, l *lane, p idmap
 		return b.applyDeletion(ctx, cs, pr, plan.Deletion.Action)
 	}
 	return nil
+}
+
+// crmRemoval is the CRM side's removal of a pair, or 0. Only a deletion the
+// sync protocol reported (a tombstone) whose record is gone is a deletion in
+// CRM; a record that left the user's view, that is still readable after a
+// delete row (a server without left-filter rows), or that the user can no
+// longer read with no tombstone reported has left the filter (DESIGN.md
+// section 4 step 5): what was tracked from the PIM side then stays there.
+func crmRemoval(p idmap.Pending, crmExists bool) reconcile.Event {
+	switch {
+	case p.CRMChange == idmap.ChangeDeleted && !crmExists:
+		return reconcile.CRMDeleted
+	case p.CRMChange == idmap.ChangeDeleted, p.CRMChange == idmap.ChangeLeftFilter, !crmExists:
+		return reconcile.LeftFilter
+	}
+	return 0
 }
 
 func (b *Bridge) facts(cs *cycleState, pr *pair, pimRec crm.Record) reconcile.Facts {
