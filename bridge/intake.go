@@ -140,9 +140,6 @@ func (b *Bridge) pimIntake(ctx context.Context, cs *cycleState, l *lane) error {
 	}
 	full := cursor == ""
 	now := b.now()
-	if len(changed)+len(deleted) > 0 {
-		cs.active[l] = true
-	}
 	byCategory := b.opts.Settings.TrackByCategory
 	cat := b.opts.Settings.category()
 	return b.opts.Cache.Tx(ctx, func(tx *idmap.Tx) error {
