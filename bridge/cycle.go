@@ -213,6 +213,27 @@ func isRemoval(p idmap.Pending) bool {
 	return p.PIMChange == idmap.ChangeDeleted || p.CRMChange == idmap.ChangeDeleted || p.CRMChange == idmap.ChangeLeftFilter
 }
 
+// appliesNow reports whether a light (watch) pass applies a pending pair:
+// what seed 004's immediate-sync table (reconcile.WhenApplied) says for the
+// user's action on a contact, task or appointment on the primary — track,
+// update, untrack at once, deletions at the next full cycle. A removal on
+// the CRM side (deleted, left the filter) waits for the full cycle too.
+func appliesNow(p idmap.Pending) bool {
+	if p.CRMChange == idmap.ChangeDeleted || p.CRMChange == idmap.ChangeLeftFilter {
+		return false
+	}
+	act := reconcile.ActUpdate
+	switch p.PIMChange {
+	case idmap.ChangeCreated:
+		act = reconcile.ActTrack
+	case idmap.ChangeUntracked:
+		act = reconcile.ActUntrack
+	case idmap.ChangeDeleted:
+		act = reconcile.ActDelete
+	}
+	return reconcile.WhenApplied(act, reconcile.ClassNonEmail, true) == reconcile.Immediately
+}
+
 // maxTransient is how many transient failures in a row end a cycle (the
 // server is down; the next cycle retries).
 const maxTransient = 3
@@ -244,11 +265,11 @@ func (b *Bridge) applyDue(ctx context.Context, cs *cycleState, opts CycleOptions
 		if l == nil {
 			continue
 		}
+		if opts.Light && !appliesNow(p) {
+			cs.stats.Deferred++
+			continue
+		}
 		if isRemoval(p) {
-			if opts.Light {
-				cs.stats.Deferred++
-				continue
-			}
 			removals[l.col.Href()]++
 		}
 		items = append(items, item{p, m, l})
