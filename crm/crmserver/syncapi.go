@@ -202,48 +202,57 @@ func (s *Server) handleDeleteSubscription(w http.ResponseWriter, r *http.Request
 func (s *Server) specs(r *http.Request, p *Principal, m *crm.Metadata, sub Subscription) ([]SyncSpec, error) {
 	var out []SyncSpec
 	for _, e := range SubscriptionEntities(m, sub.Kind) {
-		scope := p.Scope(e.Name, Read)
-		sp := SyncSpec{Entity: e}
-		var parts []string
-		if scope == ScopeNone {
-			sp.Excluded = true
-		} else {
-			if scope == ScopeOwn {
-				parts = append(parts, "ownerid eq @me")
-			}
-			switch sub.Kind {
-			case KindOutlook:
-				if f := s.pimSyncFilter(e.Name); f != "" {
-					parts = append(parts, "("+f+")")
-				}
-			case KindOffline:
-				f, err := s.localFilter(r, p, e.Name)
-				if err != nil {
-					return nil, err
-				}
-				if f.Filter != "" {
-					parts = append(parts, "("+f.Filter+")")
-				}
-			}
+		sp, err := s.spec(r, p, e, sub.Kind)
+		if err != nil {
+			return nil, err
 		}
-		text := strings.Join(parts, " and ")
-		if text != "" {
-			x, err := crm.ParseFilter(text)
-			if err != nil {
-				return nil, fmt.Errorf("local data filter of %s: %w", e.Name, err)
-			}
-			if err := e.CheckQuery(crm.Query{Filter: x}); err != nil {
-				return nil, fmt.Errorf("local data filter of %s: %w", e.Name, err)
-			}
-			sp.Filter = x
-		}
-		// The hash covers everything that decides membership, so a change
-		// of filter, rights or user forces a full evaluation.
-		h := sha256.Sum256([]byte(fmt.Sprintf("%v|%s|%s", sp.Excluded, text, p.UserID)))
-		sp.Hash = hex.EncodeToString(h[:8])
 		out = append(out, sp)
 	}
 	return out, nil
+}
+
+// spec builds the sync spec of one entity of a subscription kind for p.
+func (s *Server) spec(r *http.Request, p *Principal, e *crm.Entity, kind string) (SyncSpec, error) {
+	scope := p.Scope(e.Name, Read)
+	sp := SyncSpec{Entity: e}
+	var parts []string
+	if scope == ScopeNone {
+		sp.Excluded = true
+	} else {
+		if scope == ScopeOwn {
+			parts = append(parts, "ownerid eq @me")
+		}
+		switch kind {
+		case KindOutlook:
+			if f := s.pimSyncFilter(e.Name); f != "" {
+				parts = append(parts, "("+f+")")
+			}
+		case KindOffline:
+			f, err := s.localFilter(r, p, e.Name)
+			if err != nil {
+				return sp, err
+			}
+			if f.Filter != "" {
+				parts = append(parts, "("+f.Filter+")")
+			}
+		}
+	}
+	text := strings.Join(parts, " and ")
+	if text != "" {
+		x, err := crm.ParseFilter(text)
+		if err != nil {
+			return sp, fmt.Errorf("sync filter of %s: %w", e.Name, err)
+		}
+		if err := e.CheckQuery(crm.Query{Filter: x}); err != nil {
+			return sp, fmt.Errorf("sync filter of %s: %w", e.Name, err)
+		}
+		sp.Filter = x
+	}
+	// The hash covers everything that decides membership, so a change
+	// of filter, rights or user forces a full evaluation.
+	h := sha256.Sum256([]byte(fmt.Sprintf("%v|%s|%s", sp.Excluded, text, p.UserID)))
+	sp.Hash = hex.EncodeToString(h[:8])
+	return sp, nil
 }
 
 // pimSyncFilter returns the fixed outlook filter of an entity.
@@ -313,17 +322,12 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request, p *Principa
 	}
 	// The rows are checked against the filter and rights of now, not of
 	// the prepare that marked them.
-	specs, err := s.specs(r, p, m, sub)
+	sp, err := s.spec(r, p, e, sub.Kind)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	req := SyncBatchRequest{Me: p.UserID, Now: s.now(), Max: size, LeftRows: r.URL.Query().Get("leftfilter") == "1"}
-	for _, sp := range specs {
-		if sp.Entity == e {
-			req.Spec = sp
-		}
-	}
+	req := SyncBatchRequest{Spec: sp, Me: p.UserID, Now: s.now(), Max: size, LeftRows: r.URL.Query().Get("leftfilter") == "1"}
 	payload, ok, err := s.store.NextBatch(r.Context(), sub, req)
 	if err != nil {
 		s.writeError(w, r, err)
