@@ -248,7 +248,7 @@ func getFixture(b *testing.B, n int) *fixture {
 	rows, sel := 0, 0
 	for {
 		t0 := time.Now()
-		p, ok, err := st.NextBatch(ctx, fx.sub, crmserver.SyncBatchRequest{Spec: crmserver.SyncSpec{Entity: e}, Max: 100000})
+		p, ok, err := st.NextBatch(ctx, fx.sub, crmserver.SyncBatchRequest{Spec: fx.specs[0], Me: fx.user, Now: time.Now(), Max: 100000})
 		batchTime += time.Since(t0)
 		if err != nil {
 			b.Fatal(err)
