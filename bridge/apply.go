@@ -176,6 +176,7 @@ func (b *Bridge) applyOnce(ctx context.Context, cs *cycleState, l *lane, p idmap
 	kind, _ := reconcile.KindOf(pr.m.CRMEntity)
 	leftFilter := pr.crmExists && (p.CRMChange == idmap.ChangeDeleted || p.CRMChange == idmap.ChangeLeftFilter)
 	in := reconcile.PairInput{Kind: kind}
+	unknownOrigin := false // a re-linked object whose record cannot be read
 	switch {
 	case pr.hasBase:
 		in.Cell.HasBase = true
@@ -206,11 +207,14 @@ func (b *Bridge) applyOnce(ctx context.Context, cs *cycleState, l *lane, p idmap
 			}
 		}
 	case !pr.crmExists && pr.pimExists && !pr.m.TrackedFromPIM:
-		// The object names a CRM record (X-CRM-ID) that is gone, and there is
-		// no snapshot (the cache was lost): a deletion in CRM, judged on the
-		// PIM values.
+		// The object names a CRM record (X-CRM-ID) that cannot be read, and
+		// there is no snapshot (the cache was lost): a removal in CRM,
+		// judged on the PIM values. Unless a tombstone said so it left the
+		// filter, and since nothing tells whether the user tracked it from
+		// the PIM side, it is treated as tracked: kept there, unlinked.
 		in.Cell = reconcile.Cell{HasBase: true, CRM: reconcile.Deleted}
 		in.CRMEvent = crmRemoval(p, false)
+		unknownOrigin = in.CRMEvent == reconcile.LeftFilter
 		in.Fields.Base = pimF
 		pr.rec = pimRec
 	default:
@@ -249,6 +253,7 @@ func (b *Bridge) applyOnce(ctx context.Context, cs *cycleState, l *lane, p idmap
 	if in.CRMEvent == reconcile.LeftFilter && !pr.crmExists {
 		// A record the user can no longer read is no longer theirs.
 		in.Facts.UserIsOwner, in.Facts.UserIsOrganizer = false, false
+		in.Facts.TrackedFromPIM = in.Facts.TrackedFromPIM || unknownOrigin
 	}
 	plan := reconcile.Reconcile(in)
 	if plan.Merge != nil {

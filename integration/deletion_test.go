@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -458,5 +459,32 @@ func TestPIMSyncFilter_NotTheOfflineFilter(t *testing.T) {
 		if d, _, _ := h.pimGet(h.Book, chref); !strings.Contains(string(d), "Still synced") {
 			t.Errorf("the contact no longer receives CRM edits after the offline filter narrowed:\n%s", d)
 		}
+	})
+}
+
+// TestRelink_UnreadableRecordKeptOnPIM: after the cache is lost, a PIM item
+// whose X-CRM-ID names a record the user can no longer read (here one she
+// tracked from the phone and that was then reassigned, so it was kept,
+// unlinked) is kept on the PIM side, unlinked: no tombstone says it was
+// deleted, and nothing tells whether it was tracked from the PIM side, so
+// nothing the user typed is removed.
+func TestRelink_UnreadableRecordKeptOnPIM(t *testing.T) {
+	eachDAV(t, []davFactory{fast, radicale}, func(t *testing.T, h *harness) {
+		h.Settings = bridge.Settings{MassDeleteThreshold: 1}
+		dir := filepath.Join(h.stateRoot(), "desktop")
+		b := h.alice()
+		id, href := h.trackedInFilter(b, h.Tasks, crm.EntityTask, "t.ics", vtodo("t1", "Typed on the phone"))
+		h.reassign(h.CRM.Admin, crm.EntityTask, id, h.CRM.Bob)
+		h.syncUntilLeft(b, crm.EntityTask, id)
+		h.wantPIM(h.Tasks, href, true)
+		h.closeCache(dir)
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
+		}
+		b = h.alice()
+		h.sync(b)
+		h.sync(b)
+		h.wantPIM(h.Tasks, href, true)
+		h.wantCRM(crm.EntityTask, id, true)
 	})
 }
