@@ -35,4 +35,4 @@ fuzz:
 # two-way sync on davserver and Radicale (plain `go test` uses fewer points),
 # and the resetting proxy with 500s and 429s. About 10 minutes.
 faults: testdeps
-	PIMBRIDGE_KILL_POINTS=30 $(GO) test -run 'TestCrash_KillNineTwoWay|TestFaults_' -timeout $(TIMEOUT) -v ./integration/
+	PIMBRIDGE_KILL_POINTS=30 $(GO) test -run 'TestCrash_KillNine|TestFaults_' -timeout $(TIMEOUT) -v ./integration/

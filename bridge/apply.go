@@ -184,15 +184,14 @@ func (b *Bridge) applyOnce(ctx context.Context, cs *cycleState, l *lane, p idmap
 	kind, _ := reconcile.KindOf(pr.m.CRMEntity)
 	leftFilter := pr.crmExists && (p.CRMChange == idmap.ChangeDeleted || p.CRMChange == idmap.ChangeLeftFilter)
 	in := reconcile.PairInput{Kind: kind}
+	unknownOrigin := false // a re-linked object whose record cannot be read
 	switch {
 	case pr.hasBase:
 		in.Cell.HasBase = true
 		in.Fields.Base = pr.base
-		switch {
-		case !pr.crmExists:
-			in.Cell.CRM, in.CRMEvent = reconcile.Deleted, reconcile.CRMDeleted
-		case leftFilter:
-			in.Cell.CRM, in.CRMEvent = reconcile.Deleted, reconcile.LeftFilter
+		switch ev := crmRemoval(p, pr.crmExists); {
+		case ev != 0:
+			in.Cell.CRM, in.CRMEvent = reconcile.Deleted, ev
 		case !crmF.Equal(pr.base):
 			in.Cell.CRM = reconcile.Modified
 		}
@@ -216,11 +215,14 @@ func (b *Bridge) applyOnce(ctx context.Context, cs *cycleState, l *lane, p idmap
 			}
 		}
 	case !pr.crmExists && pr.pimExists && !pr.m.TrackedFromPIM:
-		// The object names a CRM record (X-CRM-ID) that is gone, and there is
-		// no snapshot (the cache was lost): a deletion in CRM, judged on the
-		// PIM values.
+		// The object names a CRM record (X-CRM-ID) that cannot be read, and
+		// there is no snapshot (the cache was lost): a removal in CRM,
+		// judged on the PIM values. Unless a tombstone said so it left the
+		// filter, and since nothing tells whether the user tracked it from
+		// the PIM side, it is treated as tracked: kept there, unlinked.
 		in.Cell = reconcile.Cell{HasBase: true, CRM: reconcile.Deleted}
-		in.CRMEvent = reconcile.CRMDeleted
+		in.CRMEvent = crmRemoval(p, false)
+		unknownOrigin = in.CRMEvent == reconcile.LeftFilter
 		in.Fields.Base = pimF
 		pr.rec = pimRec
 	default:
@@ -256,6 +258,11 @@ func (b *Bridge) applyOnce(ctx context.Context, cs *cycleState, l *lane, p idmap
 		}
 	}
 	in.Facts = b.facts(cs, pr, pimRec)
+	if in.CRMEvent == reconcile.LeftFilter && !pr.crmExists {
+		// A record the user can no longer read is no longer theirs.
+		in.Facts.UserIsOwner, in.Facts.UserIsOrganizer = false, false
+		in.Facts.TrackedFromPIM = in.Facts.TrackedFromPIM || unknownOrigin
+	}
 	plan := reconcile.Reconcile(in)
 	if plan.Merge != nil {
 		cs.stats.Conflicts += len(plan.Merge.Conflicts)
@@ -295,6 +302,22 @@ func (b *Bridge) applyOnce(ctx context.Context, cs *cycleState, l *lane, p idmap
 		return b.applyDeletion(ctx, cs, pr, plan.Deletion.Action)
 	}
 	return nil
+}
+
+// crmRemoval is the CRM side's removal of a pair, or 0. Only a deletion the
+// sync protocol reported (a tombstone) whose record is gone is a deletion in
+// CRM; a record that left the user's view, that is still readable after a
+// delete row (a server without left-filter rows), or that the user can no
+// longer read with no tombstone reported has left the filter (DESIGN.md
+// section 4 step 5): what was tracked from the PIM side then stays there.
+func crmRemoval(p idmap.Pending, crmExists bool) reconcile.Event {
+	switch {
+	case p.CRMChange == idmap.ChangeDeleted && !crmExists:
+		return reconcile.CRMDeleted
+	case p.CRMChange == idmap.ChangeDeleted, p.CRMChange == idmap.ChangeLeftFilter, !crmExists:
+		return reconcile.LeftFilter
+	}
+	return 0
 }
 
 func (b *Bridge) facts(cs *cycleState, pr *pair, pimRec crm.Record) reconcile.Facts {

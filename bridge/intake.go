@@ -47,7 +47,7 @@ func (b *Bridge) crmIntake(ctx context.Context, cs *cycleState, subID string, l 
 			if err != nil {
 				return fmt.Errorf("bridge: %s batch: %w", ent, err)
 			}
-			if batch.Header.Result == crm.BatchEmpty || len(batch.Upserts)+len(batch.Deletes) == 0 || batch.ID == lastBatch {
+			if batch.Header.Result == crm.BatchEmpty || len(batch.Upserts)+len(batch.Deletes)+len(batch.Left) == 0 || batch.ID == lastBatch {
 				break // the same batch again: it was not acknowledged (a dry run)
 			}
 			lastBatch = batch.ID
@@ -82,22 +82,31 @@ func (b *Bridge) crmIntake(ctx context.Context, cs *cycleState, subID string, l 
 						}
 					}
 				}
-				for _, id := range batch.Deletes {
-					m, err := tx.ByCRM(ctx, ent, id)
-					if errors.Is(err, idmap.ErrUnmapped) {
-						continue
+				// A delete row is a deletion in CRM (a tombstone); a left
+				// row is a record that left the user's view (reassigned,
+				// out of the filter): DESIGN.md section 4 step 5.
+				removed := func(ids []crm.ID, kind idmap.ChangeKind) error {
+					for _, id := range ids {
+						m, err := tx.ByCRM(ctx, ent, id)
+						if errors.Is(err, idmap.ErrUnmapped) {
+							continue
+						}
+						if err != nil {
+							return err
+						}
+						if !m.Linked || m.DeletedLocally {
+							continue
+						}
+						if _, err := tx.RecordChange(ctx, m.MapID, idmap.SideCRM, kind, now); err != nil {
+							return err
+						}
 					}
-					if err != nil {
-						return err
-					}
-					if !m.Linked || m.DeletedLocally {
-						continue
-					}
-					if _, err := tx.RecordChange(ctx, m.MapID, idmap.SideCRM, idmap.ChangeDeleted, now); err != nil {
-						return err
-					}
+					return nil
 				}
-				return nil
+				if err := removed(batch.Deletes, idmap.ChangeDeleted); err != nil {
+					return err
+				}
+				return removed(batch.Left, idmap.ChangeLeftFilter)
 			})
 			if err != nil {
 				return fmt.Errorf("bridge: record %s batch: %w", ent, err)
@@ -131,9 +140,6 @@ func (b *Bridge) pimIntake(ctx context.Context, cs *cycleState, l *lane) error {
 	}
 	full := cursor == ""
 	now := b.now()
-	if len(changed)+len(deleted) > 0 {
-		cs.active[l] = true
-	}
 	byCategory := b.opts.Settings.TrackByCategory
 	cat := b.opts.Settings.category()
 	return b.opts.Cache.Tx(ctx, func(tx *idmap.Tx) error {

@@ -22,7 +22,7 @@ import (
 //	         u16 n + n bytes entity logical name
 //	         u16 column count, each column: u8 type code, u16 n + n bytes name
 //	         u32 row count, then the rows
-//	row:     u8 SyncState (1 upsert, 2 delete) | 16 bytes record id
+//	row:     u8 row code (1 upsert, 2 delete, 3 left the filter) | 16 bytes record id
 //	         state 1 only: i64 versionnumber, then per column u8 present (0 null,
 //	         1 set) and, when set, the value:
 //	           string, memo           uvarint n + n bytes UTF-8
@@ -34,6 +34,13 @@ import (
 //	           lookup, owner          uvarint n + entity name, 16 bytes id
 //	           partylist              uvarint n + JSON array of Party
 //	           binary                 uvarint n + bytes
+//
+// Row code 2 is a deletion: the record is gone (a tombstone). Row code 3
+// (RowLeftFilter) says the record still exists but left the caller's view:
+// it no longer matches the subscription's filter or the caller may no longer
+// read it (reassigned). It carries the id only, never content. A server
+// sends code 3 only to a client that asks for it (leftfilter=1 on the
+// batches request); to others it sends such rows as code 2, as before.
 //
 // Result code BatchOK carries rows; BatchEmpty means nothing is pending for
 // the entity and the payload is empty. The client compares the metadata
@@ -55,6 +62,11 @@ const (
 	SyncStateToSend   = 1
 	SyncStateToDelete = 2
 )
+
+// RowLeftFilter is the row code of a record that left the caller's view
+// (see the wire format above). It is a wire code only: the SyncEntry row
+// behind it has SyncState 2.
+const RowLeftFilter = 3
 
 // BatchHeader is the fixed header of a batch.
 type BatchHeader struct {
@@ -78,6 +90,7 @@ type Batch struct {
 	Columns []Attribute // Name and Type only
 	Upserts []Record    // SyncState 1: full records
 	Deletes []ID        // SyncState 2: ids to delete
+	Left    []ID        // RowLeftFilter: ids that left the caller's view
 }
 
 var typeCodes = []AttrType{TypeUniqueID, TypeString, TypeMemo, TypeInteger, TypeBigInt, TypeDecimal, TypeMoney,
@@ -134,6 +147,13 @@ func (e *BatchEncoder) Rows() int { return int(e.rows) }
 // Delete adds an id to delete.
 func (e *BatchEncoder) Delete(id ID) {
 	e.buf.WriteByte(SyncStateToDelete)
+	e.buf.Write(id[:])
+	e.rows++
+}
+
+// LeftFilter adds the id of a record that left the caller's view.
+func (e *BatchEncoder) LeftFilter(id ID) {
+	e.buf.WriteByte(RowLeftFilter)
 	e.buf.Write(id[:])
 	e.rows++
 }
@@ -309,6 +329,7 @@ func collect(decode func(fn func(*Batch) error) error) (*Batch, error) {
 		}
 		out.Upserts = append(out.Upserts, b.Upserts...)
 		out.Deletes = append(out.Deletes, b.Deletes...)
+		out.Left = append(out.Left, b.Left...)
 		return nil
 	})
 	if err != nil {
@@ -365,7 +386,7 @@ func DecodeBatchStream(r io.Reader, size int64, chunk int, fn func(*Batch) error
 			return err
 		}
 		clear(out.Upserts) // drop the records for the collector
-		out.Upserts, out.Deletes = out.Upserts[:0], out.Deletes[:0]
+		out.Upserts, out.Deletes, out.Left = out.Upserts[:0], out.Deletes[:0], out.Left[:0]
 		return nil
 	}
 	held, sent := 0, false
@@ -376,6 +397,8 @@ func DecodeBatchStream(r io.Reader, size int64, chunk int, fn func(*Batch) error
 		switch state {
 		case SyncStateToDelete:
 			out.Deletes = append(out.Deletes, id)
+		case RowLeftFilter:
+			out.Left = append(out.Left, id)
 		case SyncStateToSend:
 			rec := Record{Entity: out.Entity, ID: id, Version: int64(d.u64()), Attrs: make(map[string]any, len(out.Columns))}
 			for _, c := range out.Columns {

@@ -109,3 +109,32 @@ func TestDecodeBatchPayloadChunks(t *testing.T) {
 		}
 	})
 }
+
+// TestBatch_LeftFilterRows: a left-filter row (code 3) round-trips apart
+// from delete rows, whole and in chunks.
+func TestBatch_LeftFilterRows(t *testing.T) {
+	enc, err := NewBatchEncoder(7, EntityTask, []Attribute{{Name: "subject", Type: TypeString}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	del, left, up := NewID(), NewID(), NewID()
+	enc.Delete(del)
+	enc.LeftFilter(left)
+	if err := enc.Upsert(up, 3, []any{"s"}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := DecodeBatchPayload(enc.Payload())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(b.Deletes, []ID{del}) || !reflect.DeepEqual(b.Left, []ID{left}) || len(b.Upserts) != 1 || b.Upserts[0].ID != up {
+		t.Errorf("decoded deletes %v, left %v, upserts %v; want [%s], [%s], [%s]", b.Deletes, b.Left, b.Upserts, del, left, up)
+	}
+	var lefts []ID
+	if err := DecodeBatchPayloadChunks(enc.Payload(), 1, func(p *Batch) error { lefts = append(lefts, p.Left...); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(lefts, []ID{left}) {
+		t.Errorf("chunked left = %v, want [%s]", lefts, left)
+	}
+}

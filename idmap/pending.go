@@ -69,7 +69,8 @@ func (k ChangeKind) removal() bool {
 // that is gone changes nothing); a modification of a created item keeps
 // it created; a
 // creation after a removal (re-tracked, back in the filter) is a
-// modification of the still-mapped pair.
+// modification of the still-mapped pair, and so is a CRM record sent again
+// after it left the filter (it is back in the user's view).
 func coalesce(old, new ChangeKind) ChangeKind {
 	switch {
 	case old == ChangeNone:
@@ -80,6 +81,8 @@ func coalesce(old, new ChangeKind) ChangeKind {
 		return new
 	case old == ChangeCreated && new == ChangeModified:
 		return ChangeCreated
+	case old == ChangeLeftFilter && new == ChangeModified:
+		return ChangeModified // the CRM sent it again: it is back in the view
 	case old.removal() && new == ChangeModified:
 		return old
 	case old.removal() && new == ChangeCreated:

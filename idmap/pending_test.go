@@ -30,7 +30,7 @@ func TestCoalesce(t *testing.T) {
 		{ChangeModified, ChangeDeleted, ChangeDeleted},
 		{ChangeDeleted, ChangeModified, ChangeDeleted},
 		{ChangeUntracked, ChangeCreated, ChangeModified},
-		{ChangeLeftFilter, ChangeModified, ChangeLeftFilter},
+		{ChangeLeftFilter, ChangeModified, ChangeModified},
 		{ChangeModified, ChangeModified, ChangeModified},
 	} {
 		if got := coalesce(tc.old, tc.new); got != tc.want {

@@ -2,6 +2,9 @@ package integration
 
 import (
 	"context"
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +13,7 @@ import (
 	"github.com/pimbridge/pimbridge/crm"
 	"github.com/pimbridge/pimbridge/crm/crmserver"
 	"github.com/pimbridge/pimbridge/crm/crmtest"
+	"github.com/pimbridge/pimbridge/idmap"
 	"github.com/pimbridge/pimbridge/pim/davext"
 )
 
@@ -117,6 +121,119 @@ func (h *harness) carol() crmtest.User {
 	return h.CRM.AddUser(h.t, "carol-"+crm.NewID().String()[:8], "carol-secret-pw", r.Name)
 }
 
+// syncUntilLeft runs alice's cycles until the CRM side's removal of
+// entity(id) has reached her bridge: the pair is unlinked or gone from the
+// cache. A removal that never arrives fails the test, so a row cannot pass
+// by syncing too early.
+func (h *harness) syncUntilLeft(b *bridge.Bridge, entity string, id crm.ID) {
+	h.t.Helper()
+	c := h.cache(filepath.Join(h.stateRoot(), "desktop"))
+	for i := 0; i < 4; i++ {
+		h.sync(b)
+		m, err := c.ByCRM(h.ctx, entity, id)
+		if errors.Is(err, idmap.ErrUnmapped) || err == nil && !m.Linked {
+			return
+		}
+		if err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	h.t.Fatalf("%s(%s): the CRM side's change never reached the bridge (the pair is still linked after 4 cycles)", entity, id)
+}
+
+// withPIMSyncFilters returns a harness on the same DAV collections with a
+// CRM server of its own whose fixed PIM sync filters are the defaults with
+// these replaced (an administrator's server setting; users cannot edit
+// them).
+func (h *harness) withPIMSyncFilters(t *testing.T, filters map[string]string) *harness {
+	f := map[string]string{}
+	for k, v := range crmserver.DefaultPIMSyncFilters {
+		f[k] = v
+	}
+	for k, v := range filters {
+		f[k] = v
+	}
+	h2 := newHarnessCRM(t, h.DAV, crmtest.Start(t, &crmtest.Options{Server: crmserver.Options{PIMSyncFilters: f}}))
+	h2.Settings = h.Settings
+	return h2
+}
+
+// trackedInFilter is tracked, then one more cycle: the record the bridge
+// created in CRM enters the outlook subscription, so that a later change
+// of it can reach the bridge.
+func (h *harness) trackedInFilter(b *bridge.Bridge, col *davext.Collection, entity, name, data string) (crm.ID, string) {
+	h.t.Helper()
+	id, href := h.tracked(b, col, entity, name, data)
+	h.sync(b)
+	return id, href
+}
+
+// leftFilterRows are the reassignment rows of every entity: a record
+// reassigned to a colleague has left alice's filter (tasks, phone calls,
+// letters, faxes and appointments she can then no longer read at all);
+// what she tracked from the PIM side stays there, unlinked, with what she
+// typed; the rest leaves the PIM side per the deletion table.
+func leftFilterRows() []delRow {
+	var rows []delRow
+	for _, ent := range []string{crm.EntityTask, crm.EntityPhoneCall, crm.EntityLetter, crm.EntityFax} {
+		rows = append(rows,
+			delRow{name: ent + "/left-filter/tracked-from-pim", run: func(t *testing.T, h *harness) {
+				b := h.alice()
+				id, href := h.trackedInFilter(b, h.Tasks, ent, "t.ics", vtodo("t1", "Typed on the phone", "X-CRM-ENTITY:"+ent))
+				h.reassign(h.CRM.Admin, ent, id, h.CRM.Bob)
+				h.syncUntilLeft(b, ent, id)
+				h.wantPIM(h.Tasks, href, true)
+				h.wantCRM(ent, id, true)
+				if d, _, _ := h.pimGet(h.Tasks, href); !strings.Contains(string(d), "Typed on the phone") {
+					t.Errorf("the kept %s lost what the user typed:\n%s", ent, d)
+				}
+			}},
+			delRow{name: ent + "/left-filter/not-completed", run: func(t *testing.T, h *harness) {
+				b := h.alice()
+				r, href := h.synced(b, h.Tasks, h.CRM.Alice, ent, map[string]any{"subject": "Handed over"})
+				h.reassign(h.CRM.Admin, ent, r.ID, h.CRM.Bob)
+				h.syncUntilLeft(b, ent, r.ID)
+				h.wantPIM(h.Tasks, href, false)
+				h.wantCRM(ent, r.ID, true)
+			}},
+		)
+	}
+	return append(rows,
+		delRow{name: "contact/left-filter/tracked-from-pim", run: func(t *testing.T, h *harness) {
+			b := h.alice()
+			id, href := h.trackedInFilter(b, h.Book, crm.EntityContact, "p.vcf", vcard("p1", "Pim", "Made"))
+			h.reassign(h.CRM.Admin, crm.EntityContact, id, h.CRM.Bob)
+			h.syncUntilLeft(b, crm.EntityContact, id)
+			h.wantPIM(h.Book, href, true)
+			h.wantCRM(crm.EntityContact, id, true)
+		}},
+		delRow{name: "contact/left-filter/not-owner", run: func(t *testing.T, h *harness) {
+			b := h.alice()
+			c, href := h.synced(b, h.Book, h.CRM.Alice, crm.EntityContact, map[string]any{"lastname": "Moved"})
+			h.reassign(h.CRM.Admin, crm.EntityContact, c.ID, h.CRM.Bob)
+			h.syncUntilLeft(b, crm.EntityContact, c.ID)
+			h.wantPIM(h.Book, href, false)
+			h.wantCRM(crm.EntityContact, c.ID, true)
+		}},
+		delRow{name: "appointment/left-filter/tracked-from-pim", run: func(t *testing.T, h *harness) {
+			b := h.alice()
+			id, href := h.trackedInFilter(b, h.Cal, crm.EntityAppointment, "a.ics", vevent("a1", "Lunch I set up", future()))
+			h.reassign(h.CRM.Admin, crm.EntityAppointment, id, h.CRM.Bob)
+			h.syncUntilLeft(b, crm.EntityAppointment, id)
+			h.wantPIM(h.Cal, href, true)
+			h.wantCRM(crm.EntityAppointment, id, true)
+		}},
+		delRow{name: "appointment/left-filter/start-in-future", run: func(t *testing.T, h *harness) {
+			b := h.alice()
+			a, href := h.synced(b, h.Cal, h.CRM.Alice, crm.EntityAppointment, appt(future()))
+			h.reassign(h.CRM.Admin, crm.EntityAppointment, a.ID, h.CRM.Bob)
+			h.syncUntilLeft(b, crm.EntityAppointment, a.ID)
+			h.wantPIM(h.Cal, href, false)
+			h.wantCRM(crm.EntityAppointment, a.ID, true)
+		}},
+	)
+}
+
 func future() time.Time { return time.Now().Add(48 * time.Hour).UTC().Truncate(time.Second) }
 func past() time.Time   { return time.Now().Add(-48 * time.Hour).UTC().Truncate(time.Second) }
 
@@ -159,9 +276,7 @@ var deletionRows = []delRow{
 		}
 	}},
 	{name: "contact/deleted-in-crm/not-owner", run: func(t *testing.T, h *harness) {
-		if _, err := h.CRM.Alice.Client.SetLocalFilter(h.ctx, crm.EntityContact, "lastname eq 'Bobs'"); err != nil {
-			t.Fatal(err)
-		}
+		h = h.withPIMSyncFilters(t, map[string]string{crm.EntityContact: "ownerid eq @me or lastname eq 'Bobs'"})
 		b := h.alice()
 		c, href := h.synced(b, h.Book, h.CRM.Bob, crm.EntityContact, map[string]any{"lastname": "Bobs"})
 		h.crmDelete(h.CRM.Admin, crm.EntityContact, c.ID)
@@ -178,29 +293,12 @@ var deletionRows = []delRow{
 		h.sync(b)
 		h.wantCRM(crm.EntityContact, c.ID, false)
 	}},
-	{name: "contact/left-filter/tracked-from-pim", run: func(t *testing.T, h *harness) {
-		b := h.alice()
-		id, href := h.tracked(b, h.Book, crm.EntityContact, "p.vcf", vcard("p1", "Pim", "Made"))
-		h.reassign(h.CRM.Admin, crm.EntityContact, id, h.CRM.Bob)
-		h.sync(b)
-		h.wantPIM(h.Book, href, true)
-	}},
-	{name: "contact/left-filter/not-owner", run: func(t *testing.T, h *harness) {
-		b := h.alice()
-		c, href := h.synced(b, h.Book, h.CRM.Alice, crm.EntityContact, map[string]any{"lastname": "Moved"})
-		h.reassign(h.CRM.Admin, crm.EntityContact, c.ID, h.CRM.Bob)
-		h.sync(b)
-		h.wantPIM(h.Book, href, false)
-		h.wantCRM(crm.EntityContact, c.ID, true)
-	}},
 	{name: "contact/left-filter", run: func(t *testing.T, h *harness) {
-		if _, err := h.CRM.Alice.Client.SetLocalFilter(h.ctx, crm.EntityContact, "ownerid eq @me and lastname ne 'Gone'"); err != nil {
-			t.Fatal(err)
-		}
+		h = h.withPIMSyncFilters(t, map[string]string{crm.EntityContact: "ownerid eq @me and lastname ne 'Gone'"})
 		b := h.alice()
 		c, href := h.synced(b, h.Book, h.CRM.Alice, crm.EntityContact, map[string]any{"lastname": "Here"})
 		h.update(h.CRM.Alice, crm.EntityContact, c.ID, map[string]any{"lastname": "Gone"})
-		h.sync(b)
+		h.syncUntilLeft(b, crm.EntityContact, c.ID)
 		h.wantPIM(h.Book, href, true)
 		if d, _, _ := h.pimGet(h.Book, href); strings.Contains(string(d), "Gone") {
 			t.Error("a contact that left the filter was still updated")
@@ -235,9 +333,6 @@ var deletionRows = []delRow{
 	{name: "appointment/deleted-on-pim/not-owner-or-organizer", run: func(t *testing.T, h *harness) {
 		carol := h.carol()
 		b := h.bridgeFor(carol, "carol-desktop", h.stateRoot()+"/carol")
-		if _, err := carol.Client.SetLocalFilter(h.ctx, crm.EntityAppointment, "isparty(@me)"); err != nil {
-			t.Fatal(err)
-		}
 		attrs := appt(future())
 		attrs["requiredattendees"] = []crm.Party{{Party: &crm.Ref{Entity: crm.EntitySystemUser, ID: carol.ID}}}
 		a, href := h.synced(b, h.Cal, h.CRM.Bob, crm.EntityAppointment, attrs)
@@ -272,14 +367,6 @@ var deletionRows = []delRow{
 		h.crmDelete(h.CRM.Alice, crm.EntityAppointment, a.ID)
 		h.sync(b)
 		h.wantPIM(h.Cal, href, true)
-	}},
-	{name: "appointment/left-filter/start-in-future", run: func(t *testing.T, h *harness) {
-		b := h.alice()
-		a, href := h.synced(b, h.Cal, h.CRM.Alice, crm.EntityAppointment, appt(future()))
-		h.reassign(h.CRM.Admin, crm.EntityAppointment, a.ID, h.CRM.Bob)
-		h.sync(b)
-		h.wantPIM(h.Cal, href, false)
-		h.wantCRM(crm.EntityAppointment, a.ID, true)
 	}},
 
 	// Tasks (and phone calls, letters, faxes).
@@ -336,25 +423,68 @@ var deletionRows = []delRow{
 		h.sync(b)
 		h.wantPIM(h.Tasks, href, true)
 	}},
-	{name: "task/left-filter/not-completed", run: func(t *testing.T, h *harness) {
-		b := h.alice()
-		tk, href := h.synced(b, h.Tasks, h.CRM.Alice, crm.EntityTask, map[string]any{"subject": "Handed over"})
-		h.reassign(h.CRM.Admin, crm.EntityTask, tk.ID, h.CRM.Bob)
-		h.sync(b)
-		h.wantPIM(h.Tasks, href, false)
-	}},
-	{name: "task/left-filter/tracked-from-pim", run: func(t *testing.T, h *harness) {
-		b := h.alice()
-		id, href := h.tracked(b, h.Tasks, crm.EntityTask, "t.ics", vtodo("t1", "Mine from PIM"))
-		h.reassign(h.CRM.Admin, crm.EntityTask, id, h.CRM.Bob)
-		h.sync(b)
-		h.wantPIM(h.Tasks, href, true)
-	}},
 }
 
 func TestDeletionRules(t *testing.T) {
-	eachRow(t, allDAV, deletionRows, func(r delRow) string { return r.name }, func(t *testing.T, h *harness, r delRow) {
+	eachRow(t, allDAV, append(deletionRows, leftFilterRows()...), func(r delRow) string { return r.name }, func(t *testing.T, h *harness, r delRow) {
 		h.Settings = bridge.Settings{TrackByCategory: r.category, UntrackDeletesInCRM: r.untrack, MassDeleteThreshold: 1}
 		r.run(t, h)
+	})
+}
+
+// TestPIMSyncFilter_NotTheOfflineFilter: narrowing the offline data filter
+// (a small laptop replica) removes nothing from the PIM side, and the pairs
+// stay linked: the PIM sync filter is the server's, fixed (seed 004), and
+// the local data filter shapes the offline subscription only (seed 001).
+func TestPIMSyncFilter_NotTheOfflineFilter(t *testing.T) {
+	eachDAV(t, []davFactory{fast, radicale}, func(t *testing.T, h *harness) {
+		h.Settings = bridge.Settings{MassDeleteThreshold: 1}
+		b := h.alice()
+		c, chref := h.synced(b, h.Book, h.CRM.Alice, crm.EntityContact, map[string]any{"lastname": "Phone"})
+		_, ahref := h.synced(b, h.Cal, h.CRM.Alice, crm.EntityAppointment, appt(future()))
+		_, thref := h.synced(b, h.Tasks, h.CRM.Alice, crm.EntityTask, map[string]any{"subject": "Keep on the phone"})
+		for ent, f := range map[string]string{crm.EntityContact: "lastname eq 'Nobody'", crm.EntityAppointment: "subject eq 'Nothing'", crm.EntityTask: "subject eq 'Nothing'"} {
+			if _, err := h.CRM.Alice.Client.SetLocalFilter(h.ctx, ent, f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Two cycles: a removal the filter caused would arrive in the first.
+		h.sync(b)
+		h.sync(b)
+		h.wantPIM(h.Book, chref, true)
+		h.wantPIM(h.Cal, ahref, true)
+		h.wantPIM(h.Tasks, thref, true)
+		h.update(h.CRM.Alice, crm.EntityContact, c.ID, map[string]any{"jobtitle": "Still synced"})
+		h.sync(b)
+		if d, _, _ := h.pimGet(h.Book, chref); !strings.Contains(string(d), "Still synced") {
+			t.Errorf("the contact no longer receives CRM edits after the offline filter narrowed:\n%s", d)
+		}
+	})
+}
+
+// TestRelink_UnreadableRecordKeptOnPIM: after the cache is lost, a PIM item
+// whose X-CRM-ID names a record the user can no longer read (here one she
+// tracked from the phone and that was then reassigned, so it was kept,
+// unlinked) is kept on the PIM side, unlinked: no tombstone says it was
+// deleted, and nothing tells whether it was tracked from the PIM side, so
+// nothing the user typed is removed.
+func TestRelink_UnreadableRecordKeptOnPIM(t *testing.T) {
+	eachDAV(t, []davFactory{fast, radicale}, func(t *testing.T, h *harness) {
+		h.Settings = bridge.Settings{MassDeleteThreshold: 1}
+		dir := filepath.Join(h.stateRoot(), "desktop")
+		b := h.alice()
+		id, href := h.trackedInFilter(b, h.Tasks, crm.EntityTask, "t.ics", vtodo("t1", "Typed on the phone"))
+		h.reassign(h.CRM.Admin, crm.EntityTask, id, h.CRM.Bob)
+		h.syncUntilLeft(b, crm.EntityTask, id)
+		h.wantPIM(h.Tasks, href, true)
+		h.closeCache(dir)
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
+		}
+		b = h.alice()
+		h.sync(b)
+		h.sync(b)
+		h.wantPIM(h.Tasks, href, true)
+		h.wantCRM(crm.EntityTask, id, true)
 	})
 }

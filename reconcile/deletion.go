@@ -55,7 +55,7 @@ const (
 	PIMDeleted   Event = iota + 1 // the PIM object was deleted (or found gone by verification)
 	PIMUntracked                  // the user stopped tracking it (left the collection, lost the category or keyword)
 	CRMDeleted                    // the CRM record was deleted
-	LeftFilter                    // the CRM record left the user's filter (e.g. reassigned)
+	LeftFilter                    // the CRM record left the user's filter or view (reassigned, no longer readable)
 )
 
 func (e Event) String() string {
@@ -224,14 +224,18 @@ func (r Rule) Name() string {
 // otherwise unlinked; a deleted e-mail is unlinked (nothing flows CRM ->
 // PIM for e-mail); a canceled task counts as "not completed"; a record
 // that left the filter is handled like a CRM deletion unless it was
-// tracked from the PIM side, and an e-mail leaving the filter is kept.
+// tracked from the PIM side, which stays there, unlinked (it is no longer
+// the user's to sync), and an e-mail leaving the filter is kept. Only a
+// deletion the sync protocol reports (a tombstone) is CRMDeleted; a record
+// that left the user's filter or that the user can no longer read is
+// LeftFilter.
 var DeletionRules = []Rule{
 	{KindContact, PIMDeleted, nil, MarkDeletedLocally, "a contact deleted on the PIM side is not deleted in CRM and not pushed again"},
 	{KindContact, PIMUntracked, []Cond{IfUntrackSetting}, DeleteInCRM, "an untracked contact is deleted in CRM if the user chose so"},
 	{KindContact, PIMUntracked, nil, Unlink, "an untracked contact stays in CRM"},
 	{KindContact, CRMDeleted, []Cond{IfNotOwner}, DeleteOnPIM, "a contact deleted in CRM is deleted on the PIM side if the user is not its owner"},
 	{KindContact, CRMDeleted, nil, Unlink, "a contact deleted in CRM that the user owned is kept on the PIM side, unlinked"},
-	{KindContact, LeftFilter, []Cond{IfTrackedFromPIM}, Keep, "a contact tracked from the PIM side stays when it leaves the filter"},
+	{KindContact, LeftFilter, []Cond{IfTrackedFromPIM}, Unlink, "a contact tracked from the PIM side stays there, unlinked, when it leaves the filter"},
 	{KindContact, LeftFilter, []Cond{IfNotOwner}, DeleteOnPIM, "a contact reassigned to another owner leaves the PIM side"},
 	{KindContact, LeftFilter, nil, Unlink, "a contact that left the filter but is still the user's is kept, unlinked"},
 
@@ -243,7 +247,7 @@ var DeletionRules = []Rule{
 	{KindAppointment, PIMUntracked, nil, Unlink, "otherwise the CRM appointment stays, unlinked"},
 	{KindAppointment, CRMDeleted, []Cond{IfStartInFuture}, DeleteOnPIM, "an appointment deleted in CRM is deleted on the PIM side if it starts in the future"},
 	{KindAppointment, CRMDeleted, nil, Unlink, "a past appointment deleted in CRM is kept on the PIM side, unlinked"},
-	{KindAppointment, LeftFilter, []Cond{IfTrackedFromPIM}, Keep, "an appointment tracked from the PIM side stays when it leaves the filter"},
+	{KindAppointment, LeftFilter, []Cond{IfTrackedFromPIM}, Unlink, "an appointment tracked from the PIM side stays there, unlinked, when it leaves the filter"},
 	{KindAppointment, LeftFilter, []Cond{IfStartInFuture}, DeleteOnPIM, "a future appointment that left the filter leaves the PIM side"},
 	{KindAppointment, LeftFilter, nil, Unlink, "a past appointment that left the filter is kept, unlinked"},
 
@@ -253,7 +257,7 @@ var DeletionRules = []Rule{
 	{KindTask, PIMUntracked, nil, Unlink, "an untracked task stays in CRM, unlinked"},
 	{KindTask, CRMDeleted, []Cond{IfNotCompleted}, DeleteOnPIM, "a task deleted in CRM is deleted on the PIM side if not completed"},
 	{KindTask, CRMDeleted, nil, Unlink, "a completed task deleted in CRM is kept on the PIM side, unlinked"},
-	{KindTask, LeftFilter, []Cond{IfTrackedFromPIM}, Keep, "a task tracked from the PIM side stays when it leaves the filter"},
+	{KindTask, LeftFilter, []Cond{IfTrackedFromPIM}, Unlink, "a task tracked from the PIM side stays there, unlinked, when it leaves the filter"},
 	{KindTask, LeftFilter, []Cond{IfNotCompleted}, DeleteOnPIM, "an open task that left the filter leaves the PIM side"},
 	{KindTask, LeftFilter, nil, Unlink, "a completed task that left the filter is kept, unlinked"},
 

@@ -13,52 +13,52 @@ type ruleCase struct {
 }
 
 var ruleCases = map[string]ruleCase{
-	"ContactDeletedOnPIM_NotDeletedInCRM":                            {"contact", PIMDeleted, Facts{UserIsOwner: true}, MarkDeletedLocally},
-	"ContactDeletedOnPIM_NotOwner_NotDeletedInCRM":                   {"contact", PIMDeleted, Facts{UntrackDeletesInCRM: true}, MarkDeletedLocally},
-	"ContactUntrackedOnPIM_SettingOn_DeletedInCRM":                   {"contact", PIMUntracked, Facts{UserIsOwner: true, UntrackDeletesInCRM: true}, DeleteInCRM},
-	"ContactUntrackedOnPIM_SettingOff_NotDeletedInCRM":               {"contact", PIMUntracked, Facts{UserIsOwner: true}, Unlink},
-	"ContactDeletedInCRM_NotOwner_DeletedOnPIM":                      {"contact", CRMDeleted, Facts{}, DeleteOnPIM},
-	"ContactDeletedInCRM_Owner_KeptOnPIMUnlinked":                    {"contact", CRMDeleted, Facts{UserIsOwner: true}, Unlink},
-	"ContactLeftFilter_ReassignedToOtherOwner_DeletedOnPIM":          {"contact", LeftFilter, Facts{}, DeleteOnPIM},
-	"ContactLeftFilter_ReassignedButTrackedFromPIM_Kept":             {"contact", LeftFilter, Facts{TrackedFromPIM: true}, Keep},
-	"ContactLeftFilter_StillOwner_KeptOnPIMUnlinked":                 {"contact", LeftFilter, Facts{UserIsOwner: true}, Unlink},
-	"AppointmentDeletedOnPIM_OpenFutureOwner_DeletedInCRM":           {"appointment", PIMDeleted, Facts{State: StateOpen, StartInFuture: true, UserIsOwner: true}, DeleteInCRM},
-	"AppointmentDeletedOnPIM_ScheduledFutureOrganizer_DeletedInCRM":  {"appointment", PIMDeleted, Facts{State: StateScheduled, StartInFuture: true, UserIsOrganizer: true}, DeleteInCRM},
-	"AppointmentDeletedOnPIM_PastStart_NotDeletedInCRM":              {"appointment", PIMDeleted, Facts{State: StateOpen, UserIsOwner: true, UserIsOrganizer: true}, Unlink},
-	"AppointmentDeletedOnPIM_Completed_NotDeletedInCRM":              {"appointment", PIMDeleted, Facts{State: StateCompleted, StartInFuture: true, UserIsOwner: true}, Unlink},
-	"AppointmentDeletedOnPIM_Canceled_NotDeletedInCRM":               {"appointment", PIMDeleted, Facts{State: StateCanceled, StartInFuture: true, UserIsOwner: true}, Unlink},
-	"AppointmentDeletedOnPIM_NotOwnerNorOrganizer_NotDeletedInCRM":   {"appointment", PIMDeleted, Facts{State: StateScheduled, StartInFuture: true}, Unlink},
-	"AppointmentUntrackedOnPIM_OpenFutureOrganizer_DeletedInCRM":     {"appointment", PIMUntracked, Facts{State: StateOpen, StartInFuture: true, UserIsOrganizer: true}, DeleteInCRM},
-	"AppointmentUntrackedOnPIM_PastStart_NotDeletedInCRM":            {"appointment", PIMUntracked, Facts{State: StateScheduled, UserIsOwner: true}, Unlink},
-	"AppointmentUntrackedOnPIM_NotOwnerNorOrganizer_NotDeletedInCRM": {"appointment", PIMUntracked, Facts{State: StateOpen, StartInFuture: true, UntrackDeletesInCRM: true}, Unlink},
-	"AppointmentUntrackedOnPIM_Completed_NotDeletedInCRM":            {"appointment", PIMUntracked, Facts{State: StateCompleted, StartInFuture: true, UserIsOwner: true}, Unlink},
-	"AppointmentDeletedInCRM_FutureStart_DeletedOnPIM":               {"appointment", CRMDeleted, Facts{StartInFuture: true}, DeleteOnPIM},
-	"AppointmentDeletedInCRM_PastStart_KeptOnPIMUnlinked":            {"appointment", CRMDeleted, Facts{UserIsOwner: true, State: StateCompleted}, Unlink},
-	"AppointmentLeftFilter_FutureStart_DeletedOnPIM":                 {"appointment", LeftFilter, Facts{StartInFuture: true}, DeleteOnPIM},
-	"AppointmentLeftFilter_PastStart_KeptOnPIMUnlinked":              {"appointment", LeftFilter, Facts{}, Unlink},
-	"AppointmentLeftFilter_TrackedFromPIM_Kept":                      {"appointment", LeftFilter, Facts{StartInFuture: true, TrackedFromPIM: true}, Keep},
-	"TaskDeletedOnPIM_Open_DeletedInCRM":                             {"task", PIMDeleted, Facts{State: StateOpen}, DeleteInCRM},
-	"TaskDeletedOnPIM_Canceled_DeletedInCRM":                         {"task", PIMDeleted, Facts{State: StateCanceled}, DeleteInCRM},
-	"TaskDeletedOnPIM_Completed_NotDeletedInCRM":                     {"task", PIMDeleted, Facts{State: StateCompleted}, Unlink},
-	"PhoneCallDeletedOnPIM_Open_DeletedInCRM":                        {"phonecall", PIMDeleted, Facts{State: StateOpen}, DeleteInCRM},
-	"LetterDeletedOnPIM_Completed_NotDeletedInCRM":                   {"letter", PIMDeleted, Facts{State: StateCompleted}, Unlink},
-	"FaxDeletedOnPIM_Open_DeletedInCRM":                              {"fax", PIMDeleted, Facts{State: StateOpen}, DeleteInCRM},
-	"TaskUntrackedOnPIM_SettingOn_DeletedInCRM":                      {"task", PIMUntracked, Facts{State: StateOpen, UntrackDeletesInCRM: true}, DeleteInCRM},
-	"TaskUntrackedOnPIM_SettingOff_NotDeletedInCRM":                  {"task", PIMUntracked, Facts{State: StateOpen}, Unlink},
-	"TaskUntrackedOnPIM_SettingOnCompleted_NotDeletedInCRM":          {"task", PIMUntracked, Facts{State: StateCompleted, UntrackDeletesInCRM: true}, Unlink},
-	"TaskDeletedInCRM_NotCompleted_DeletedOnPIM":                     {"task", CRMDeleted, Facts{State: StateOpen}, DeleteOnPIM},
-	"TaskDeletedInCRM_Completed_KeptOnPIMUnlinked":                   {"task", CRMDeleted, Facts{State: StateCompleted}, Unlink},
-	"PhoneCallDeletedInCRM_NotCompleted_DeletedOnPIM":                {"phonecall", CRMDeleted, Facts{State: StateOpen}, DeleteOnPIM},
-	"LetterDeletedInCRM_NotCompleted_DeletedOnPIM":                   {"letter", CRMDeleted, Facts{State: StateCanceled}, DeleteOnPIM},
-	"FaxDeletedInCRM_Completed_KeptOnPIMUnlinked":                    {"fax", CRMDeleted, Facts{State: StateCompleted}, Unlink},
-	"TaskLeftFilter_Open_DeletedOnPIM":                               {"task", LeftFilter, Facts{State: StateOpen}, DeleteOnPIM},
-	"TaskLeftFilter_Completed_KeptOnPIMUnlinked":                     {"task", LeftFilter, Facts{State: StateCompleted}, Unlink},
-	"TaskLeftFilter_TrackedFromPIM_Kept":                             {"task", LeftFilter, Facts{State: StateOpen, TrackedFromPIM: true}, Keep},
-	"EmailDeletedOnPIM_NotDeletedInCRM":                              {"email", PIMDeleted, Facts{UserIsOwner: true, UntrackDeletesInCRM: true}, Unlink},
-	"EmailUntrackedOnPIM_SettingOn_DeletedInCRM":                     {"email", PIMUntracked, Facts{UntrackDeletesInCRM: true}, DeleteInCRM},
-	"EmailUntrackedOnPIM_SettingOff_NotDeletedInCRM":                 {"email", PIMUntracked, Facts{UserIsOwner: true}, Unlink},
-	"EmailDeletedInCRM_NeverDeletedOnPIM":                            {"email", CRMDeleted, Facts{UserIsOwner: true}, Unlink},
-	"EmailLeftFilter_NeverDeletedOnPIM":                              {"email", LeftFilter, Facts{}, Keep},
+	"ContactDeletedOnPIM_NotDeletedInCRM":                             {"contact", PIMDeleted, Facts{UserIsOwner: true}, MarkDeletedLocally},
+	"ContactDeletedOnPIM_NotOwner_NotDeletedInCRM":                    {"contact", PIMDeleted, Facts{UntrackDeletesInCRM: true}, MarkDeletedLocally},
+	"ContactUntrackedOnPIM_SettingOn_DeletedInCRM":                    {"contact", PIMUntracked, Facts{UserIsOwner: true, UntrackDeletesInCRM: true}, DeleteInCRM},
+	"ContactUntrackedOnPIM_SettingOff_NotDeletedInCRM":                {"contact", PIMUntracked, Facts{UserIsOwner: true}, Unlink},
+	"ContactDeletedInCRM_NotOwner_DeletedOnPIM":                       {"contact", CRMDeleted, Facts{}, DeleteOnPIM},
+	"ContactDeletedInCRM_Owner_KeptOnPIMUnlinked":                     {"contact", CRMDeleted, Facts{UserIsOwner: true}, Unlink},
+	"ContactLeftFilter_ReassignedToOtherOwner_DeletedOnPIM":           {"contact", LeftFilter, Facts{}, DeleteOnPIM},
+	"ContactLeftFilter_ReassignedButTrackedFromPIM_KeptOnPIMUnlinked": {"contact", LeftFilter, Facts{TrackedFromPIM: true}, Unlink},
+	"ContactLeftFilter_StillOwner_KeptOnPIMUnlinked":                  {"contact", LeftFilter, Facts{UserIsOwner: true}, Unlink},
+	"AppointmentDeletedOnPIM_OpenFutureOwner_DeletedInCRM":            {"appointment", PIMDeleted, Facts{State: StateOpen, StartInFuture: true, UserIsOwner: true}, DeleteInCRM},
+	"AppointmentDeletedOnPIM_ScheduledFutureOrganizer_DeletedInCRM":   {"appointment", PIMDeleted, Facts{State: StateScheduled, StartInFuture: true, UserIsOrganizer: true}, DeleteInCRM},
+	"AppointmentDeletedOnPIM_PastStart_NotDeletedInCRM":               {"appointment", PIMDeleted, Facts{State: StateOpen, UserIsOwner: true, UserIsOrganizer: true}, Unlink},
+	"AppointmentDeletedOnPIM_Completed_NotDeletedInCRM":               {"appointment", PIMDeleted, Facts{State: StateCompleted, StartInFuture: true, UserIsOwner: true}, Unlink},
+	"AppointmentDeletedOnPIM_Canceled_NotDeletedInCRM":                {"appointment", PIMDeleted, Facts{State: StateCanceled, StartInFuture: true, UserIsOwner: true}, Unlink},
+	"AppointmentDeletedOnPIM_NotOwnerNorOrganizer_NotDeletedInCRM":    {"appointment", PIMDeleted, Facts{State: StateScheduled, StartInFuture: true}, Unlink},
+	"AppointmentUntrackedOnPIM_OpenFutureOrganizer_DeletedInCRM":      {"appointment", PIMUntracked, Facts{State: StateOpen, StartInFuture: true, UserIsOrganizer: true}, DeleteInCRM},
+	"AppointmentUntrackedOnPIM_PastStart_NotDeletedInCRM":             {"appointment", PIMUntracked, Facts{State: StateScheduled, UserIsOwner: true}, Unlink},
+	"AppointmentUntrackedOnPIM_NotOwnerNorOrganizer_NotDeletedInCRM":  {"appointment", PIMUntracked, Facts{State: StateOpen, StartInFuture: true, UntrackDeletesInCRM: true}, Unlink},
+	"AppointmentUntrackedOnPIM_Completed_NotDeletedInCRM":             {"appointment", PIMUntracked, Facts{State: StateCompleted, StartInFuture: true, UserIsOwner: true}, Unlink},
+	"AppointmentDeletedInCRM_FutureStart_DeletedOnPIM":                {"appointment", CRMDeleted, Facts{StartInFuture: true}, DeleteOnPIM},
+	"AppointmentDeletedInCRM_PastStart_KeptOnPIMUnlinked":             {"appointment", CRMDeleted, Facts{UserIsOwner: true, State: StateCompleted}, Unlink},
+	"AppointmentLeftFilter_FutureStart_DeletedOnPIM":                  {"appointment", LeftFilter, Facts{StartInFuture: true}, DeleteOnPIM},
+	"AppointmentLeftFilter_PastStart_KeptOnPIMUnlinked":               {"appointment", LeftFilter, Facts{}, Unlink},
+	"AppointmentLeftFilter_TrackedFromPIM_KeptOnPIMUnlinked":          {"appointment", LeftFilter, Facts{StartInFuture: true, TrackedFromPIM: true}, Unlink},
+	"TaskDeletedOnPIM_Open_DeletedInCRM":                              {"task", PIMDeleted, Facts{State: StateOpen}, DeleteInCRM},
+	"TaskDeletedOnPIM_Canceled_DeletedInCRM":                          {"task", PIMDeleted, Facts{State: StateCanceled}, DeleteInCRM},
+	"TaskDeletedOnPIM_Completed_NotDeletedInCRM":                      {"task", PIMDeleted, Facts{State: StateCompleted}, Unlink},
+	"PhoneCallDeletedOnPIM_Open_DeletedInCRM":                         {"phonecall", PIMDeleted, Facts{State: StateOpen}, DeleteInCRM},
+	"LetterDeletedOnPIM_Completed_NotDeletedInCRM":                    {"letter", PIMDeleted, Facts{State: StateCompleted}, Unlink},
+	"FaxDeletedOnPIM_Open_DeletedInCRM":                               {"fax", PIMDeleted, Facts{State: StateOpen}, DeleteInCRM},
+	"TaskUntrackedOnPIM_SettingOn_DeletedInCRM":                       {"task", PIMUntracked, Facts{State: StateOpen, UntrackDeletesInCRM: true}, DeleteInCRM},
+	"TaskUntrackedOnPIM_SettingOff_NotDeletedInCRM":                   {"task", PIMUntracked, Facts{State: StateOpen}, Unlink},
+	"TaskUntrackedOnPIM_SettingOnCompleted_NotDeletedInCRM":           {"task", PIMUntracked, Facts{State: StateCompleted, UntrackDeletesInCRM: true}, Unlink},
+	"TaskDeletedInCRM_NotCompleted_DeletedOnPIM":                      {"task", CRMDeleted, Facts{State: StateOpen}, DeleteOnPIM},
+	"TaskDeletedInCRM_Completed_KeptOnPIMUnlinked":                    {"task", CRMDeleted, Facts{State: StateCompleted}, Unlink},
+	"PhoneCallDeletedInCRM_NotCompleted_DeletedOnPIM":                 {"phonecall", CRMDeleted, Facts{State: StateOpen}, DeleteOnPIM},
+	"LetterDeletedInCRM_NotCompleted_DeletedOnPIM":                    {"letter", CRMDeleted, Facts{State: StateCanceled}, DeleteOnPIM},
+	"FaxDeletedInCRM_Completed_KeptOnPIMUnlinked":                     {"fax", CRMDeleted, Facts{State: StateCompleted}, Unlink},
+	"TaskLeftFilter_Open_DeletedOnPIM":                                {"task", LeftFilter, Facts{State: StateOpen}, DeleteOnPIM},
+	"TaskLeftFilter_Completed_KeptOnPIMUnlinked":                      {"task", LeftFilter, Facts{State: StateCompleted}, Unlink},
+	"TaskLeftFilter_TrackedFromPIM_KeptOnPIMUnlinked":                 {"task", LeftFilter, Facts{State: StateOpen, TrackedFromPIM: true}, Unlink},
+	"EmailDeletedOnPIM_NotDeletedInCRM":                               {"email", PIMDeleted, Facts{UserIsOwner: true, UntrackDeletesInCRM: true}, Unlink},
+	"EmailUntrackedOnPIM_SettingOn_DeletedInCRM":                      {"email", PIMUntracked, Facts{UntrackDeletesInCRM: true}, DeleteInCRM},
+	"EmailUntrackedOnPIM_SettingOff_NotDeletedInCRM":                  {"email", PIMUntracked, Facts{UserIsOwner: true}, Unlink},
+	"EmailDeletedInCRM_NeverDeletedOnPIM":                             {"email", CRMDeleted, Facts{UserIsOwner: true}, Unlink},
+	"EmailLeftFilter_NeverDeletedOnPIM":                               {"email", LeftFilter, Facts{}, Keep},
 }
 
 func TestDeletionRule_ContactDeletedOnPIM_NotDeletedInCRM(t *testing.T) {
@@ -82,8 +82,8 @@ func TestDeletionRule_ContactDeletedInCRM_Owner_KeptOnPIMUnlinked(t *testing.T) 
 func TestDeletionRule_ContactLeftFilter_ReassignedToOtherOwner_DeletedOnPIM(t *testing.T) {
 	runRuleCase(t, "ContactLeftFilter_ReassignedToOtherOwner_DeletedOnPIM")
 }
-func TestDeletionRule_ContactLeftFilter_ReassignedButTrackedFromPIM_Kept(t *testing.T) {
-	runRuleCase(t, "ContactLeftFilter_ReassignedButTrackedFromPIM_Kept")
+func TestDeletionRule_ContactLeftFilter_ReassignedButTrackedFromPIM_KeptOnPIMUnlinked(t *testing.T) {
+	runRuleCase(t, "ContactLeftFilter_ReassignedButTrackedFromPIM_KeptOnPIMUnlinked")
 }
 func TestDeletionRule_ContactLeftFilter_StillOwner_KeptOnPIMUnlinked(t *testing.T) {
 	runRuleCase(t, "ContactLeftFilter_StillOwner_KeptOnPIMUnlinked")
@@ -130,8 +130,8 @@ func TestDeletionRule_AppointmentLeftFilter_FutureStart_DeletedOnPIM(t *testing.
 func TestDeletionRule_AppointmentLeftFilter_PastStart_KeptOnPIMUnlinked(t *testing.T) {
 	runRuleCase(t, "AppointmentLeftFilter_PastStart_KeptOnPIMUnlinked")
 }
-func TestDeletionRule_AppointmentLeftFilter_TrackedFromPIM_Kept(t *testing.T) {
-	runRuleCase(t, "AppointmentLeftFilter_TrackedFromPIM_Kept")
+func TestDeletionRule_AppointmentLeftFilter_TrackedFromPIM_KeptOnPIMUnlinked(t *testing.T) {
+	runRuleCase(t, "AppointmentLeftFilter_TrackedFromPIM_KeptOnPIMUnlinked")
 }
 func TestDeletionRule_TaskDeletedOnPIM_Open_DeletedInCRM(t *testing.T) {
 	runRuleCase(t, "TaskDeletedOnPIM_Open_DeletedInCRM")
@@ -181,8 +181,8 @@ func TestDeletionRule_TaskLeftFilter_Open_DeletedOnPIM(t *testing.T) {
 func TestDeletionRule_TaskLeftFilter_Completed_KeptOnPIMUnlinked(t *testing.T) {
 	runRuleCase(t, "TaskLeftFilter_Completed_KeptOnPIMUnlinked")
 }
-func TestDeletionRule_TaskLeftFilter_TrackedFromPIM_Kept(t *testing.T) {
-	runRuleCase(t, "TaskLeftFilter_TrackedFromPIM_Kept")
+func TestDeletionRule_TaskLeftFilter_TrackedFromPIM_KeptOnPIMUnlinked(t *testing.T) {
+	runRuleCase(t, "TaskLeftFilter_TrackedFromPIM_KeptOnPIMUnlinked")
 }
 func TestDeletionRule_EmailDeletedOnPIM_NotDeletedInCRM(t *testing.T) {
 	runRuleCase(t, "EmailDeletedOnPIM_NotDeletedInCRM")

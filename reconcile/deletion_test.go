@@ -88,8 +88,8 @@ func TestDeletionRules_NeverDeleteWhatTheSeedKeeps(t *testing.T) {
 						bad = "e-mail is never deleted on the PIM side"
 					case (ev == PIMUntracked) && !f.UntrackDeletesInCRM && a == DeleteInCRM && k != KindAppointment:
 						bad = "untrack deletes in CRM only with the setting"
-					case ev == LeftFilter && f.TrackedFromPIM && a != Keep:
-						bad = "items tracked from PIM stay when they leave the filter"
+					case ev == LeftFilter && f.TrackedFromPIM && k != KindEmail && a != Unlink:
+						bad = "items tracked from PIM stay on the PIM side, unlinked, when they leave the filter"
 					case (ev == PIMDeleted || ev == PIMUntracked) && a == DeleteOnPIM,
 						(ev == CRMDeleted || ev == LeftFilter) && (a == DeleteInCRM || a == MarkDeletedLocally):
 						bad = "action on the side that already removed the item"

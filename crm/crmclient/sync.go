@@ -84,9 +84,11 @@ func (c *Client) Prepare(ctx context.Context, subID string) (PrepareResult, erro
 // again if there is one, else a new one of at most size rows (0: server
 // default). An empty batch (Header.Result == crm.BatchEmpty) means nothing
 // is pending. Compare Header.MetadataVersion with your metadata before
-// inserting rows.
+// inserting rows. Deletes are records that were deleted (tombstones);
+// Left are records that still exist but left the user's view (out of the
+// subscription's filter, or no longer readable, e.g. reassigned).
 func (c *Client) NextBatch(ctx context.Context, subID, entity string, size int) (*crm.Batch, error) {
-	p := "/api/sync/subscriptions/" + url.PathEscape(subID) + "/batches?entity=" + url.QueryEscape(entity)
+	p := "/api/sync/subscriptions/" + url.PathEscape(subID) + "/batches?leftfilter=1&entity=" + url.QueryEscape(entity)
 	if size > 0 {
 		p += "&size=" + strconv.Itoa(size)
 	}

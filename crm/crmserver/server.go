@@ -109,6 +109,11 @@ type Options struct {
 	// 8 MiB. Once reached, the remaining requests are not run and answer
 	// 413 batch_response_too_large (see batch.go).
 	MaxBatchResponseBytes int64
+	// PIMSyncFilters replaces DefaultPIMSyncFilters, the fixed filters of
+	// outlook (PIM sync) subscriptions, per entity ($filter syntax, with
+	// @me and @now); nil means DefaultPIMSyncFilters. Users cannot change
+	// them.
+	PIMSyncFilters map[string]string
 }
 
 // Server is the HTTP API. It implements http.Handler.

@@ -49,9 +49,11 @@ type SyncStore interface {
 	Prepare(ctx context.Context, sub Subscription, specs []SyncSpec, me crm.ID, now time.Time) ([]PrepareCount, error)
 	// NextBatch returns the payload of the next batch for one entity (see
 	// crm.BatchEncoder): the open, unacknowledged batch again if there is
-	// one, else a new batch of at most max rows. ok is false when nothing is
-	// pending.
-	NextBatch(ctx context.Context, sub Subscription, e *crm.Entity, max int) (payload []byte, ok bool, err error)
+	// one, else a new batch of at most req.Max rows. ok is false when
+	// nothing is pending. Every row is checked against req.Spec as it is
+	// encoded: a record outside it is never sent with its content; it
+	// leaves the batch and is sent as removed in a later one.
+	NextBatch(ctx context.Context, sub Subscription, req SyncBatchRequest) (payload []byte, ok bool, err error)
 	// PostSync acknowledges a batch.
 	PostSync(ctx context.Context, sub Subscription, batchID uint64) (PostSyncResult, error)
 	// AddSyncInfo stores statistics of a run; SyncInfo returns the latest.
@@ -137,6 +139,19 @@ type SyncSpec struct {
 	Filter   crm.Expr
 	Excluded bool
 	Hash     string
+}
+
+// SyncBatchRequest is what NextBatch needs: the entity's spec as of now (the
+// subscription's filter and the caller's rights), the values of @me and
+// @now, the batch size (0: 5000) and whether the client reads
+// crm.RowLeftFilter rows (else a record that left the view is sent as a
+// delete, as to older clients).
+type SyncBatchRequest struct {
+	Spec     SyncSpec
+	Me       crm.ID
+	Now      time.Time
+	Max      int
+	LeftRows bool
 }
 
 // PrepareCount is the per-entity answer of prepare.

@@ -13,7 +13,8 @@ import (
 )
 
 // drain fetches and acknowledges batches of one entity until none is left
-// and returns how often each id arrived as an upsert and as a delete.
+// and returns how often each id arrived as an upsert and as a removal
+// (deleted or left the filter).
 func drain(t *testing.T, c *crmclient.Client, sub, entity string, size int) (ups map[crm.ID]int, dels map[crm.ID]int, last map[crm.ID]crm.Record) {
 	t.Helper()
 	ctx := context.Background()
@@ -40,8 +41,8 @@ func drain(t *testing.T, c *crmclient.Client, sub, entity string, size int) (ups
 			ups[r.ID]++
 			last[r.ID] = r
 		}
-		for _, id := range b.Deletes {
-			dels[id]++
+		for _, id := range append(b.Deletes, b.Left...) {
+			dels[id]++ // deleted or left the filter: gone from the replica
 		}
 		if _, err := c.PostSync(ctx, sub, b.ID); err != nil {
 			t.Fatal(err)
@@ -245,7 +246,7 @@ func TestSync_LocalFilters(t *testing.T) {
 	a := srv.Alice.Client
 	keep := newContact(t, a, "Keep")
 	drop := newContact(t, a, "Drop")
-	sub, err := a.Subscribe(ctx, "laptop", crmclient.KindOutlook)
+	sub, err := a.Subscribe(ctx, "laptop", crmclient.KindOffline)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,8 +18,9 @@ import (
 //	GET    /api/sync/subscriptions/{id}
 //	DELETE /api/sync/subscriptions/{id}
 //	POST   /api/sync/subscriptions/{id}/prepare     -> {"metadataversion","maxbatchsize","entities":[{name,insert_count,delete_count}]}
-//	GET    /api/sync/subscriptions/{id}/batches?entity=contact&size=N
-//	                                                -> application/octet-stream: crm batch (16-byte header + payload)
+//	GET    /api/sync/subscriptions/{id}/batches?entity=contact&size=N[&leftfilter=1]
+//	                                                -> application/octet-stream: crm batch (16-byte header + payload);
+//	                                                   leftfilter=1: what left the view comes as crm.RowLeftFilter rows
 //	POST   /api/sync/subscriptions/{id}/postsync    {"batch":N} -> PostSyncResult
 //	POST   /api/sync/subscriptions/{id}/syncinfo    SyncInfo (RecordSyncInfo)
 //	GET    /api/sync/subscriptions/{id}/syncinfo    latest SyncInfo, newest first
@@ -54,22 +55,38 @@ func SubscriptionEntities(m *crm.Metadata, kind string) []*crm.Entity {
 	return out
 }
 
+// activityFilter is the default filter of every activity: those the user
+// owns or is a party of that are open or were changed in the last 30 days.
+const activityFilter = "(ownerid eq @me or isparty(@me)) and (statecode eq 0 or modifiedon ge @now-30d)"
+
+// withActivities returns m with activityFilter for every activity entity.
+func withActivities(m map[string]string) map[string]string {
+	for _, a := range crm.ActivityEntities {
+		m[a] = activityFilter
+	}
+	return m
+}
+
 // DefaultLocalFilters are the local data filters used when an admin has not
 // set a default: contacts and accounts the user owns; activities the user
 // owns or is a party of that are open or were changed in the last 30 days;
 // attachments the user owns. Entities without an entry (systemuser) are not
-// filtered beyond security.
-var DefaultLocalFilters = map[string]string{
+// filtered beyond security. They shape the offline subscription only.
+var DefaultLocalFilters = withActivities(map[string]string{
 	crm.EntityContact:    "ownerid eq @me",
 	crm.EntityAccount:    "ownerid eq @me",
 	crm.EntityAttachment: "ownerid eq @me",
-}
+})
 
-func init() {
-	for _, a := range crm.ActivityEntities {
-		DefaultLocalFilters[a] = "(ownerid eq @me or isparty(@me)) and (statecode eq 0 or modifiedon ge @now-30d)"
-	}
-}
+// DefaultPIMSyncFilters are the fixed filters of the outlook (PIM sync)
+// subscription (seed 004: the CRM-to-Outlook filters are not editable):
+// contacts the user owns; activities the user owns or is a party of that
+// are open or were changed in the last 30 days. No user setting changes
+// them, so narrowing the offline replica never removes anything from the
+// PIM side; Options.PIMSyncFilters replaces them for a whole server.
+var DefaultPIMSyncFilters = withActivities(map[string]string{
+	crm.EntityContact: "ownerid eq @me",
+})
 
 func (s *Server) syncRoutes(m *http.ServeMux) {
 	m.HandleFunc("POST /api/sync/subscriptions", s.auth(s.handleSubscribe))
@@ -179,48 +196,71 @@ func (s *Server) handleDeleteSubscription(w http.ResponseWriter, r *http.Request
 }
 
 // specs builds the sync specs of a subscription for p: the read scope (none
-// excludes the entity, own adds ownerid eq @me) and the local data filter
-// (addressbook subscriptions use none).
+// excludes the entity, own adds ownerid eq @me) and the subscription's
+// filter: the user's local data filter for offline, the server's fixed
+// PIM sync filter for outlook, none for addressbook.
 func (s *Server) specs(r *http.Request, p *Principal, m *crm.Metadata, sub Subscription) ([]SyncSpec, error) {
 	var out []SyncSpec
 	for _, e := range SubscriptionEntities(m, sub.Kind) {
-		scope := p.Scope(e.Name, Read)
-		sp := SyncSpec{Entity: e}
-		var parts []string
-		if scope == ScopeNone {
-			sp.Excluded = true
-		} else {
-			if scope == ScopeOwn {
-				parts = append(parts, "ownerid eq @me")
-			}
-			if sub.Kind != KindAddressBook {
-				f, err := s.localFilter(r, p, e.Name)
-				if err != nil {
-					return nil, err
-				}
-				if f.Filter != "" {
-					parts = append(parts, "("+f.Filter+")")
-				}
-			}
+		sp, err := s.spec(r, p, e, sub.Kind)
+		if err != nil {
+			return nil, err
 		}
-		text := strings.Join(parts, " and ")
-		if text != "" {
-			x, err := crm.ParseFilter(text)
-			if err != nil {
-				return nil, fmt.Errorf("local data filter of %s: %w", e.Name, err)
-			}
-			if err := e.CheckQuery(crm.Query{Filter: x}); err != nil {
-				return nil, fmt.Errorf("local data filter of %s: %w", e.Name, err)
-			}
-			sp.Filter = x
-		}
-		// The hash covers everything that decides membership, so a change
-		// of filter, rights or user forces a full evaluation.
-		h := sha256.Sum256([]byte(fmt.Sprintf("%v|%s|%s", sp.Excluded, text, p.UserID)))
-		sp.Hash = hex.EncodeToString(h[:8])
 		out = append(out, sp)
 	}
 	return out, nil
+}
+
+// spec builds the sync spec of one entity of a subscription kind for p.
+func (s *Server) spec(r *http.Request, p *Principal, e *crm.Entity, kind string) (SyncSpec, error) {
+	scope := p.Scope(e.Name, Read)
+	sp := SyncSpec{Entity: e}
+	var parts []string
+	if scope == ScopeNone {
+		sp.Excluded = true
+	} else {
+		if scope == ScopeOwn {
+			parts = append(parts, "ownerid eq @me")
+		}
+		switch kind {
+		case KindOutlook:
+			if f := s.pimSyncFilter(e.Name); f != "" {
+				parts = append(parts, "("+f+")")
+			}
+		case KindOffline:
+			f, err := s.localFilter(r, p, e.Name)
+			if err != nil {
+				return sp, err
+			}
+			if f.Filter != "" {
+				parts = append(parts, "("+f.Filter+")")
+			}
+		}
+	}
+	text := strings.Join(parts, " and ")
+	if text != "" {
+		x, err := crm.ParseFilter(text)
+		if err != nil {
+			return sp, fmt.Errorf("sync filter of %s: %w", e.Name, err)
+		}
+		if err := e.CheckQuery(crm.Query{Filter: x}); err != nil {
+			return sp, fmt.Errorf("sync filter of %s: %w", e.Name, err)
+		}
+		sp.Filter = x
+	}
+	// The hash covers everything that decides membership, so a change
+	// of filter, rights or user forces a full evaluation.
+	h := sha256.Sum256([]byte(fmt.Sprintf("%v|%s|%s", sp.Excluded, text, p.UserID)))
+	sp.Hash = hex.EncodeToString(h[:8])
+	return sp, nil
+}
+
+// pimSyncFilter returns the fixed outlook filter of an entity.
+func (s *Server) pimSyncFilter(entity string) string {
+	if s.opts.PIMSyncFilters != nil {
+		return s.opts.PIMSyncFilters[entity]
+	}
+	return DefaultPIMSyncFilters[entity]
 }
 
 func (s *Server) localFilter(r *http.Request, p *Principal, entity string) (LocalFilter, error) {
@@ -284,7 +324,15 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request, p *Principa
 			return
 		}
 	}
-	payload, ok, err := s.store.NextBatch(r.Context(), sub, e, size)
+	// The rows are checked against the filter and rights of now, not of
+	// the prepare that marked them.
+	sp, err := s.spec(r, p, e, sub.Kind)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	req := SyncBatchRequest{Spec: sp, Me: p.UserID, Now: s.now(), Max: size, LeftRows: r.URL.Query().Get("leftfilter") == "1"}
+	payload, ok, err := s.store.NextBatch(r.Context(), sub, req)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -248,7 +248,7 @@ func getFixture(b *testing.B, n int) *fixture {
 	rows, sel := 0, 0
 	for {
 		t0 := time.Now()
-		p, ok, err := st.NextBatch(ctx, fx.sub, e, 100000)
+		p, ok, err := st.NextBatch(ctx, fx.sub, crmserver.SyncBatchRequest{Spec: fx.specs[0], Me: fx.user, Now: time.Now(), Max: 100000})
 		batchTime += time.Since(t0)
 		if err != nil {
 			b.Fatal(err)
@@ -325,7 +325,7 @@ func (fx *fixture) incrementalPrepare(b *testing.B, rng *rand.Rand) time.Duratio
 	}
 	// Acknowledge, so that every round starts from a synced subscription.
 	for {
-		p, ok, err := fx.st.NextBatch(ctx, fx.sub, fx.e, 1000)
+		p, ok, err := fx.st.NextBatch(ctx, fx.sub, crmserver.SyncBatchRequest{Spec: crmserver.SyncSpec{Entity: fx.e}, Max: 1000})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -405,7 +405,7 @@ func TestStore_BatchesDenseAndSparse(t *testing.T) {
 	run := func(size int, edit func(first *crm.Batch)) (map[crm.ID]int, map[crm.ID]crm.Record, int) {
 		seen, last, dels := map[crm.ID]int{}, map[crm.ID]crm.Record{}, 0
 		for i := 0; ; i++ {
-			p, ok, err := st.NextBatch(ctx, sub, e, size)
+			p, ok, err := st.NextBatch(ctx, sub, crmserver.SyncBatchRequest{Spec: crmserver.SyncSpec{Entity: e}, Max: size})
 			if err != nil {
 				t.Fatal(err)
 			}

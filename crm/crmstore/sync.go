@@ -228,8 +228,16 @@ func (b batchRange) member(p string, state int) (cond string, args []any, ok boo
 	return "", nil, false
 }
 
-// NextBatch cuts (or re-sends) a batch for one entity and encodes it.
-func (s *Store) NextBatch(ctx context.Context, sub crmserver.Subscription, e *crm.Entity, max int) ([]byte, bool, error) {
+// NextBatch cuts (or re-sends) a batch for one entity and encodes it. The
+// batch's state-1 rows are checked against req.Spec as they are encoded: a
+// record that left the view since prepare is not sent; its row goes to
+// state 2 in a newer generation, so it leaves this batch (also when it is
+// sent again) and a later batch reports it as removed.
+func (s *Store) NextBatch(ctx context.Context, sub crmserver.Subscription, req crmserver.SyncBatchRequest) ([]byte, bool, error) {
+	e, max := req.Spec.Entity, req.Max
+	if e == nil {
+		return nil, false, fmt.Errorf("%w: crmstore: batch without an entity", crm.ErrInvalidArgument)
+	}
 	if max <= 0 {
 		max = 5000
 	}
@@ -267,7 +275,7 @@ func (s *Store) NextBatch(ctx context.Context, sub crmserver.Subscription, e *cr
 		case err != nil:
 			return fmt.Errorf("crmstore: batch: %w", err)
 		}
-		p, n, err := t.encodeBatch(ctx, sub.ID, e, b)
+		p, n, err := t.encodeBatch(ctx, sub.ID, req, b)
 		if err != nil {
 			return err
 		}
@@ -280,7 +288,28 @@ func (s *Store) NextBatch(ctx context.Context, sub crmserver.Subscription, e *cr
 	return payload, ok, err
 }
 
-func (t *txn) encodeBatch(ctx context.Context, sub string, e *crm.Entity, b batchRange) ([]byte, int, error) {
+// viewCond compiles the spec of a batch request into an SQL condition over
+// the entity table aliased t (1 when the record is in the view).
+func viewCond(req crmserver.SyncBatchRequest) (string, []any, error) {
+	sp := req.Spec
+	switch {
+	case sp.Excluded:
+		return "0", nil, nil
+	case sp.Filter == nil:
+		return "1", nil, nil
+	}
+	if err := sp.Entity.CheckQuery(crm.Query{Filter: sp.Filter}); err != nil {
+		return "", nil, err
+	}
+	c, a, err := compileFilter(sp.Entity, sp.Filter, env{me: req.Me, now: req.Now})
+	if err != nil {
+		return "", nil, err
+	}
+	return "coalesce((" + c + "), 0)", a, nil
+}
+
+func (t *txn) encodeBatch(ctx context.Context, sub string, req crmserver.SyncBatchRequest, b batchRange) ([]byte, int, error) {
+	e := req.Spec.Entity
 	cols, attrs := selectList(e, nil)
 	wire := make([]crm.Attribute, len(attrs))
 	for i, a := range attrs {
@@ -290,15 +319,22 @@ func (t *txn) encodeBatch(ctx context.Context, sub string, e *crm.Entity, b batc
 	if err != nil {
 		return nil, 0, err
 	}
-	if cond, args, ok := b.member("", crm.SyncStateToDelete); ok {
-		rows, err := t.q.QueryContext(ctx, "SELECT objectid FROM syncentry INDEXED BY syncentry_state WHERE sub = ? AND entity = ? AND "+cond,
+	view, vargs, err := viewCond(req)
+	if err != nil {
+		return nil, 0, err
+	}
+	if cond, args, ok := b.member("s.", crm.SyncStateToDelete); ok {
+		// A row whose record still exists left the view (reassigned, out of
+		// the filter); one whose record is gone is a deletion (tombstone).
+		rows, err := t.q.QueryContext(ctx, "SELECT s.objectid, EXISTS (SELECT 1 FROM "+table(e)+" t WHERE t.id = s.objectid) FROM syncentry s INDEXED BY syncentry_state WHERE s.sub = ? AND s.entity = ? AND "+cond,
 			append([]any{sub, e.Name}, args...)...)
 		if err != nil {
 			return nil, 0, fmt.Errorf("crmstore: batch: %w", err)
 		}
 		for rows.Next() {
 			var s string
-			if err := rows.Scan(&s); err != nil {
+			var exists bool
+			if err := rows.Scan(&s, &exists); err != nil {
 				rows.Close()
 				return nil, 0, fmt.Errorf("crmstore: batch: %w", err)
 			}
@@ -307,7 +343,11 @@ func (t *txn) encodeBatch(ctx context.Context, sub string, e *crm.Entity, b batc
 				rows.Close()
 				return nil, 0, fmt.Errorf("crmstore: batch: %w", err)
 			}
-			enc.Delete(oid)
+			if exists && req.LeftRows {
+				enc.LeftFilter(oid)
+			} else {
+				enc.Delete(oid)
+			}
 		}
 		rows.Close()
 	}
@@ -337,31 +377,59 @@ func (t *txn) encodeBatch(ctx context.Context, sub string, e *crm.Entity, b batc
 	if len(pend) == 0 {
 		return enc.Payload(), enc.Rows(), nil
 	}
+	rd := recordReader{e: e, cols: cols, attrs: attrs, view: view, vargs: vargs, enc: enc}
 	cp := enc.Checkpoint()
-	var changed []pending
 	done := false
 	if len(pend) >= mergeMinRows {
-		if changed, done, err = t.mergeRecords(ctx, e, cols, attrs, pend, enc); err != nil {
+		if done, err = t.mergeRecords(ctx, &rd, pend); err != nil {
 			return nil, 0, err
 		}
 		if !done {
 			enc.Rollback(cp)
+			rd.changed, rd.left = nil, nil
 		}
 	}
 	if !done {
-		if changed, err = t.joinRecords(ctx, e, cols, attrs, sub, b, enc); err != nil {
+		if err := t.joinRecords(ctx, &rd, sub, b); err != nil {
 			return nil, 0, err
 		}
 	}
 	// The version sent is remembered, so that postsync can tell a record
 	// that changed after this point (it stays 1 and is sent again). It
 	// differs from the one prepare saw only for records changed since.
-	for _, m := range changed {
+	for _, m := range rd.changed {
 		if _, err := t.q.ExecContext(ctx, "UPDATE syncentry SET version = ? WHERE sub = ? AND entity = ? AND objectid = ?", m.version, sub, e.Name, m.id); err != nil {
 			return nil, 0, fmt.Errorf("crmstore: batch: %w", err)
 		}
 	}
+	if len(rd.left) > 0 {
+		// Out of the view since prepare: state 2 in a generation newer than
+		// this batch's, so the row leaves it and the next batch removes it.
+		var gen int64
+		if err := t.q.QueryRowContext(ctx, "UPDATE subscriptions SET gen = gen + 1 WHERE id = ? RETURNING gen", sub).Scan(&gen); err != nil {
+			return nil, 0, fmt.Errorf("crmstore: batch: %w", err)
+		}
+		for _, id := range rd.left {
+			if _, err := t.q.ExecContext(ctx, "UPDATE syncentry SET state = 2, gen = ? WHERE sub = ? AND entity = ? AND objectid = ?", gen, sub, e.Name, id); err != nil {
+				return nil, 0, fmt.Errorf("crmstore: batch: %w", err)
+			}
+		}
+	}
 	return enc.Payload(), enc.Rows(), nil
+}
+
+// recordReader encodes the records of a batch's state-1 rows that are in
+// the view, and collects the rows whose version changed since prepare and
+// those that left the view.
+type recordReader struct {
+	e       *crm.Entity
+	cols    string
+	attrs   []*crm.Attribute
+	view    string // SQL condition over t: the record is in the view
+	vargs   []any
+	enc     *crm.BatchEncoder
+	changed []pending
+	left    []string
 }
 
 // pending is one state-1 SyncEntry row of a batch.
@@ -383,24 +451,26 @@ var (
 // id and encodes the rows that are in the batch. A scan that reads more than
 // mergeSlack times as many rows as the batch holds (a sparse batch) stops
 // with done false.
-func (t *txn) mergeRecords(ctx context.Context, e *crm.Entity, cols string, attrs []*crm.Attribute, pend []pending, enc *crm.BatchEncoder) (changed []pending, done bool, err error) {
-	rows, err := t.q.QueryContext(ctx, "SELECT "+cols+" FROM "+table(e)+" t WHERE t.id >= ? AND t.id <= ? ORDER BY t.id",
-		pend[0].id, pend[len(pend)-1].id)
+func (t *txn) mergeRecords(ctx context.Context, rd *recordReader, pend []pending) (done bool, err error) {
+	rows, err := t.q.QueryContext(ctx, "SELECT "+rd.cols+", "+rd.view+" FROM "+table(rd.e)+" t WHERE t.id >= ? AND t.id <= ? ORDER BY t.id",
+		append(append([]any{}, rd.vargs...), pend[0].id, pend[len(pend)-1].id)...)
 	if err != nil {
-		return nil, false, fmt.Errorf("crmstore: batch: %w", err)
+		return false, fmt.Errorf("crmstore: batch: %w", err)
 	}
 	defer rows.Close()
-	sc := newScanner(e, attrs)
-	vals := make([]any, 0, len(attrs))
+	sc := newScanner(rd.e, rd.attrs)
+	var inView bool
+	sc.ptrs = append(sc.ptrs, &inView)
+	vals := make([]any, 0, len(rd.attrs))
 	limit := mergeSlack*len(pend) + mergeMinRows
 	i, scanned := 0, 0
 	for rows.Next() && i < len(pend) {
 		scanned++
 		if scanned > limit {
-			return nil, false, nil
+			return false, nil
 		}
 		if err := rows.Scan(sc.ptrs...); err != nil {
-			return nil, false, fmt.Errorf("crmstore: batch: %w", err)
+			return false, fmt.Errorf("crmstore: batch: %w", err)
 		}
 		id, _ := sc.vals[0].(string)
 		for i < len(pend) && pend[i].id < id {
@@ -409,62 +479,72 @@ func (t *txn) mergeRecords(ctx context.Context, e *crm.Entity, cols string, attr
 		if i == len(pend) || pend[i].id != id {
 			continue
 		}
+		if !inView {
+			rd.left = append(rd.left, id)
+			i++
+			continue
+		}
 		var oid crm.ID
 		var ver int64
 		vals, oid, ver, err = sc.values(vals)
 		if err != nil {
-			return nil, false, fmt.Errorf("crmstore: batch: %w", err)
+			return false, fmt.Errorf("crmstore: batch: %w", err)
 		}
 		if ver != pend[i].version {
-			changed = append(changed, pending{id, ver})
+			rd.changed = append(rd.changed, pending{id, ver})
 		}
-		if err := enc.Upsert(oid, ver, vals); err != nil {
-			return nil, false, err
+		if err := rd.enc.Upsert(oid, ver, vals); err != nil {
+			return false, err
 		}
 		i++
 	}
 	if err := rows.Err(); err != nil {
-		return nil, false, fmt.Errorf("crmstore: batch: %w", err)
+		return false, fmt.Errorf("crmstore: batch: %w", err)
 	}
-	return changed, true, nil
+	return true, nil
 }
 
 // joinRecords reads the batch's records with one lookup per row.
-func (t *txn) joinRecords(ctx context.Context, e *crm.Entity, cols string, attrs []*crm.Attribute, sub string, b batchRange, enc *crm.BatchEncoder) ([]pending, error) {
+func (t *txn) joinRecords(ctx context.Context, rd *recordReader, sub string, b batchRange) error {
 	cond, args, _ := b.member("s.", crm.SyncStateToSend)
-	rows, err := t.q.QueryContext(ctx, "SELECT "+cols+", s.version FROM syncentry s INDEXED BY syncentry_state JOIN "+table(e)+
+	rows, err := t.q.QueryContext(ctx, "SELECT "+rd.cols+", s.version, "+rd.view+" FROM syncentry s INDEXED BY syncentry_state JOIN "+table(rd.e)+
 		" t ON t.id = s.objectid WHERE s.sub = ? AND s.entity = ? AND "+cond,
-		append([]any{sub, e.Name}, args...)...)
+		append(append(append([]any{}, rd.vargs...), sub, rd.e.Name), args...)...)
 	if err != nil {
-		return nil, fmt.Errorf("crmstore: batch: %w", err)
+		return fmt.Errorf("crmstore: batch: %w", err)
 	}
 	defer rows.Close()
-	sc := newScanner(e, attrs)
+	sc := newScanner(rd.e, rd.attrs)
 	var seen int64
-	sc.ptrs = append(sc.ptrs, &seen)
-	vals := make([]any, 0, len(attrs))
-	var changed []pending
+	var inView bool
+	sc.ptrs = append(sc.ptrs, &seen, &inView)
+	vals := make([]any, 0, len(rd.attrs))
 	for rows.Next() {
 		if err := rows.Scan(sc.ptrs...); err != nil {
-			return nil, fmt.Errorf("crmstore: batch: %w", err)
+			return fmt.Errorf("crmstore: batch: %w", err)
+		}
+		if !inView {
+			id, _ := sc.vals[0].(string)
+			rd.left = append(rd.left, id)
+			continue
 		}
 		var oid crm.ID
 		var ver int64
 		vals, oid, ver, err = sc.values(vals)
 		if err != nil {
-			return nil, fmt.Errorf("crmstore: batch: %w", err)
+			return fmt.Errorf("crmstore: batch: %w", err)
 		}
 		if ver != seen {
-			changed = append(changed, pending{oid.String(), ver})
+			rd.changed = append(rd.changed, pending{oid.String(), ver})
 		}
-		if err := enc.Upsert(oid, ver, vals); err != nil {
-			return nil, err
+		if err := rd.enc.Upsert(oid, ver, vals); err != nil {
+			return err
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("crmstore: batch: %w", err)
+		return fmt.Errorf("crmstore: batch: %w", err)
 	}
-	return changed, nil
+	return nil
 }
 
 // PostSync acknowledges a batch: rows still at the version the batch sent
