@@ -190,7 +190,7 @@ func (b *Bridge) directoryBatches(ctx context.Context, p *dirPass, subID, ent st
 		if err != nil {
 			return fmt.Errorf("bridge: directory: %s batch: %w", ent, classifyFatal(err))
 		}
-		if batch.Header.Result == crm.BatchEmpty || len(batch.Upserts)+len(batch.Deletes) == 0 || batch.ID == last {
+		if batch.Header.Result == crm.BatchEmpty || len(batch.Upserts)+len(batch.Deletes)+len(batch.Left) == 0 || batch.ID == last {
 			return nil
 		}
 		last = batch.ID
@@ -200,7 +200,9 @@ func (b *Bridge) directoryBatches(ctx context.Context, p *dirPass, subID, ent st
 				return err
 			}
 		}
-		for _, id := range batch.Deletes {
+		// A deleted record and one that left the user's view (no longer
+		// readable) both lose their card.
+		for _, id := range slices.Concat(batch.Deletes, batch.Left) {
 			if err := b.directoryRemove(ctx, p, ent, id); err != nil {
 				return err
 			}
