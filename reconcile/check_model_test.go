@@ -51,10 +51,10 @@ func (o pimOp) String() string { return pimOpNames[o] }
 type origin int
 
 const (
-	fromSynced  origin = iota // mapped, snapshot = both sides
-	fromCRMNew                // a new CRM record in the filter, not on the PIM side yet
-	fromPIMNew                // a new tracked PIM object, not in CRM yet
-	fromRelink                // both sides exist, the cache was lost (Link)
+	fromSynced origin = iota // mapped, snapshot = both sides
+	fromCRMNew               // a new CRM record in the filter, not on the PIM side yet
+	fromPIMNew               // a new tracked PIM object, not in CRM yet
+	fromRelink               // both sides exist, the cache was lost (Link)
 )
 
 var originNames = [...]string{"fromSynced", "fromCRMNew", "fromPIMNew", "fromRelink"}
