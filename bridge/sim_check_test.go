@@ -232,10 +232,16 @@ var _ = idmap.SyncError{}
 // their source is the seed's for the run (uuid.SetRand is global: no test
 // of this package runs in parallel), so that the order of records, hrefs
 // and requests, and with it every fault decision, repeats.
-func e2eRun(t testing.TB, seed uint64) ([]e2eViolation, *simRun) {
+func e2eRun(t testing.TB, seed uint64) ([]e2eViolation, *simRun) { return e2eRunWith(t, seed, nil) }
+
+// e2eRunWith is e2eRun with setup applied to the run before it starts.
+func e2eRunWith(t testing.TB, seed uint64, setup func(*simRun)) ([]e2eViolation, *simRun) {
 	uuid.SetRand(rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8), byte(seed >> 16), byte(seed >> 24), 'u', 'i', 'd'}))
 	t.Cleanup(func() { uuid.SetRand(nil) })
 	r := newSimRun(t, newSimShared(t), seed)
+	if setup != nil {
+		setup(r)
+	}
 	r.run()
 	return r.check(), r
 }

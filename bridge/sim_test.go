@@ -82,6 +82,11 @@ type simRun struct {
 	objs  []*simObj
 	log   []string
 	cache *idmap.Store
+
+	// wrapCRM and wrapCol, when set, wrap what the bridge drives: the
+	// broken rules of sim_broken_test.go.
+	wrapCRM func(bridge.CRM) bridge.CRM
+	wrapCol func(bridge.Collection) bridge.Collection
 }
 
 const simOwnerFields = "ownerid"
@@ -142,10 +147,22 @@ func (r *simRun) newBridge() *bridge.Bridge {
 		r.t.Fatal(err)
 	}
 	dc := r.davClient(ft)
+	wrapCRM := func(c bridge.CRM) bridge.CRM {
+		if r.wrapCRM != nil {
+			return r.wrapCRM(c)
+		}
+		return c
+	}
+	wrapCol := func(c bridge.Collection) bridge.Collection {
+		if r.wrapCol != nil {
+			return r.wrapCol(c)
+		}
+		return c
+	}
 	b, err := bridge.New(bridge.Options{
-		CRM: c, Fenced: func(g int64) bridge.CRM { return c.WithGeneration(g) }, ClientID: "desktop", Cache: cache,
-		Tasks:    bridge.NewDAVCollection(davext.NewCollection(dc, r.tasks.Href(), davext.Calendar)),
-		Calendar: bridge.NewDAVCollection(davext.NewCollection(dc, r.cal.Href(), davext.Calendar)),
+		CRM: wrapCRM(c), Fenced: func(g int64) bridge.CRM { return wrapCRM(c.WithGeneration(g)) }, ClientID: "desktop", Cache: cache,
+		Tasks:    wrapCol(bridge.NewDAVCollection(davext.NewCollection(dc, r.tasks.Href(), davext.Calendar))),
+		Calendar: wrapCol(bridge.NewDAVCollection(davext.NewCollection(dc, r.cal.Href(), davext.Calendar))),
 		Settings: bridge.Settings{MassDeleteThreshold: 1},
 		Retry:    idmap.RetryPolicy{MaxAttempts: 4, Base: time.Minute, Max: time.Hour},
 		Logger:   quiet, Now: r.sh.clock.Now,
