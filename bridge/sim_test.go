@@ -19,7 +19,6 @@ import (
 	"github.com/pimbridge/pimbridge/bridge"
 	"github.com/pimbridge/pimbridge/crm"
 	"github.com/pimbridge/pimbridge/crm/crmclient"
-	"github.com/pimbridge/pimbridge/crm/crmserver"
 	"github.com/pimbridge/pimbridge/crm/crmtest"
 	"github.com/pimbridge/pimbridge/idmap"
 	"github.com/pimbridge/pimbridge/pim"
@@ -94,8 +93,7 @@ const simOwnerFields = "ownerid"
 func newSimRun(t testing.TB, sh *simShared, seed uint64) *simRun {
 	ctx := context.Background()
 	r := &simRun{t: t, sh: sh, seed: seed, ctx: ctx, rng: newRand(seed), faults: map[string]int{}, dir: t.TempDir()}
-	r.alice = sh.crm.AddUser(t, fmt.Sprintf("alice%d", seed), "alice-sim-pw", crmserver.RoleSalesperson)
-	r.bob = sh.crm.AddUser(t, fmt.Sprintf("bob%d", seed), "bob-sim-pw", crmserver.RoleSalesperson)
+	r.alice, r.bob = sh.crm.Alice, sh.crm.Bob
 	r.admin = sh.crm.Admin.Client
 	tasks, err := sh.dav.CreateCalendar(ctx, "alice", fmt.Sprintf("r%d-tasks", seed), "Tasks", "VTODO")
 	if err != nil {
