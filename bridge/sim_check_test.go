@@ -15,6 +15,7 @@ import (
 	"github.com/pimbridge/pimbridge/crm"
 	"github.com/pimbridge/pimbridge/crm/crmclient"
 	"github.com/pimbridge/pimbridge/idmap"
+	"github.com/pimbridge/pimbridge/pim/davext"
 )
 
 // End-to-end invariants (issue 20). Each names what it guards.
@@ -92,30 +93,26 @@ func keyOf(subject string) string { k, _, _ := strings.Cut(subject, ":"); return
 func (r *simRun) observe() seen {
 	s := seen{crm: map[string][]crm.Record{}, pim: map[string][]string{}}
 	prefix := fmt.Sprintf("r%d-", r.seed)
-	for _, e := range simActivities {
-		recs, err := r.admin.QueryAll(r.ctx, e, crmclient.Query{Filter: "startswith(subject,'" + prefix + "')"})
+	for _, e := range simEntities {
+		recs, err := r.admin.QueryAll(r.ctx, e, crmclient.Query{Filter: "startswith(" + titleAttr(e) + ",'" + prefix + "')"})
 		if err != nil {
 			r.t.Fatalf("seed %d: query %s: %v", r.seed, e, err)
 		}
 		for _, rec := range recs {
-			subj, _ := rec.Attrs["subject"].(string)
+			subj, _ := rec.Attrs[titleAttr(e)].(string)
 			if strings.HasPrefix(subj, prefix) {
 				rec.Entity = e
 				s.crm[keyOf(subj)] = append(s.crm[keyOf(subj)], rec)
 			}
 		}
 	}
-	for _, c := range [...]bool{false, true} {
-		col := r.tasks
-		if c {
-			col = r.cal
-		}
+	for _, col := range []*davext.Collection{r.tasks, r.cal, r.book} {
 		changed, _, _, err := col.Changes(r.ctx, "")
 		if err != nil {
 			r.t.Fatal(err)
 		}
 		for _, o := range changed {
-			if k := keyOf(icsProp(string(o.Data), "SUMMARY")); strings.HasPrefix(k, prefix) {
+			if k := keyOf(pimTitle(string(o.Data))); strings.HasPrefix(k, prefix) {
 				s.pim[k] = append(s.pim[k], string(o.Data))
 			}
 		}
@@ -159,12 +156,12 @@ func (r *simRun) check() []e2eViolation {
 				continue
 			}
 			rec := recs[0]
-			subj, _ := rec.Attrs["subject"].(string)
+			subj, _ := rec.Attrs[titleAttr(o.entity)].(string)
 			desc, _ := rec.Attrs["description"].(string)
 			if (subj != o.subject || desc != o.desc) && !excused(o) {
 				add(e2eWritesKept, "%s: CRM has subject %q description %q, the user wrote %q and %q", o.key, subj, desc, o.subject, o.desc)
 			}
-			ps, pd := icsProp(objs[0], "SUMMARY"), unescapeText(icsProp(objs[0], "DESCRIPTION"))
+			ps, pd := pimTitle(objs[0]), pimDesc(objs[0])
 			if (ps != subj || pd != desc) && !excused(o) {
 				add(e2eConverges, "%s: CRM %q/%q, PIM %q/%q", o.key, subj, desc, ps, pd)
 			}
@@ -197,15 +194,24 @@ func (r *simRun) check() []e2eViolation {
 			if !onPIM {
 				add(e2eTrackedStays, "%s %s created on the PIM side was removed from it when reassigned", o.entity, o.key)
 			}
-		case o.crmDeleted && o.pimEdits == 0:
+		case o.reassigned && o.pimEdits == 0:
+			// Left the filter, no longer the user's: as a deletion in CRM
+			// by someone else.
 			wantGone := o.entity != crm.EntityAppointment || o.start.After(r.deletedAt(o))
+			if onPIM == wantGone && !excused(o) {
+				add(e2eDeletionTable, "%s %s reassigned (future %v): on PIM %v", o.entity, o.key, future, onPIM)
+			}
+		case o.crmDeleted && o.pimEdits == 0:
+			// Contacts: the user (alice) owns them, so they stay unlinked.
+			wantGone := o.entity != crm.EntityAppointment && o.entity != crm.EntityContact || o.entity == crm.EntityAppointment && o.start.After(r.deletedAt(o))
 			if onPIM == wantGone && !excused(o) {
 				add(e2eDeletionTable, "%s %s deleted in CRM (future %v): on PIM %v", o.entity, o.key, future, onPIM)
 			}
 		case o.pimDeleted && o.crmEdits == 0:
 			// Appointments: deleted in CRM only if open, future and the
 			// user's: here always open and alice's.
-			wantGone := o.entity != crm.EntityAppointment || o.start.After(r.deletedAt(o))
+			// Contacts: never deleted in CRM from the PIM side.
+			wantGone := o.entity != crm.EntityAppointment && o.entity != crm.EntityContact || o.entity == crm.EntityAppointment && o.start.After(r.deletedAt(o))
 			if inCRM == wantGone && !excused(o) {
 				add(e2eDeletionTable, "%s %s deleted on the PIM side: in CRM %v", o.entity, o.key, inCRM)
 			}
@@ -393,10 +399,10 @@ func (r *simRun) fingerprint() string {
 	for _, o := range r.objs {
 		line := o.key
 		for _, rec := range s.crm[o.key] {
-			line += fmt.Sprintf(" crm(%v|%v)", rec.Attrs["subject"], rec.Attrs["description"])
+			line += fmt.Sprintf(" crm(%v|%v)", rec.Attrs[titleAttr(o.entity)], rec.Attrs["description"])
 		}
 		for _, d := range s.pim[o.key] {
-			line += fmt.Sprintf(" pim(%s|%s)", icsProp(d, "SUMMARY"), icsProp(d, "DESCRIPTION"))
+			line += fmt.Sprintf(" pim(%s|%s)", pimTitle(d), pimDesc(d))
 		}
 		out = append(out, line)
 	}

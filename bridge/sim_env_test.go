@@ -63,7 +63,7 @@ func newSimShared(t testing.TB) *simShared {
 	t.Helper()
 	clock := &simClock{now: time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cs := crmtest.Start(t, &crmtest.Options{Server: crmserver.Options{Now: clock.Now, Logger: quiet}})
+	cs := crmtest.Start(t, &crmtest.Options{Now: clock.Now, Server: crmserver.Options{Now: clock.Now, Logger: quiet}})
 	dav, err := davserver.New(context.Background(), davserver.Options{Logger: quiet, BcryptCost: bcrypt.MinCost})
 	if err != nil {
 		t.Fatal(err)

@@ -63,6 +63,7 @@ type simRun struct {
 	admin *crmclient.Client
 	tasks *davext.Collection // the user's own view (no faults)
 	cal   *davext.Collection
+	book  *davext.Collection
 	dir   string // the bridge's state dir
 
 	mu          sync.Mutex
@@ -103,8 +104,13 @@ func newSimRun(t testing.TB, sh *simShared, seed uint64) *simRun {
 	if err != nil {
 		t.Fatal(err)
 	}
+	book, err := sh.dav.CreateAddressBook(ctx, "alice", fmt.Sprintf("r%d-book", seed), "Contacts")
+	if err != nil {
+		t.Fatal(err)
+	}
 	dc := r.davClient(nil)
 	r.tasks, r.cal = davext.NewCollection(dc, tasks, davext.Calendar), davext.NewCollection(dc, cal, davext.Calendar)
+	r.book = davext.NewCollection(dc, book, davext.AddressBook)
 	r.faultRate, r.agitateRate = 2+r.rng.IntN(10), 2+r.rng.IntN(6)
 	return r
 }
@@ -159,6 +165,7 @@ func (r *simRun) newBridge() *bridge.Bridge {
 	}
 	b, err := bridge.New(bridge.Options{
 		CRM: wrapCRM(c), Fenced: func(g int64) bridge.CRM { return wrapCRM(c.WithGeneration(g)) }, ClientID: "desktop", Cache: cache,
+		Contacts: wrapCol(bridge.NewDAVCollection(davext.NewCollection(dc, r.book.Href(), davext.AddressBook))),
 		Tasks:    wrapCol(bridge.NewDAVCollection(davext.NewCollection(dc, r.tasks.Href(), davext.Calendar))),
 		Calendar: wrapCol(bridge.NewDAVCollection(davext.NewCollection(dc, r.cal.Href(), davext.Calendar))),
 		Settings: bridge.Settings{MassDeleteThreshold: 1},
@@ -254,12 +261,41 @@ func (r *simRun) run() {
 
 func (r *simRun) key() string { return fmt.Sprintf("r%d-k%d", r.seed, len(r.objs)) }
 
-var simActivities = []string{crm.EntityTask, crm.EntityPhoneCall, crm.EntityLetter, crm.EntityFax, crm.EntityAppointment}
+var simEntities = []string{crm.EntityContact, crm.EntityTask, crm.EntityPhoneCall, crm.EntityLetter, crm.EntityFax, crm.EntityAppointment}
+
+// titleAttr is the CRM attribute the key starts: the subject of an
+// activity, the last name of a contact (N and FN on the PIM side).
+func titleAttr(entity string) string {
+	if entity == crm.EntityContact {
+		return "lastname"
+	}
+	return "subject"
+}
+
+// pimTitle is the title of a PIM object: SUMMARY, or N's family name.
+func pimTitle(data string) string {
+	if t := icsProp(data, "SUMMARY"); t != "" {
+		return t
+	}
+	fam, _, _ := strings.Cut(icsProp(data, "N"), ";")
+	return fam
+}
+
+// pimDesc is the description of a PIM object: DESCRIPTION or NOTE.
+func pimDesc(data string) string {
+	if strings.Contains(data, "BEGIN:VCARD") {
+		return unescapeText(icsProp(data, "NOTE"))
+	}
+	return unescapeText(icsProp(data, "DESCRIPTION"))
+}
 
 // userOp does one thing a user does, chosen by op. It never fails the run:
 // a user's edit that the server refuses (a race with the bridge) is
 // simply not made.
 func (r *simRun) userOp(op int) {
+	// A user's action takes a moment: no edit shares its second with the
+	// bridge's last write (a tie would go to CRM by the merge rule).
+	r.sh.clock.Advance(time.Second)
 	g := rand.New(rand.NewPCG(uint64(op), r.seed))
 	var live []*simObj
 	for _, o := range r.objs {
@@ -327,12 +363,12 @@ func (r *simRun) userOp(op int) {
 			}
 		}
 	default: // create
-		o := &simObj{key: r.key(), entity: simActivities[g.IntN(len(simActivities))], fromPIM: g.IntN(2) == 0}
+		o := &simObj{key: r.key(), entity: simEntities[g.IntN(len(simEntities))], fromPIM: g.IntN(2) == 0}
 		o.subject = o.key + ":v0"
 		if o.entity == crm.EntityAppointment {
 			o.start = r.sh.clock.Now().Add(time.Duration(g.IntN(96)-48) * time.Hour).Truncate(time.Second)
 		}
-		if o.fromPIM && o.entity != crm.EntityTask && o.entity != crm.EntityAppointment {
+		if o.fromPIM && o.entity != crm.EntityTask && o.entity != crm.EntityAppointment && o.entity != crm.EntityContact {
 			o.entity = crm.EntityTask
 		}
 		o.touched = true
@@ -344,15 +380,18 @@ func (r *simRun) userOp(op int) {
 }
 
 func (r *simRun) col(o *simObj) *davext.Collection {
-	if o.entity == crm.EntityAppointment {
+	switch o.entity {
+	case crm.EntityAppointment:
 		return r.cal
+	case crm.EntityContact:
+		return r.book
 	}
 	return r.tasks
 }
 
 func (r *simRun) create(o *simObj) bool {
 	if !o.fromPIM {
-		attrs := map[string]any{"subject": o.subject}
+		attrs := map[string]any{titleAttr(o.entity): o.subject}
 		if o.entity == crm.EntityAppointment {
 			attrs["scheduledstart"], attrs["scheduledend"] = o.start, o.start.Add(time.Hour)
 		}
@@ -361,6 +400,15 @@ func (r *simRun) create(o *simObj) bool {
 			r.t.Fatalf("seed %d: create %s: %v", r.seed, o.entity, err)
 		}
 		o.crmID = rec.ID
+		return true
+	}
+	if o.entity == crm.EntityContact {
+		vcf := "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:" + o.key + "\r\nFN:" + o.subject + "\r\nN:" + o.subject + ";;;;\r\nEND:VCARD\r\n"
+		ref, err := r.book.Create(r.ctx, o.key+".vcf", []byte(vcf))
+		if err != nil {
+			r.t.Fatalf("seed %d: create on the PIM side: %v", r.seed, err)
+		}
+		o.href = ref.Href
 		return true
 	}
 	ics := "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//pimbridge-sim//EN\r\n"
@@ -428,8 +476,13 @@ func (r *simRun) pimEdit(o *simObj) bool {
 		return false
 	}
 	next := fmt.Sprintf("%s:v%d", o.key, o.pimEdits+1)
-	data := setICSProp(string(obj.Data), "SUMMARY", next)
-	data = setICSProp(data, "LAST-MODIFIED", r.sh.clock.Now().UTC().Format("20060102T150405Z"))
+	var data string
+	if o.entity == crm.EntityContact {
+		data = setICSProp(setICSProp(string(obj.Data), "FN", next), "N", next+";;;;")
+	} else {
+		data = setICSProp(string(obj.Data), "SUMMARY", next)
+		data = setICSProp(data, "LAST-MODIFIED", r.sh.clock.Now().UTC().Format("20060102T150405Z"))
+	}
 	if _, err := r.col(o).Update(r.ctx, obj.Href, obj.ETag, []byte(data)); err != nil {
 		return false
 	}
