@@ -103,6 +103,11 @@ func (f *faultTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		agitate()
 	}
 	if kill {
+		if req.Method == http.MethodPut {
+			f.run.mu.Lock()
+			f.run.lostWrites[req.URL.Path] = true
+			f.run.mu.Unlock()
+		}
 		f.run.killCycle()
 		return nil, fmt.Errorf("sim: killed: %w", context.Canceled)
 	}
@@ -114,6 +119,11 @@ func (f *faultTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	case faultReset:
 		return nil, fmt.Errorf("sim: %s %s: %w", req.Method, req.URL.Path, syscall.ECONNRESET)
 	case faultLostResp:
+		if req.Method == http.MethodPut {
+			f.run.mu.Lock()
+			f.run.lostWrites[req.URL.Path] = true
+			f.run.mu.Unlock()
+		}
 		resp, err := f.base.RoundTrip(req)
 		if err == nil {
 			io.Copy(io.Discard, resp.Body)

@@ -48,6 +48,11 @@ type simObj struct {
 	touched   bool
 	// raced: the user touched it while a cycle was running.
 	raced bool
+	// unconfirmed: a bridge write to its PIM object was applied but the
+	// reply lost (set by the check).
+	unconfirmed bool
+	// removedAt is the time of the user's removal.
+	removedAt time.Time
 }
 
 func (o *simObj) removed() bool { return o.crmDeleted || o.pimDeleted || o.reassigned }
@@ -89,13 +94,16 @@ type simRun struct {
 	wrapCol func(bridge.Collection) bridge.Collection
 
 	runErr error // the run did not end quiet
+	// lostWrites are the PIM hrefs of PUTs whose outcome the bridge does
+	// not know: applied with the reply lost, or cut by a kill.
+	lostWrites map[string]bool
 }
 
 const simOwnerFields = "ownerid"
 
 func newSimRun(t testing.TB, sh *simShared, seed uint64) *simRun {
 	ctx := context.Background()
-	r := &simRun{t: t, sh: sh, seed: seed, ctx: ctx, rng: newRand(seed), faults: map[string]int{}, dir: t.TempDir()}
+	r := &simRun{t: t, sh: sh, seed: seed, ctx: ctx, rng: newRand(seed), faults: map[string]int{}, dir: t.TempDir(), lostWrites: map[string]bool{}}
 	r.alice, r.bob = sh.crm.Alice, sh.crm.Bob
 	r.admin = sh.crm.Admin.Client
 	tasks, err := sh.dav.CreateCalendar(ctx, "alice", fmt.Sprintf("r%d-tasks", seed), "Tasks", "VTODO")
@@ -350,12 +358,13 @@ func (r *simRun) userOp(op int) {
 				o.otherSide = err == nil
 			}
 			if r.pimDelete(o) {
+				o.removedAt = r.sh.clock.Now()
 				r.note("pim delete %s", o.key)
 			}
 		} else if id, ok := r.crmIDOf(o); ok {
 			_, o.otherSide = r.pimObject(o)
 			if err := r.alice.Client.Delete(r.ctx, o.entity, id, nil); err == nil {
-				o.crmDeleted = true
+				o.crmDeleted, o.removedAt = true, r.sh.clock.Now()
 				r.note("crm delete %s", o.key)
 			}
 		}
@@ -367,7 +376,7 @@ func (r *simRun) userOp(op int) {
 			_, err := r.admin.Update(r.ctx, crm.Record{Entity: o.entity, ID: id,
 				Attrs: map[string]any{simOwnerFields: crm.Ref{Entity: crm.EntitySystemUser, ID: r.bob.ID}}}, nil)
 			if err == nil {
-				o.reassigned = true
+				o.reassigned, o.removedAt = true, r.sh.clock.Now()
 				r.note("reassign %s", o.key)
 			}
 		}
