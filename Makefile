@@ -3,9 +3,9 @@
 GO      ?= go
 TIMEOUT ?= 60m
 
-.PHONY: check lint test testdeps bench fuzz faults build
+.PHONY: check lint test testdeps bench fuzz faults build soak randomized
 
-check: lint testdeps test
+check: lint testdeps test randomized
 
 build:
 	$(GO) build ./...
@@ -36,3 +36,15 @@ fuzz:
 # and the resetting proxy with 500s and 429s. About 10 minutes.
 faults: testdeps
 	PIMBRIDGE_KILL_POINTS=30 $(GO) test -run 'TestCrash_KillNine|TestFaults_' -timeout $(TIMEOUT) -v ./integration/
+
+# The randomized checks of issue 20 at their full count (2,000 planner
+# cases, 100 end-to-end runs); the -race build of `test` runs a few
+# end-to-end seeds only, its SQLite servers being several times slower.
+randomized:
+	$(GO) test -count=1 -timeout $(TIMEOUT) -run 'TestRandomized' ./reconcile/ ./bridge/
+
+# The randomized checks of issue 20 (planner and end to end) for SOAK each,
+# side by side (default 30m); prints cases/s and the seeds of any failure.
+SOAK ?= 30m
+soak:
+	./scripts/soak.sh $(SOAK)

@@ -190,10 +190,12 @@ func (b *Bridge) directoryBatches(ctx context.Context, p *dirPass, subID, ent st
 		if err != nil {
 			return fmt.Errorf("bridge: directory: %s batch: %w", ent, classifyFatal(err))
 		}
-		if batch.Header.Result == crm.BatchEmpty || len(batch.Upserts)+len(batch.Deletes)+len(batch.Left) == 0 || batch.ID == last {
+		if batch.Header.Result == crm.BatchEmpty || batch.ID == last {
 			return nil
 		}
 		last = batch.ID
+		// A batch sent again after a lost acknowledgement may have no rows
+		// left; it is acknowledged like any other (see crmIntake).
 		for _, rec := range batch.Upserts {
 			rec.Entity = ent
 			if err := b.directoryPut(ctx, p, rec); err != nil {

@@ -47,10 +47,19 @@ func (b *Bridge) crmIntake(ctx context.Context, cs *cycleState, subID string, l 
 			if err != nil {
 				return fmt.Errorf("bridge: %s batch: %w", ent, err)
 			}
-			if batch.Header.Result == crm.BatchEmpty || len(batch.Upserts)+len(batch.Deletes)+len(batch.Left) == 0 || batch.ID == lastBatch {
+			if batch.Header.Result == crm.BatchEmpty || batch.ID == lastBatch {
 				break // the same batch again: it was not acknowledged (a dry run)
 			}
 			lastBatch = batch.ID
+			if len(batch.Upserts)+len(batch.Deletes)+len(batch.Left) == 0 {
+				// A batch sent again after a lost acknowledgement whose rows
+				// all moved on: acknowledge it, or the server sends it again
+				// forever and nothing newer of the entity ever comes.
+				if _, err := cs.crm.PostSync(ctx, subID, batch.ID); err != nil {
+					return fmt.Errorf("bridge: postsync %s: %w", ent, err)
+				}
+				continue
+			}
 			now := b.now()
 			err = b.opts.Cache.Tx(ctx, func(tx *idmap.Tx) error {
 				for _, rec := range batch.Upserts {

@@ -22,6 +22,7 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pimbridge/pimbridge/crm"
 	"github.com/pimbridge/pimbridge/crm/crmclient"
@@ -35,6 +36,9 @@ type Options struct {
 	// Server is passed to crmserver.New; its Logger defaults to one that
 	// writes into Server.Logs.
 	Server crmserver.Options
+	// Now is the store's clock (createdon, modifiedon); nil means
+	// time.Now. Give Server.Now the same clock.
+	Now func() time.Time
 }
 
 // User is one login of the test server.
@@ -95,7 +99,7 @@ func Start(t testing.TB, opts *Options) *Server {
 	logs := &SafeBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx := context.Background()
-	st, err := crmstore.Open(ctx, t.TempDir()+"/crm.db", &crmstore.Options{Logger: logger, BcryptCost: bcrypt.MinCost})
+	st, err := crmstore.Open(ctx, t.TempDir()+"/crm.db", &crmstore.Options{Logger: logger, BcryptCost: bcrypt.MinCost, Now: opts.Now})
 	if err != nil {
 		t.Fatalf("crmtest: open store: %v", err)
 	}
