@@ -3,9 +3,11 @@ package integration
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,6 +30,7 @@ type delRow struct {
 }
 
 func vtodo(uid, summary string, extra ...string) string {
+	uid = fmt.Sprintf("%s-%d", uid, eventSeq.Add(1))
 	s := "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//pimbridge-test//EN\r\nBEGIN:VTODO\r\nUID:" + uid + "\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:" + summary + "\r\n"
 	for _, e := range extra {
 		s += e + "\r\n"
@@ -35,7 +38,14 @@ func vtodo(uid, summary string, extra ...string) string {
 	return s + "END:VTODO\r\nEND:VCALENDAR\r\n"
 }
 
+// eventSeq makes each vtodo's and vevent's UID unique within a test process: the rows
+// of one server share a DAV user, and Cyrus refuses a scheduling object
+// (ORGANIZER, ATTENDEE) whose UID another calendar of the user holds
+// (unique-scheduling-object-resource, RFC 6638).
+var eventSeq atomic.Int64
+
 func vevent(uid, summary string, start time.Time, extra ...string) string {
+	uid = fmt.Sprintf("%s-%d", uid, eventSeq.Add(1))
 	s := "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//pimbridge-test//EN\r\nBEGIN:VEVENT\r\nUID:" + uid + "\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:" + summary +
 		"\r\nDTSTART:" + start.UTC().Format("20060102T150405Z") + "\r\nDTEND:" + start.Add(time.Hour).UTC().Format("20060102T150405Z") + "\r\n"
 	for _, e := range extra {

@@ -117,7 +117,7 @@ var (
 	fast     = davFactory{"davserver", fastDAV}
 	radicale = davFactory{"radicale", radicaleDAV}
 	xandikos = davFactory{"xandikos", xandikosDAV}
-	allDAV   = []davFactory{fast, radicale, xandikos}
+	allDAV   = []davFactory{fast, radicale, xandikos, cyrus}
 )
 
 // eachDAV runs body once per server as a subtest, on new collections.
