@@ -65,10 +65,11 @@ func (e *Engine) Handler() http.Handler {
 		}
 	}
 	log := e.log.With("component", "offline-api")
+	fst := crmserver.WithFeed(st) // one change feed for both servers
 	return &localAPI{
 		e: e, store: st, log: log,
-		data:    crmserver.New(st, &crmserver.Options{Logger: log, Offline: true, Plugins: plugins, Now: e.opts.Now}),
-		syncAPI: crmserver.New(st, &crmserver.Options{Logger: log, Plugins: plugins, Now: e.opts.Now}),
+		data:    crmserver.New(fst, &crmserver.Options{Logger: log, Offline: true, Plugins: plugins, Now: e.opts.Now}),
+		syncAPI: crmserver.New(fst, &crmserver.Options{Logger: log, Plugins: plugins, Now: e.opts.Now}),
 	}
 }
 
