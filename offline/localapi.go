@@ -89,7 +89,9 @@ func (e *Engine) Serve(ctx context.Context, addr string, ready func(net.Addr)) e
 	if err != nil {
 		return fmt.Errorf("offline: listen: %w", err)
 	}
-	srv := &http.Server{Handler: e.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	h := e.Handler()
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv.RegisterOnShutdown(h.(*localAPI).EndWaits)
 	if ready != nil {
 		ready(ln.Addr())
 	}
@@ -108,6 +110,9 @@ func (e *Engine) Serve(ctx context.Context, addr string, ready func(net.Addr)) e
 		return fmt.Errorf("offline: serve: %w", err)
 	}
 }
+
+// EndWaits answers the change feed's open long-polls (crmserver.Server.EndWaits).
+func (a *localAPI) EndWaits() { a.syncAPI.EndWaits() }
 
 func (a *localAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path

@@ -54,7 +54,11 @@ func openCRMEndpoint(ctx context.Context, cfg *config.Config, log *slog.Logger) 
 		eng.Close()
 		return nil, err
 	}
-	srv := &http.Server{Handler: eng.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	h := eng.Handler()
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	if ew, ok := h.(interface{ EndWaits() }); ok {
+		srv.RegisterOnShutdown(ew.EndWaits) // change-feed long-polls end at once
+	}
 	go func() { _ = srv.Serve(ln) }() // ends at Shutdown in stop
 	ep.url, ep.offline = "http://"+ln.Addr().String(), true
 	ep.stop = func() error {

@@ -59,7 +59,9 @@ type feedEvent struct {
 
 // feed is the broadcaster.
 type feed struct {
-	epoch string
+	epoch   string
+	stop    chan struct{} // closed by EndWaits
+	stopped sync.Once
 
 	mu     sync.Mutex
 	seq    uint64
@@ -70,7 +72,7 @@ type feed struct {
 func newFeed() *feed {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	return &feed{epoch: hex.EncodeToString(b[:]), wake: make(chan struct{})}
+	return &feed{epoch: hex.EncodeToString(b[:]), wake: make(chan struct{}), stop: make(chan struct{})}
 }
 
 // publish records the events of one commit and wakes every waiter.
@@ -177,7 +179,19 @@ func (f *feed) wait(ctx context.Context, cursor string, sc feedScope, d time.Dur
 			return a
 		case <-ctx.Done():
 			return a
+		case <-f.stop:
+			return a
 		}
+	}
+}
+
+// EndWaits answers every open change-feed wait now, and every later one at
+// once, with a heartbeat. Call it when the HTTP server shuts down
+// (http.Server.RegisterOnShutdown), so that Shutdown does not wait for
+// long-polls; clients reconnect with their cursor.
+func (s *Server) EndWaits() {
+	if fs, ok := s.store.(*feedStore); ok {
+		fs.feed.stopped.Do(func() { close(fs.feed.stop) })
 	}
 }
 

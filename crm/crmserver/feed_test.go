@@ -214,3 +214,31 @@ func TestFeed_NeverSignalsAnotherUsersPrivateChange(t *testing.T) {
 		t.Fatalf("bob on alice's feed: %v, want not found", err)
 	}
 }
+
+// TestFeed_ShutdownEndsWaits: an HTTP server's Shutdown does not wait for
+// open long-polls; they get a heartbeat and the client comes back with
+// its cursor.
+func TestFeed_ShutdownEndsWaits(t *testing.T) {
+	srv := crmtest.Start(t, nil)
+	api := crmserver.New(srv.Store, nil)
+	hs := httptest.NewUnstartedServer(api)
+	hs.Config.RegisterOnShutdown(api.EndWaits)
+	hs.Start()
+	defer hs.Close()
+	c, err := crmclient.New(hs.URL, &crmclient.Options{User: "alice", Password: crmtest.AlicePassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, cur := feedSub(t, c)
+	ch := waitAsync(c, sub, cur, 50*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := hs.Config.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown = %v after %v: an open wait held it", err, time.Since(start))
+	}
+	if r := <-ch; r.err != nil || r.a.Changed {
+		t.Fatalf("wait at shutdown %+v %v, want a heartbeat", r.a, r.err)
+	}
+}
