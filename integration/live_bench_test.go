@@ -45,11 +45,12 @@ func startLiveRig(b *testing.B, name string, contacts int, s bridge.Schedule) *l
 	r.stopped.Add(2)
 	go func() {
 		defer r.stopped.Done()
-		_ = br.Run(ctx, s, func(light bool, st bridge.Stats, err error) {
+		s.Starting = func(light bool) { // count passes as they start: one may be in flight
 			if light {
 				r.light.Add(1)
 			}
-		})
+		}
+		_ = br.Run(ctx, s, nil)
 	}()
 	_, _, tok, err := h.Book.Changes(ctx, "")
 	if err != nil {
@@ -209,6 +210,6 @@ func BenchmarkLiveBurst_Radicale(b *testing.B) {
 		b.ReportMetric(float64(passes), "passes")
 		b.ReportMetric(all.Seconds(), "s-to-all")
 		b.Logf("LIMIT burst of 1000 CRM edits (written in %v) to Radicale: %d light passes vs 5 -> %s", burst.Round(time.Millisecond), passes, verdict(passes <= 5))
-		b.Logf("LIMIT burst of 1000 CRM edits to Radicale, all on the server after: %v vs 10s -> %s", all.Round(time.Millisecond), verdict(all <= 10*time.Second))
+		b.Logf("LIMIT burst of 1000 CRM edits to Radicale, all on the server after: %v from the first edit (%v from the last) vs 10s -> %s", all.Round(time.Millisecond), (all - burst).Round(time.Millisecond), verdict(all <= 10*time.Second))
 	}
 }
