@@ -194,6 +194,10 @@ type CycleOptions struct {
 	// track/update/untrack applied at once, deletions left for the next
 	// full cycle, no verification job (seed 004 Appendix B).
 	Light bool
+	// CRMEntities makes a light pass also pull the CRM changes of these
+	// entities (the change feed named them, live.go); their deletions
+	// still wait for the full cycle.
+	CRMEntities []string
 }
 
 // Counter counts writes of one kind on one side.

@@ -21,6 +21,7 @@ import (
 // cycleState is what one cycle knows: the clients it writes through, the
 // records and objects it already read, and its figures.
 type cycleState struct {
+	only     []string // CRM entities a light pass pulls; nil: all (full cycle)
 	crm      CRM
 	cols     map[*lane]Collection
 	me       crm.ID
@@ -138,7 +139,10 @@ func (b *Bridge) cycle(ctx context.Context, opts CycleOptions, plan *[]PlannedWr
 	if err := b.retryMalformed(ctx); err != nil {
 		return finish(err)
 	}
-	if !opts.Light {
+	if !opts.Light || len(opts.CRMEntities) > 0 {
+		if opts.Light {
+			cs.only = opts.CRMEntities
+		}
 		if _, err := cs.crm.Prepare(ctx, sub.ID); err != nil {
 			if errors.Is(err, crm.ErrForbidden) {
 				return finish(&FatalError{Err: fmt.Errorf("%w: %v", ErrNoPrivilege, err)})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/pimbridge/pimbridge/crm"
@@ -34,7 +35,7 @@ func modifiedOn(rec crm.Record, fallback time.Time) time.Time {
 // Each batch's changes commit before PostSync acknowledges it.
 func (b *Bridge) crmIntake(ctx context.Context, cs *cycleState, subID string, l *lane) error {
 	for _, ent := range l.entities {
-		if !b.opts.Settings.sendsToPIM(ent) {
+		if !b.opts.Settings.sendsToPIM(ent) || cs.only != nil && !slices.Contains(cs.only, ent) {
 			continue
 		}
 		ot, _ := idmap.ObjectTypeOf(ent)

@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 )
 
@@ -15,6 +16,16 @@ type Schedule struct {
 	Poll time.Duration
 	// ConfirmDeletes is passed to every full cycle.
 	ConfirmDeletes bool
+	// Live holds the CRM change feed open (when the CRM client offers one,
+	// see Feed) and runs a light pass for the entities it names at once
+	// (live.go). LiveDebounce (0: 50 ms) and LiveGap (0: 500 ms) coalesce
+	// bursts; FeedWait is the long-poll's wait (0: the server's 25 s).
+	Live                  bool
+	LiveDebounce, LiveGap time.Duration
+	FeedWait              time.Duration
+	// FastPoll is the light-pass period for FastFor after a pass saw a
+	// PIM-side change (0: 5 s, at most Poll; 2 min), then back to Poll.
+	FastPoll, FastFor time.Duration
 	// Starting, when set, is called in Run's goroutine just before each
 	// cycle starts, so that a caller of Trigger can tell the cycle it asked
 	// for from one already running. Nil means no call.
@@ -55,23 +66,71 @@ func (b *Bridge) Run(ctx context.Context, s Schedule, report func(light bool, st
 	if s.Poll == 0 {
 		s.Poll = 30 * time.Second
 	}
+	if s.LiveDebounce <= 0 {
+		s.LiveDebounce = defaultLiveDebounce
+	}
+	if s.LiveGap <= 0 {
+		s.LiveGap = defaultLiveGap
+	}
+	if s.FastPoll <= 0 {
+		s.FastPoll = defaultFastPoll
+	}
+	s.FastPoll = min(s.FastPoll, s.Poll)
+	if s.FastFor <= 0 {
+		s.FastFor = defaultFastFor
+	}
 	full := time.NewTimer(0)
 	defer full.Stop()
-	var poll <-chan time.Time
-	if s.Poll > 0 {
-		t := time.NewTicker(s.Poll)
-		defer t.Stop()
-		poll = t.C
+	var (
+		poll      *time.Timer
+		pollC     <-chan time.Time
+		fastUntil time.Time
+	)
+	nextPoll := func() time.Duration {
+		if b.now().Before(fastUntil) {
+			return s.FastPoll
+		}
+		return s.Poll
 	}
-	run := func(light bool) error {
+	if s.Poll > 0 {
+		poll = time.NewTimer(s.Poll)
+		defer poll.Stop()
+		pollC = poll.C
+	}
+	var (
+		q        *liveQueue
+		liveC    <-chan struct{}
+		settle   *time.Timer
+		settleC  <-chan time.Time
+		lastLive time.Time
+	)
+	if f, ok := b.opts.CRM.(Feed); ok && s.Live {
+		q = newLiveQueue()
+		liveC = q.wake
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		fctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		wg.Add(1)
+		go func() { // ends when Run returns
+			defer wg.Done()
+			b.watchFeed(fctx, f, q, s.FeedWait)
+		}()
+	}
+	run := func(light bool, crmEntities []string) error {
 		if s.Starting != nil {
 			s.Starting(light)
 		}
-		st, err := b.Cycle(ctx, CycleOptions{Light: light, ConfirmDeletes: s.ConfirmDeletes})
+		st, err := b.Cycle(ctx, CycleOptions{Light: light, ConfirmDeletes: s.ConfirmDeletes, CRMEntities: crmEntities})
 		if !light && b.opts.Directory != nil && ctx.Err() == nil {
 			dst, derr := b.SyncDirectory(ctx)
 			st.Directory = &dst
 			err = errors.Join(err, derr)
+		}
+		if st.ToCRM != (Counter{}) && s.Poll > 0 {
+			// A PIM-side change: the user is at it; look again soon.
+			fastUntil = b.now().Add(s.FastFor)
+			poll.Reset(nextPoll())
 		}
 		if report != nil {
 			report(light, st, err)
@@ -83,23 +142,38 @@ func (b *Bridge) Run(ctx context.Context, s Schedule, report func(light bool, st
 		return nil
 	}
 	for {
+		var err error
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-full.C:
-			if err := run(false); err != nil {
-				return err
-			}
+			err = run(false, nil)
 			full.Reset(s.Interval)
 		case <-b.trigger:
-			if err := run(false); err != nil {
-				return err
-			}
+			err = run(false, nil)
 			full.Reset(s.Interval)
-		case <-poll:
-			if err := run(true); err != nil {
-				return err
+		case <-pollC:
+			var pull []string
+			if q == nil || !q.healthy.Load() {
+				pull = b.crmEntities() // the feed is down: the poll pulls CRM
 			}
+			err = run(true, pull)
+			poll.Reset(nextPoll())
+		case <-liveC:
+			if settleC == nil {
+				d := max(s.LiveDebounce, time.Until(lastLive.Add(s.LiveGap)))
+				settle = time.NewTimer(d)
+				settleC = settle.C
+			}
+		case <-settleC:
+			settleC = nil
+			lastLive = time.Now()
+			if ents := q.take(); len(ents) > 0 {
+				err = run(true, ents)
+			}
+		}
+		if err != nil {
+			return err
 		}
 		if ctx.Err() != nil {
 			return nil

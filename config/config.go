@@ -56,6 +56,7 @@ type Client struct {
 	StateDir string   `toml:"state_dir"` // "" means $XDG_STATE_HOME/pimbridge
 	Interval Duration `toml:"interval"`  // full cycle
 	Poll     Duration `toml:"poll"`      // change watch between cycles
+	Live     bool     `toml:"live"`      // hold the CRM change feed open (issue 19)
 }
 
 // DAV is the [carddav] table.
@@ -173,7 +174,7 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.Strin
 func Default() *Config {
 	return &Config{
 		CRM:    CRM{URL: "http://127.0.0.1:5555"},
-		Client: Client{ID: "desktop", Interval: Duration{15 * time.Minute}, Poll: Duration{30 * time.Second}},
+		Client: Client{ID: "desktop", Interval: Duration{15 * time.Minute}, Poll: Duration{30 * time.Second}, Live: true},
 		IMAP: IMAP{
 			Security: "none", Folders: []string{"INBOX", "Sent"},
 			TrackKeyword: "$CRMTracked", RegardingFolder: "CRM/Regarding",

@@ -65,10 +65,11 @@ func (e *Engine) Handler() http.Handler {
 		}
 	}
 	log := e.log.With("component", "offline-api")
+	fst := crmserver.WithFeed(st) // one change feed for both servers
 	return &localAPI{
 		e: e, store: st, log: log,
-		data:    crmserver.New(st, &crmserver.Options{Logger: log, Offline: true, Plugins: plugins, Now: e.opts.Now}),
-		syncAPI: crmserver.New(st, &crmserver.Options{Logger: log, Plugins: plugins, Now: e.opts.Now, NoBasicChallenge: true}),
+		data:    crmserver.New(fst, &crmserver.Options{Logger: log, Offline: true, Plugins: plugins, Now: e.opts.Now}),
+		syncAPI: crmserver.New(fst, &crmserver.Options{Logger: log, Plugins: plugins, Now: e.opts.Now, NoBasicChallenge: true}),
 	}
 }
 
@@ -88,7 +89,9 @@ func (e *Engine) Serve(ctx context.Context, addr string, ready func(net.Addr)) e
 	if err != nil {
 		return fmt.Errorf("offline: listen: %w", err)
 	}
-	srv := crmserver.HTTPServer(e.Handler(), crmserver.Timeouts{}, e.log)
+	h := e.Handler()
+	srv := crmserver.HTTPServer(h, crmserver.Timeouts{}, e.log)
+	srv.RegisterOnShutdown(h.(*localAPI).EndWaits)
 	if ready != nil {
 		ready(ln.Addr())
 	}
@@ -107,6 +110,9 @@ func (e *Engine) Serve(ctx context.Context, addr string, ready func(net.Addr)) e
 		return fmt.Errorf("offline: serve: %w", err)
 	}
 }
+
+// EndWaits answers the change feed's open long-polls (crmserver.Server.EndWaits).
+func (a *localAPI) EndWaits() { a.syncAPI.EndWaits() }
 
 func (a *localAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path

@@ -82,6 +82,7 @@ func (s *crmServeCmd) run(ctx context.Context) error {
 	}
 	api := crmserver.New(st, &crmserver.Options{Logger: log, Workflows: wfs, MaxBodyBytes: s.maxBody, AllowedOrigins: s.allowOrigins})
 	srv := crmserver.HTTPServer(api, crmserver.Timeouts{}, log)
+	srv.RegisterOnShutdown(api.EndWaits) // change-feed long-polls end at once
 	scheme := "http"
 	if s.tlsCert != "" {
 		scheme = "https"

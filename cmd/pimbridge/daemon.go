@@ -212,14 +212,14 @@ func runDaemon(ctx context.Context, env *bridgeEnv, confirm bool, ready func()) 
 		}()
 	}
 
-	s := bridge.Schedule{Interval: env.cfg.Client.Interval.Duration, Poll: env.cfg.Client.Poll.Duration, ConfirmDeletes: confirm,
+	s := bridge.Schedule{Interval: env.cfg.Client.Interval.Duration, Poll: env.cfg.Client.Poll.Duration, ConfirmDeletes: confirm, Live: env.cfg.Client.Live,
 		Starting: func(light bool) {
 			dc.waiter.starting(light)
 			if !light {
 				env.pimSyncState(ctx, true, nil)
 			}
 		}}
-	env.log.Info("pimbridge: daemon started", "client", env.cfg.Client.ID, "interval", s.Interval, "poll", s.Poll, "email", env.tracker != nil, "ctl", sockPath)
+	env.log.Info("pimbridge: daemon started", "client", env.cfg.Client.ID, "interval", s.Interval, "poll", s.Poll, "live", s.Live, "email", env.tracker != nil, "ctl", sockPath)
 	first := true
 	err = env.bridge.Run(ctx, s, func(light bool, st bridge.Stats, err error) {
 		dc.reportBridge(light, st, err)

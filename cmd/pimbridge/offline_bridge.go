@@ -54,7 +54,11 @@ func openCRMEndpoint(ctx context.Context, cfg *config.Config, log *slog.Logger) 
 		eng.Close()
 		return nil, err
 	}
-	srv := crmserver.HTTPServer(eng.Handler(), crmserver.Timeouts{}, log)
+	h := eng.Handler()
+	srv := crmserver.HTTPServer(h, crmserver.Timeouts{}, log)
+	if ew, ok := h.(interface{ EndWaits() }); ok {
+		srv.RegisterOnShutdown(ew.EndWaits) // change-feed long-polls end at once
+	}
 	go func() { _ = srv.Serve(ln) }() // ends at Shutdown in stop
 	ep.url, ep.offline = "http://"+ln.Addr().String(), true
 	ep.stop = func() error {

@@ -140,7 +140,7 @@ type authEntry struct {
 
 // New returns a server over store.
 func New(store Store, opts *Options) *Server {
-	s := &Server{store: store, authCache: map[[32]byte]authEntry{}, logins: newLoginLimiter()}
+	s := &Server{store: WithFeed(store), authCache: map[[32]byte]authEntry{}, logins: newLoginLimiter()} // feed.go
 	if opts != nil {
 		s.opts = *opts
 	}

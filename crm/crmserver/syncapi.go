@@ -98,6 +98,7 @@ func (s *Server) syncRoutes(m *http.ServeMux) {
 	m.HandleFunc("POST /api/sync/subscriptions/{id}/postsync", s.auth(s.withSub(MsgPostSync, s.handlePostSync)))
 	m.HandleFunc("POST /api/sync/subscriptions/{id}/syncinfo", s.auth(s.withSub(MsgRecordSyncInfo, s.handleAddSyncInfo)))
 	m.HandleFunc("GET /api/sync/subscriptions/{id}/syncinfo", s.auth(s.withSub(MsgRecordSyncInfo, s.handleSyncInfo)))
+	m.HandleFunc("GET /api/sync/subscriptions/{id}/changes", s.auth(s.withSub(MsgPrepareSync, s.handleChanges))) // feed.go
 	m.HandleFunc("GET /api/sync/filters/{entity}", s.auth(s.handleGetFilter))
 	m.HandleFunc("PUT /api/sync/filters/{entity}", s.auth(s.handlePutFilter))
 	m.HandleFunc("GET /api/sync/primary", s.auth(s.handleGetPrimary))

@@ -1,0 +1,127 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pimbridge/pimbridge/crm"
+	"github.com/pimbridge/pimbridge/crm/crmclient"
+)
+
+// Live sync (issue 19): Run holds the CRM change feed open and runs a light
+// pass that pulls the CRM changes of the entities the feed names.
+//
+// Bursts coalesce: a feed-driven pass starts Schedule.LiveDebounce after
+// the first change it carries and no sooner than Schedule.LiveGap after
+// the previous one started; Run makes one pass at a time, and changes
+// that arrive during a pass are merged into one queued pass. While the
+// feed is down (or the server has none), light passes on client.poll pull
+// the CRM changes instead, so the poll stays the fallback.
+
+// Feed is the CRM change feed; *crmclient.Client implements it.
+type Feed interface {
+	WaitChanges(ctx context.Context, subID, cursor string, wait time.Duration) (crmclient.FeedAnswer, error)
+}
+
+// Live defaults.
+const (
+	defaultLiveDebounce = 50 * time.Millisecond
+	defaultLiveGap      = 500 * time.Millisecond
+	defaultFastPoll     = 5 * time.Second
+	defaultFastFor      = 2 * time.Minute
+	feedRetryMin        = time.Second
+	feedRetryMax        = 30 * time.Second
+)
+
+// liveQueue gathers the entities the feed named since the last pass.
+type liveQueue struct {
+	mu      sync.Mutex
+	ents    []string
+	wake    chan struct{} // one pending signal
+	healthy atomic.Bool   // the last wait answered
+}
+
+func newLiveQueue() *liveQueue { return &liveQueue{wake: make(chan struct{}, 1)} }
+
+func (q *liveQueue) add(ents []string) {
+	q.mu.Lock()
+	for _, e := range ents {
+		if !slices.Contains(q.ents, e) {
+			q.ents = append(q.ents, e)
+		}
+	}
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *liveQueue) take() []string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := q.ents
+	q.ents = nil
+	return out
+}
+
+// crmEntities lists the CRM entities the bridge syncs to PIM.
+func (b *Bridge) crmEntities() []string {
+	var out []string
+	for _, l := range b.lanes {
+		out = append(out, l.entities...)
+	}
+	return out
+}
+
+// watchFeed long-polls the feed of the outlook subscription until ctx
+// ends, adding what it names to q. On an error it retries with the same
+// cursor (so nothing committed meanwhile is lost) after a growing pause,
+// and marks the feed down so that the poll pulls CRM changes.
+func (b *Bridge) watchFeed(ctx context.Context, f Feed, q *liveQueue, wait time.Duration) {
+	var subID, cursor string
+	pause := feedRetryMin
+	for ctx.Err() == nil {
+		var err error
+		if subID == "" {
+			var sub crmclient.Subscription
+			if sub, err = b.opts.CRM.Subscribe(ctx, b.opts.ClientID, crmclient.KindOutlook); err == nil {
+				subID = sub.ID
+			}
+		}
+		var a crmclient.FeedAnswer
+		if err == nil {
+			a, err = f.WaitChanges(ctx, subID, cursor, wait)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if q.healthy.Swap(false) || pause == feedRetryMin {
+				b.log.Warn("bridge: CRM change feed down; the poll pulls CRM changes until it is back", "err", err, "retry", pause)
+			}
+			if errors.Is(err, crm.ErrNotFound) {
+				subID = "" // the cycle started the subscription over
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(pause):
+			}
+			pause = min(2*pause, feedRetryMax)
+			continue
+		}
+		if !q.healthy.Swap(true) {
+			b.log.Info("bridge: CRM change feed open", "subscription", subID)
+		}
+		pause = feedRetryMin
+		if a.Changed {
+			q.add(a.Entities)
+		}
+		cursor = a.Cursor
+	}
+}

@@ -1,0 +1,217 @@
+package bridge_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pimbridge/pimbridge/bridge"
+	"github.com/pimbridge/pimbridge/crm"
+	"github.com/pimbridge/pimbridge/crm/crmclient"
+	"github.com/pimbridge/pimbridge/crm/crmtest"
+)
+
+// liveRun runs b.Run in the background and counts light passes that
+// pulled CRM changes; stop ends it.
+type liveRun struct {
+	light  atomic.Int64
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startRun(t *testing.T, b *bridge.Bridge, s bridge.Schedule) *liveRun {
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &liveRun{cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		s.Starting = func(light bool) { // counted as they start: one may be in flight
+			if light {
+				r.light.Add(1)
+			}
+		}
+		r.done <- b.Run(ctx, s, nil)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-r.done:
+		case <-time.After(15 * time.Second):
+			t.Error("Run did not return after cancel")
+		}
+	})
+	return r
+}
+
+func waitUntil(t *testing.T, what string, d time.Duration, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > d {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+func (e *env) pimSummary(id crm.ID) string {
+	o, err := e.tasks.Get(context.Background(), e.href(id))
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(o.Data), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimRight(line, "\r"), "SUMMARY:"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func (e *env) setSubject(t *testing.T, id crm.ID, subject string) {
+	t.Helper()
+	if _, err := e.crm.Alice.Client.Update(context.Background(), crm.Record{Entity: crm.EntityTask, ID: id, Attrs: map[string]any{"subject": subject}}, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLive_CRMEditReachesPIMAtOnce: with the poll off and the full cycle an
+// hour away, a CRM edit reaches the DAV server through the change feed.
+func TestLive_CRMEditReachesPIMAtOnce(t *testing.T) {
+	e := newEnv(t)
+	task := e.task(t, "before")
+	startRun(t, e.bridge(t), bridge.Schedule{Interval: time.Hour, Poll: -1, Live: true})
+	waitUntil(t, "the first full cycle", 20*time.Second, func() bool { return e.pimSummary(task.ID) == "before" })
+	time.Sleep(300 * time.Millisecond) // the feed opens beside the first cycle
+	for i, subject := range []string{"live one", "live two"} {
+		e.setSubject(t, task.ID, subject)
+		d := waitUntil(t, "the edit on the DAV server", 5*time.Second, func() bool { return e.pimSummary(task.ID) == subject })
+		t.Logf("edit %d reached the DAV server in %v", i+1, d)
+	}
+}
+
+// TestLive_BurstCoalescesIntoFewPasses: a burst of edits makes a handful of
+// passes, bounded by the burst's length over LiveGap, not by the edits.
+func TestLive_BurstCoalescesIntoFewPasses(t *testing.T) {
+	e := newEnv(t)
+	const n = 120
+	var tasks []crm.Record
+	for i := range 4 {
+		tasks = append(tasks, e.task(t, "burst"+string(rune('a'+i))))
+	}
+	r := startRun(t, e.bridge(t), bridge.Schedule{Interval: time.Hour, Poll: -1, Live: true})
+	waitUntil(t, "the first full cycle", 20*time.Second, func() bool {
+		for i, task := range tasks {
+			if e.pimSummary(task.ID) != "burst"+string(rune('a'+i)) {
+				return false
+			}
+		}
+		return true
+	})
+	time.Sleep(300 * time.Millisecond)
+	before := r.light.Load()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range n / 4 {
+				e.setSubject(t, tasks[w].ID, "edit "+string(rune('a'+w))+" "+strings.Repeat("x", i))
+			}
+		})
+	}
+	wg.Wait()
+	burst := time.Since(start)
+	waitUntil(t, "the last edits on the DAV server", 20*time.Second, func() bool {
+		for w := range 4 {
+			if e.pimSummary(tasks[w].ID) != "edit "+string(rune('a'+w))+" "+strings.Repeat("x", n/4-1) {
+				return false
+			}
+		}
+		return true
+	})
+	passes := r.light.Load() - before
+	limit := int64(burst/(500*time.Millisecond)) + 3
+	t.Logf("%d edits in %v: %d light passes (limit %d)", n, burst, passes, limit)
+	if passes > limit || passes >= n/4 {
+		t.Errorf("%d edits made %d passes, want at most %d", n, passes, limit)
+	}
+}
+
+// TestLive_PollPullsCRMWhenFeedDown: the feed endpoint fails (a proxy
+// answers 502); light passes on the poll pull the CRM edit instead.
+func TestLive_PollPullsCRMWhenFeedDown(t *testing.T) {
+	e := newEnv(t)
+	u, _ := url.Parse(e.crm.URL)
+	rp := httputil.NewSingleHostReverseProxy(u)
+	var feedHits atomic.Int64
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/changes") {
+			feedHits.Add(1)
+			http.Error(w, "feed down", http.StatusBadGateway)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	defer proxy.Close()
+	c, err := crmclient.New(proxy.URL, &crmclient.Options{User: "alice", Password: crmtest.AlicePassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.opts.CRM = c
+	e.opts.Fenced = func(g int64) bridge.CRM { return c.WithGeneration(g) }
+	task := e.task(t, "before")
+	startRun(t, e.bridge(t), bridge.Schedule{Interval: time.Hour, Poll: 200 * time.Millisecond, Live: true})
+	waitUntil(t, "the first full cycle", 20*time.Second, func() bool { return e.pimSummary(task.ID) == "before" })
+	e.setSubject(t, task.ID, "through the poll")
+	waitUntil(t, "the poll to carry the edit", 10*time.Second, func() bool { return e.pimSummary(task.ID) == "through the poll" })
+	if feedHits.Load() == 0 {
+		t.Error("the bridge never tried the feed")
+	}
+}
+
+// TestLive_FastPollAfterPIMChange: after a pass saw a PIM-side change,
+// light passes run every FastPoll for FastFor, then back to Poll.
+func TestLive_FastPollAfterPIMChange(t *testing.T) {
+	e := newEnv(t)
+	a, b := e.task(t, "a"), e.task(t, "b")
+	br := e.bridge(t)
+	r := startRun(t, br, bridge.Schedule{Interval: time.Hour, Poll: time.Hour, FastPoll: 50 * time.Millisecond, FastFor: time.Second})
+	waitUntil(t, "the first full cycle", 20*time.Second, func() bool { return e.pimSummary(a.ID) == "a" && e.pimSummary(b.ID) == "b" })
+	editPIM := func(id crm.ID, from, to string) {
+		t.Helper()
+		o, err := e.tasks.Get(context.Background(), e.href(id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := strings.Replace(string(o.Data), "SUMMARY:"+from, "SUMMARY:"+to, 1)
+		if _, err := e.tasks.Update(context.Background(), o.Href, o.ETag, []byte(data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	crmSubject := func(id crm.ID) string {
+		rec, err := e.crm.Alice.Client.Get(context.Background(), crm.EntityTask, id)
+		if err != nil {
+			return ""
+		}
+		s, _ := rec.Attrs["subject"].(string)
+		return s
+	}
+	editPIM(a.ID, "a", "a on the phone")
+	br.Trigger()
+	waitUntil(t, "the full cycle to carry the PIM edit", 20*time.Second, func() bool { return crmSubject(a.ID) == "a on the phone" })
+	// The poll is an hour, but the user is at it: the next PIM edit comes soon.
+	editPIM(b.ID, "b", "b on the phone")
+	waitUntil(t, "a fast light pass", 5*time.Second, func() bool { return crmSubject(b.ID) == "b on the phone" })
+	// After FastFor without PIM changes it backs off to Poll.
+	time.Sleep(1500 * time.Millisecond)
+	n := r.light.Load()
+	time.Sleep(time.Second)
+	if m := r.light.Load(); m != n {
+		t.Errorf("%d light passes after the fast window, want back to the hourly poll", m-n)
+	}
+}
