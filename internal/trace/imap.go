@@ -165,4 +165,3 @@ func firstArg(s string) string {
 	a, _, _ := strings.Cut(s, " ")
 	return a
 }
-
