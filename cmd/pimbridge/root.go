@@ -38,12 +38,13 @@ type globals struct {
 	stdin      io.Reader
 	stdout     io.Writer
 	stderr     io.Writer
+	log        *logState
 }
 
 // run builds the command tree and executes args. It is main without the
 // process: tests call it directly.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr}
+	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr, log: &logState{}}
 	root := &cobra.Command{
 		Use:           "pimbridge",
 		Short:         "Keep CRM data and CardDAV, CalDAV and IMAP servers in step",
@@ -55,6 +56,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVar(&g.configPath, "config", "", "config file (default $XDG_CONFIG_HOME/pimbridge/config.toml)")
+	root.PersistentFlags().CountVarP(&g.log.verbose, "verbose", "v", "log more: -v debug, -vv a trace line per protocol exchange (over log.level)")
+	root.PersistentFlags().BoolVar(&g.log.traceBodies, "trace-bodies", false, "trace level, with request and response bodies (secrets redacted)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
 	for _, newCmd := range commands {
 		root.AddCommand(newCmd(g))

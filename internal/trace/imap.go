@@ -12,7 +12,9 @@ import (
 
 // IMAPWriter turns go-imap's DebugWriter stream (both directions of a
 // connection, mixed) into one trace line per command: command, mailbox,
-// status, HIGHESTMODSEQ or MODSEQ seen, bytes and duration. With Bodies
+// status, HIGHESTMODSEQ or MODSEQ seen, bytes and duration (bytes and
+// duration are close, not exact: the two directions reach the writer from
+// two goroutines, and an answer may even arrive before its command). With Bodies
 // each protocol line is logged too. LOGIN and AUTHENTICATE arguments, and
 // every line the client sends while an AUTHENTICATE runs, are replaced
 // before anything is logged.
@@ -23,6 +25,10 @@ type IMAPWriter struct {
 	partial []byte
 	pending map[string]*imapCmd
 	authTag string // set while LOGIN/AUTHENTICATE with this tag runs
+	// early holds completions that reached the writer before their
+	// command: imapclient writes a command to the connection before its
+	// debug copy, and the reader may tee the answer first.
+	early map[string][2]string
 }
 
 type imapCmd struct {
@@ -34,7 +40,7 @@ type imapCmd struct {
 
 // NewIMAPWriter returns a writer for imapclient.Options.DebugWriter.
 func NewIMAPWriter(o Options) *IMAPWriter {
-	return &IMAPWriter{opts: o, pending: map[string]*imapCmd{}}
+	return &IMAPWriter{opts: o, pending: map[string]*imapCmd{}, early: map[string][2]string{}}
 }
 
 var (
@@ -108,6 +114,12 @@ func (w *IMAPWriter) line(l string, n int) {
 			}
 		}
 		w.pending[tag] = c
+		if e, ok := w.early[tag]; ok {
+			delete(w.early, tag)
+			c.bytes += int64(n)
+			w.finish(tag, c, e[0], e[1])
+			return
+		}
 	}
 	for _, c := range w.pending {
 		c.bytes += int64(n)
@@ -121,26 +133,34 @@ func (w *IMAPWriter) line(l string, n int) {
 	if m := taggedRE.FindStringSubmatch(l); m != nil {
 		c, ok := w.pending[m[1]]
 		if !ok {
+			if len(w.early) < 64 {
+				w.early[m[1]] = [2]string{m[2], m[3]}
+			}
 			return
 		}
-		delete(w.pending, m[1])
-		if m[1] == w.authTag {
-			w.authTag = ""
-		}
-		args := []any{"side", w.opts.Side, "command", c.name}
-		if c.mailbox != "" {
-			args = append(args, "mailbox", c.mailbox)
-		}
-		args = append(args, "status", m[2])
-		if m[2] != "OK" {
-			args = append(args, "text", w.opts.Redactor.String(strings.TrimSpace(m[3])))
-		}
-		if c.modseq != "" {
-			args = append(args, "modseq", c.modseq)
-		}
-		args = append(args, "bytes", c.bytes, "duration", time.Since(c.start).Round(time.Microsecond))
-		w.opts.Logger.Log(context.Background(), LevelTrace, "trace: "+w.opts.Side+" "+c.name, args...)
+		w.finish(m[1], c, m[2], m[3])
 	}
+}
+
+// finish logs the line of a completed command.
+func (w *IMAPWriter) finish(tag string, c *imapCmd, status, text string) {
+	delete(w.pending, tag)
+	if tag == w.authTag {
+		w.authTag = ""
+	}
+	args := []any{"side", w.opts.Side, "command", c.name}
+	if c.mailbox != "" {
+		args = append(args, "mailbox", c.mailbox)
+	}
+	args = append(args, "status", status)
+	if status != "OK" {
+		args = append(args, "text", w.opts.Redactor.String(strings.TrimSpace(text)))
+	}
+	if c.modseq != "" {
+		args = append(args, "modseq", c.modseq)
+	}
+	args = append(args, "bytes", c.bytes, "duration", time.Since(c.start).Round(time.Microsecond))
+	w.opts.Logger.Log(context.Background(), LevelTrace, "trace: "+w.opts.Side+" "+c.name, args...)
 }
 
 // firstArg is the first IMAP argument of s: an atom or a quoted string.

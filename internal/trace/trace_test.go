@@ -93,11 +93,12 @@ func TestIMAPWriter_redactsLoginAndAuthenticate(t *testing.T) {
 		"T5 NOOP\r\n", // a client command in the middle of a server line
 		"7] ok\r\nT4 OK [READ-WRITE] Select completed\r\n",
 		"T5 OK NOOP done\r\n",
+		"T6 OK [CLOSED] answer teed before its command\r\n", "T6 UNSELECT\r\n",
 	} {
 		w.Write([]byte(chunk))
 	}
 	out := buf.String()
-	for _, want := range []string{"command=LOGIN", "command=AUTHENTICATE", `mailbox="Sent Items"`, "modseq=917", "command=NOOP", "status=NO"} {
+	for _, want := range []string{"command=LOGIN", "command=AUTHENTICATE", `mailbox="Sent Items"`, "modseq=917", "command=NOOP", "status=NO", "command=UNSELECT"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("trace lacks %s:\n%s", want, out)
 		}
