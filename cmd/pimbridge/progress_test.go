@@ -70,8 +70,8 @@ func TestSync_progressBarOnTerminal(t *testing.T) {
 	out := screen.String()
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(regexp.QuoteMeta(book) + ` +100% \|█+\| \(400/400`), // the book's bar, full
-		regexp.MustCompile(`\d+(\.\d+)? items/s`),                          // the rate
-		regexp.MustCompile(`\[\d+[smh0-9]*:\d+[smh0-9]*\]`),                // elapsed:estimate
+		regexp.MustCompile(`\d+(\.\d+)? items/s`),                              // the rate
+		regexp.MustCompile(`\[\d+[smh0-9]*:\d+[smh0-9]*\]`),                    // elapsed:estimate
 	} {
 		if !want.MatchString(out) {
 			t.Errorf("the terminal shows no %v:\n%q", want, out)
