@@ -32,6 +32,8 @@ type bridgeEnv struct {
 	// (see openTracker, which withMail calls).
 	tracker   *mailtrack.Tracker
 	closeMail func() error
+	// logState is the process's level (the control socket sets it).
+	logState *logState
 	// imapTrace receives the IMAP connections' raw stream (the trace).
 	imapTrace io.Writer
 	// refresh, when set, refreshes the offline replica and returns the
@@ -91,7 +93,7 @@ func (g *globals) openBridge(ctx context.Context, cacheFile string, progress fun
 	if err != nil {
 		return nil, err
 	}
-	env := &bridgeEnv{cfg: cfg, endpoint: ep, log: log, imapTrace: trace.NewIMAPWriter(g.traceOptions("imap", log))}
+	env := &bridgeEnv{cfg: cfg, endpoint: ep, log: log, logState: g.log, imapTrace: trace.NewIMAPWriter(g.traceOptions("imap", log))}
 	defer func() {
 		if err != nil {
 			env.Close()

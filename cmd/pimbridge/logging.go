@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -10,7 +11,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/pimbridge/pimbridge/config"
+	"github.com/pimbridge/pimbridge/ctl"
 	"github.com/pimbridge/pimbridge/internal/trace"
 )
 
@@ -124,5 +128,61 @@ func (g *globals) reloadLevel() {
 		return
 	}
 	// loadConfig applied it already.
-	log.Warn("pimbridge: log level set", "level", trace.LevelName(g.log.level.Level()), "config", cfg.Log.Level, "verbose", g.log.verbose)
+	log.Warn("pimbridge: log level set", "log_level", trace.LevelName(g.log.level.Level()), "config", cfg.Log.Level, "verbose", g.log.verbose)
+}
+
+var _ ctl.LogLeveler = (*daemonCtl)(nil)
+
+// SetLogLevel serves `pimbridge log-level`: the level by name, exactly
+// (the daemon's -v no longer counts), until the next SIGHUP or call.
+func (d *daemonCtl) SetLogLevel(_ context.Context, level string) (string, error) {
+	st := d.env.logState
+	if st == nil {
+		return "", fmt.Errorf("log-level: this daemon has no adjustable level")
+	}
+	if level != "" {
+		l, err := trace.ParseLevel(level)
+		if err != nil {
+			return "", err
+		}
+		st.level.Set(l)
+		d.env.log.Warn("pimbridge: log level set through the control socket", "log_level", trace.LevelName(l))
+	}
+	return trace.LevelName(st.level.Level()), nil
+}
+
+func newLogLevelCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "log-level [error|warn|info|debug|trace]",
+		Short: "Show or set the running daemon's log level (until its next SIGHUP, which re-reads log.level)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			level := ""
+			if len(args) == 1 {
+				if _, err := trace.ParseLevel(args[0]); err != nil {
+					return usageErr(err)
+				}
+				level = args[0]
+			}
+			cfg, err := g.loadConfig()
+			if err != nil {
+				return err
+			}
+			c, err := dialDaemon(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			if c == nil {
+				return fmt.Errorf("log-level: no daemon is running on %s", cfg.Client.StateDir)
+			}
+			defer c.Close()
+			now, err := c.SetLogLevel(ctx, level)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintln(g.stdout, now)
+			return err
+		},
+	}
 }

@@ -35,8 +35,9 @@ func (s *syncBuffer) String() string {
 // TestDaemon_logLevelChangesOnSIGHUP runs the real binary as a daemon at
 // log.level = "info": no trace lines; log.level = "trace" in the file and a
 // SIGHUP: trace lines of the CRM and CardDAV requests of the next passes,
-// without a restart; back to "warn" and SIGHUP: the info lines stop too.
-func TestDaemon_logLevelChangesOnSIGHUP(t *testing.T) {
+// without a restart; back to "warn" and SIGHUP: the info lines stop too;
+// `pimbridge log-level trace` over the control socket: trace lines again.
+func TestDaemon_logLevelChangesWithoutRestart(t *testing.T) {
 	ctx := context.Background()
 	crmSrv := crmtest.Start(t, nil)
 	if _, err := crmSrv.Alice.Client.Create(ctx, crm.Record{Entity: crm.EntityContact, Attrs: map[string]any{
@@ -87,14 +88,30 @@ func TestDaemon_logLevelChangesOnSIGHUP(t *testing.T) {
 
 	setLevel("warn")
 	cmd.Process.Signal(syscall.SIGHUP)
-	waitFor("the level set to warn", func(s string) bool { return strings.Contains(s, `"level":"warn"`) })
+	waitFor("the level set to warn", func(s string) bool { return strings.Contains(s, `"log_level":"warn"`) })
 	mark := len(stderr.String())
 	time.Sleep(time.Second) // ten polls, each of which would trace at trace level
+	if after := stderr.String()[mark:]; strings.Contains(after, `"level":"TRACE"`) || strings.Contains(after, `"level":"INFO"`) {
+		t.Errorf("trace or info lines after the level went to warn:\n%s", after)
+	}
+
+	// The control socket: `pimbridge log-level trace` (the binary again).
+	out, err := pimbridgeCmd(cfg, "log-level", "trace").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "trace" {
+		t.Fatalf("log-level trace: %v: %s", err, out)
+	}
+	mark = len(stderr.String())
+	waitFor("trace lines after log-level trace", func(s string) bool {
+		return strings.Contains(s[mark:], `"msg":"trace: crm `)
+	})
+	if out, err := pimbridgeCmd(cfg, "log-level").CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "trace" {
+		t.Errorf("log-level (read): %v: %s", err, out)
+	}
+	if out, err := pimbridgeCmd(cfg, "log-level", "loud").CombinedOutput(); err == nil || !strings.Contains(string(out), `"loud"`) {
+		t.Errorf("log-level loud: %v: %s", err, out)
+	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("daemon: %v\n%s", err, stderr.String())
-	}
-	if after := stderr.String()[mark:]; strings.Contains(after, `"level":"TRACE"`) || strings.Contains(after, `"level":"INFO"`) {
-		t.Errorf("trace or info lines after the level went to warn:\n%s", after)
 	}
 }

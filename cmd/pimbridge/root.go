@@ -84,6 +84,7 @@ var commands = []func(*globals) *cobra.Command{
 	newErrorsCmd,
 	newSetPrimaryCmd,
 	newDemoCmd,
+	newLogLevelCmd,
 }
 
 // isUsage reports whether err is one of cobra's own argument errors.
