@@ -39,12 +39,17 @@ func (g *globals) applyLevel(cfg *config.Config) error {
 	if err != nil {
 		return &config.FieldError{Field: "log.level", Value: cfg.Log.Level, Err: err}
 	}
+	g.applyVerbose(base)
+	return nil
+}
+
+// applyVerbose sets the level to base raised by -v (and --trace-bodies).
+func (g *globals) applyVerbose(base slog.Level) {
 	l := trace.Raise(base, g.log.verbose)
 	if g.log.traceBodies {
 		l = trace.LevelTrace
 	}
 	g.log.level.Set(l)
-	return nil
 }
 
 // logger is the process logger at the shared level: text on a terminal,

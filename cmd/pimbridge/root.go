@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"log/slog"
 	"strconv"
 	"strings"
 
@@ -58,6 +59,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.PersistentFlags().StringVar(&g.configPath, "config", "", "config file (default $XDG_CONFIG_HOME/pimbridge/config.toml)")
 	root.PersistentFlags().CountVarP(&g.log.verbose, "verbose", "v", "log more: -v debug, -vv a trace line per protocol exchange (over log.level)")
 	root.PersistentFlags().BoolVar(&g.log.traceBodies, "trace-bodies", false, "trace level, with request and response bodies (secrets redacted)")
+	// The level before any config is read (commands without one honour
+	// -v too); loadConfig applies log.level over it.
+	root.PersistentPreRun = func(*cobra.Command, []string) { g.applyVerbose(slog.LevelInfo) }
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
 	for _, newCmd := range commands {
 		root.AddCommand(newCmd(g))
