@@ -108,6 +108,9 @@ type Options struct {
 	// Progress, when set, is called while pairs are applied with the
 	// number done and the number due (the progress of a first sync).
 	Progress func(done, total int)
+	// CollectionProgress, when set, is called the same way per collection
+	// (a progress bar each); see CollectionProgress.
+	CollectionProgress func(CollectionProgress)
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
 }

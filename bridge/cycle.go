@@ -291,6 +291,11 @@ func (b *Bridge) applyDue(ctx context.Context, cs *cycleState, opts CycleOptions
 			b.log.Warn("bridge: mass deletion held back", "collection", col, "deletes", n, "total", total)
 		}
 	}
+	cp := newColProgress(b.opts.CollectionProgress)
+	for _, it := range items {
+		cp.add(it.l.col.Href())
+	}
+	cp.start()
 	transient := 0
 	for i, it := range items {
 		if err := ctx.Err(); err != nil {
@@ -301,6 +306,7 @@ func (b *Bridge) applyDue(ctx context.Context, cs *cycleState, opts CycleOptions
 		}
 		if blocked[it.l.col.Href()] && isRemoval(it.p) {
 			cs.stats.Deferred++
+			cp.step(it.l.col.Href())
 			continue
 		}
 		// A started pair finishes its writes even when ctx is cancelled
@@ -308,6 +314,7 @@ func (b *Bridge) applyDue(ctx context.Context, cs *cycleState, opts CycleOptions
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 		err := b.applyPair(wctx, cs, it.l, it.p)
 		cancel()
+		cp.step(it.l.col.Href())
 		if err == nil {
 			transient = 0
 			continue

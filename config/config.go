@@ -31,6 +31,14 @@ type Config struct {
 	Sync    Sync    `toml:"sync"`
 	Offline Offline `toml:"offline"`
 	Metrics Metrics `toml:"metrics"`
+	Log     Log     `toml:"log"`
+}
+
+// Log is the [log] table.
+type Log struct {
+	// Level is error, warn, info, debug or trace (one line per protocol
+	// exchange); each -v on the command line goes one step further.
+	Level string `toml:"level"`
 }
 
 // SecretRef names where a secret comes from: a file (first line, trailing
@@ -186,6 +194,7 @@ func Default() *Config {
 			AttachmentSizeLimit: 10 << 20, VerificationPerCycle: 20,
 			Duplicates: "ask",
 		},
+		Log: Log{Level: "info"},
 		Offline: Offline{
 			Listen: "127.0.0.1:2525", RowsBatchSize: 100000,
 			MinBatchTime: Duration{10 * time.Second}, MaxBatchTime: Duration{60 * time.Second},
@@ -329,6 +338,11 @@ func (c *Config) Validate() error {
 	case "collection", "category":
 	default:
 		return &FieldError{Field: "sync.track_by", Value: c.Sync.TrackBy, Err: fmt.Errorf("%w: want collection or category", ErrInvalid)}
+	}
+	switch c.Log.Level {
+	case "error", "warn", "info", "debug", "trace":
+	default:
+		return &FieldError{Field: "log.level", Value: c.Log.Level, Err: fmt.Errorf("%w: want error, warn, info, debug or trace", ErrInvalid)}
 	}
 	switch c.Sync.Duplicates {
 	case "ask", "allow":

@@ -145,3 +145,20 @@ func TestDefaultPath(t *testing.T) {
 		t.Errorf("DefaultDataDir = %q", got)
 	}
 }
+
+// TestParse_logLevel: log.level defaults to info, takes the five names and
+// refuses another, naming the key.
+func TestParse_logLevel(t *testing.T) {
+	c, err := Parse([]byte("[log]\nlevel = \"trace\"\n"))
+	if err != nil || c.Log.Level != "trace" {
+		t.Fatalf("Parse(trace) = %+v, %v", c, err)
+	}
+	if Default().Log.Level != "info" {
+		t.Errorf("default log.level = %q", Default().Log.Level)
+	}
+	_, err = Parse([]byte("[log]\nlevel = \"loud\"\n"))
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Field != "log.level" || !errors.Is(err, ErrInvalid) {
+		t.Errorf("Parse(loud) = %v", err)
+	}
+}

@@ -168,6 +168,14 @@ func (c *Client) LinkError(ctx context.Context, id int64, crmID crm.ID) error {
 	return c.call(ctx, quickTimeout, request{Op: opLink, ID: id, CRMID: crmID}, nil)
 }
 
+// SetLogLevel sets the daemon's log level by name ("" only reads it) and
+// returns the level in force.
+func (c *Client) SetLogLevel(ctx context.Context, level string) (string, error) {
+	var l LogLevel
+	err := c.call(ctx, quickTimeout, request{Op: opLogLevel, Level: level}, &l)
+	return l.Level, err
+}
+
 // call sends req and decodes the result into out (when not nil). timeout,
 // when positive, caps the wait unless ctx ends earlier.
 func (c *Client) call(ctx context.Context, timeout time.Duration, req request, out any) (err error) {

@@ -191,7 +191,22 @@ const (
 	// predates them answers "unknown op".
 	opAllowDuplicate = "allow_duplicate"
 	opLink           = "link"
+	// opLogLevel sets or reads the daemon's log level; served when the
+	// Daemon is a LogLeveler.
+	opLogLevel = "log_level"
 )
+
+// LogLeveler is a Daemon whose log level can change at run time.
+type LogLeveler interface {
+	// SetLogLevel sets the level by name (error, warn, info, debug,
+	// trace; "" leaves it) and returns the level now in force.
+	SetLogLevel(ctx context.Context, level string) (string, error)
+}
+
+// LogLevel is the answer of SetLogLevel.
+type LogLevel struct {
+	Level string `json:"level"`
+}
 
 // request is one line from the client.
 type request struct {
@@ -199,6 +214,7 @@ type request struct {
 	SyncOptions
 	ID    int64  `json:"id,omitempty"`
 	CRMID crm.ID `json:"crm_id,omitzero"`
+	Level string `json:"level,omitempty"`
 }
 
 // response is one line from the server: Result or Error.

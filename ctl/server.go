@@ -254,6 +254,15 @@ func (l *Listener) handle(ctx context.Context, gone <-chan struct{}, line []byte
 		err = d.AllowDuplicate(ctx, req.ID)
 	case opLink:
 		err = d.LinkError(ctx, req.ID, req.CRMID)
+	case opLogLevel:
+		lv, ok := d.(LogLeveler)
+		if !ok {
+			err = fmt.Errorf("%w: unknown op %q", ErrProtocol, req.Op)
+			break
+		}
+		var l LogLevel
+		l.Level, err = lv.SetLogLevel(ctx, req.Level)
+		res = l
 	default:
 		err = fmt.Errorf("%w: unknown op %q", ErrProtocol, req.Op)
 	}

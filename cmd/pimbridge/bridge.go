@@ -15,6 +15,7 @@ import (
 	"github.com/pimbridge/pimbridge/crm"
 	"github.com/pimbridge/pimbridge/crm/crmclient"
 	"github.com/pimbridge/pimbridge/idmap"
+	"github.com/pimbridge/pimbridge/internal/trace"
 	"github.com/pimbridge/pimbridge/pim/davext"
 )
 
@@ -31,6 +32,10 @@ type bridgeEnv struct {
 	// (see openTracker, which withMail calls).
 	tracker   *mailtrack.Tracker
 	closeMail func() error
+	// logState is the process's level (the control socket sets it).
+	logState *logState
+	// imapTrace receives the IMAP connections' raw stream (the trace).
+	imapTrace io.Writer
 	// refresh, when set, refreshes the offline replica and returns the
 	// queue length; the daemon runs it every offline.refresh.
 	refresh func(context.Context) (int64, error)
@@ -52,7 +57,7 @@ func (e *bridgeEnv) Close() error {
 
 // withMail adds e-mail tracking when [imap] is configured.
 func (e *bridgeEnv) withMail(ctx context.Context) error {
-	t, closeMail, err := openTracker(ctx, e.cfg, e.crm, e.cache, e.log)
+	t, closeMail, err := openTracker(ctx, e.cfg, e.crm, e.cache, e.log, e.imapTrace)
 	if err != nil {
 		return err
 	}
@@ -65,12 +70,12 @@ func cachePath(cfg *config.Config) string { return filepath.Join(cfg.Client.Stat
 
 // openBridge loads the configuration and wires a bridge. cacheFile, when
 // set, replaces the cache in the state dir (a dry run's copy).
-func (g *globals) openBridge(ctx context.Context, cacheFile string, progress func(done, total int)) (_ *bridgeEnv, err error) {
+func (g *globals) openBridge(ctx context.Context, cacheFile string, progress func(bridge.CollectionProgress)) (_ *bridgeEnv, err error) {
 	cfg, err := g.loadConfig()
 	if err != nil {
 		return nil, err
 	}
-	log := newLogger(g.stderr, slog.LevelInfo)
+	log := g.logger()
 	if cfg.CRM.URL == "" {
 		return nil, fmt.Errorf("config: [crm] url is not set")
 	}
@@ -88,13 +93,13 @@ func (g *globals) openBridge(ctx context.Context, cacheFile string, progress fun
 	if err != nil {
 		return nil, err
 	}
-	env := &bridgeEnv{cfg: cfg, endpoint: ep, log: log}
+	env := &bridgeEnv{cfg: cfg, endpoint: ep, log: log, logState: g.log, imapTrace: trace.NewIMAPWriter(g.traceOptions("imap", log))}
 	defer func() {
 		if err != nil {
 			env.Close()
 		}
 	}()
-	if env.crm, err = crmclient.New(ep.url, &crmclient.Options{User: cfg.CRM.User, Password: pw}); err != nil {
+	if env.crm, err = crmclient.New(ep.url, &crmclient.Options{User: cfg.CRM.User, Password: pw, HTTPClient: g.httpClient("crm", log)}); err != nil {
 		return nil, err
 	}
 	if env.cache, err = idmap.OpenOptions(ctx, cacheFile, &idmap.Options{Logger: log}); err != nil {
@@ -102,26 +107,26 @@ func (g *globals) openBridge(ctx context.Context, cacheFile string, progress fun
 	}
 	client := env.crm
 	opts := bridge.Options{
-		CRM:      client,
-		Fenced:   func(gen int64) bridge.CRM { return client.WithGeneration(gen) },
-		ClientID: cfg.Client.ID,
-		Cache:    env.cache,
-		Settings: settingsOf(cfg),
-		Logger:   log,
-		Progress: progress,
+		CRM:                client,
+		Fenced:             func(gen int64) bridge.CRM { return client.WithGeneration(gen) },
+		ClientID:           cfg.Client.ID,
+		Cache:              env.cache,
+		Settings:           settingsOf(cfg),
+		Logger:             log,
+		CollectionProgress: progress,
 	}
 	if cfg.CardDAV.URL != "" && cfg.CardDAV.AddressBook != "" {
-		c, err := davClient(cfg.CardDAV.URL, cfg.CardDAV.User, "carddav", cfg.CardDAV.SecretRef, log)
+		c, err := g.davClient(cfg.CardDAV.URL, cfg.CardDAV.User, "carddav", cfg.CardDAV.SecretRef, log)
 		if err != nil {
 			return nil, err
 		}
 		opts.Contacts = bridge.NewDAVCollection(davext.NewCollection(c, cfg.CardDAV.AddressBook, davext.AddressBook))
 	}
-	if err := withDirectory(cfg, &opts, log); err != nil {
+	if err := g.withDirectory(cfg, &opts, log); err != nil {
 		return nil, err
 	}
 	if cfg.CalDAV.URL != "" && (cfg.CalDAV.Calendar != "" || cfg.CalDAV.Tasks != "") {
-		c, err := davClient(cfg.CalDAV.URL, cfg.CalDAV.User, "caldav", cfg.CalDAV.SecretRef, log)
+		c, err := g.davClient(cfg.CalDAV.URL, cfg.CalDAV.User, "caldav", cfg.CalDAV.SecretRef, log)
 		if err != nil {
 			return nil, err
 		}
@@ -149,7 +154,7 @@ func (g *globals) openBridge(ctx context.Context, cacheFile string, progress fun
 	return env, nil
 }
 
-func davClient(url, user, name string, ref config.SecretRef, log *slog.Logger) (*davext.Client, error) {
+func (g *globals) davClient(url, user, name string, ref config.SecretRef, log *slog.Logger) (*davext.Client, error) {
 	var pw string
 	if ref.IsSet() {
 		var err error
@@ -157,7 +162,7 @@ func davClient(url, user, name string, ref config.SecretRef, log *slog.Logger) (
 			return nil, err
 		}
 	}
-	return davext.New(url, &davext.Options{Username: user, Password: pw, Logger: log})
+	return davext.New(url, &davext.Options{Username: user, Password: pw, Logger: log, HTTPClient: g.httpClient(name, log)})
 }
 
 // settingsOf maps the [sync] table to the bridge's settings.
@@ -175,22 +180,5 @@ func settingsOf(cfg *config.Config) bridge.Settings {
 		MassDeleteThreshold: s.MassDeleteThreshold,
 		VerifyPerCycle:      s.VerificationPerCycle,
 		AllowDuplicates:     s.Duplicates == "allow",
-	}
-}
-
-// progressPrinter prints the progress of a long first sync: a line every
-// tenth, only when there are many items.
-func progressPrinter(w io.Writer) func(done, total int) {
-	last := -1
-	return func(done, total int) {
-		if total < 100 {
-			return
-		}
-		step := done * 10 / total
-		if step == last {
-			return
-		}
-		last = step
-		fmt.Fprintf(w, "pimbridge: synced %d of %d items (%d%%)\n", done, total, done*100/total)
 	}
 }

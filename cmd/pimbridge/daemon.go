@@ -24,11 +24,12 @@ func newDaemonCmd(g *globals) *cobra.Command {
 		Short: "Sync on a schedule and apply PIM-side track, update and untrack between cycles",
 		Long: "Run a full cycle every client.interval and a light pass every client.poll (track, update and untrack\n" +
 			"applied at once; deletions wait for the full cycle), and track e-mail as soon as IMAP IDLE reports it.\n" +
-			"With metrics.listen set, serves Prometheus /metrics and /healthz there. SIGTERM or SIGINT finishes the\n" +
-			"write in progress and stops.",
+			"With metrics.listen set, serves Prometheus /metrics and /healthz there. SIGHUP re-reads log.level from the\n" +
+			"config file. SIGTERM or SIGINT finishes the write in progress and stops.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			defer g.reloadLevelOnHUP(ctx)() // SIGHUP: log.level from the config file again
 			for {
 				rewire, err := g.daemonOnce(ctx, confirm)
 				if !rewire || ctx.Err() != nil {
@@ -45,7 +46,7 @@ func newDaemonCmd(g *globals) *cobra.Command {
 // it until ctx ends or the state flips (go-offline, go-online in another
 // process), in which case it returns rewire = true.
 func (g *globals) daemonOnce(ctx context.Context, confirm bool) (rewire bool, err error) {
-	env, err := g.openBridge(ctx, "", progressPrinter(g.stderr))
+	env, err := g.openBridge(ctx, "", newCycleProgress(g.stderr).report)
 	if err != nil {
 		return false, err
 	}

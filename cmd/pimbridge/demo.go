@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pimbridge/pimbridge/internal/demo"
+	"github.com/pimbridge/pimbridge/internal/trace"
 )
 
 // demoInfo is the one JSON line `demo --print-json` prints when ready.
@@ -37,7 +38,7 @@ type demoInfo struct {
 func newDemoCmd(g *globals) *cobra.Command {
 	var (
 		dataDir, crmAddr, davAddr, imapAddr string
-		printJSON, verbose                  bool
+		printJSON                           bool
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -50,11 +51,8 @@ and stops on Ctrl-C. --data keeps the state between runs.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			level := slog.LevelWarn
-			if verbose {
-				level = slog.LevelInfo
-			}
-			log := newLogger(g.stderr, level)
+			verbose := g.log.verbose > 0
+			log := newLogger(g.stderr, trace.Raise(slog.LevelWarn, g.log.verbose))
 			env, err := demo.Start(ctx, demo.Options{DataDir: dataDir, CRMAddr: crmAddr, DAVAddr: davAddr, IMAPAddr: imapAddr, Logger: log})
 			if err != nil {
 				return err
@@ -112,7 +110,6 @@ and stops on Ctrl-C. --data keeps the state between runs.`,
 	f.StringVar(&davAddr, "dav-listen", "", "CardDAV/CalDAV server address (default: a free port on 127.0.0.1)")
 	f.StringVar(&imapAddr, "imap-listen", "", "IMAP server address (default: a free port on 127.0.0.1)")
 	f.BoolVar(&printJSON, "print-json", false, "when ready, print one JSON line with the URLs and credentials on stdout (human text goes to stderr)")
-	f.BoolVarP(&verbose, "verbose", "v", false, "log what the servers and the bridge do")
 	return cmd
 }
 

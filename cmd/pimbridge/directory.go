@@ -15,11 +15,11 @@ import (
 
 // withDirectory adds the directory address book (carddav.directory) to the
 // bridge's options when it is configured.
-func withDirectory(cfg *config.Config, opts *bridge.Options, log *slog.Logger) error {
+func (g *globals) withDirectory(cfg *config.Config, opts *bridge.Options, log *slog.Logger) error {
 	if cfg.CardDAV.URL == "" || cfg.CardDAV.Directory == "" {
 		return nil
 	}
-	c, err := davClient(cfg.CardDAV.URL, cfg.CardDAV.User, "carddav", cfg.CardDAV.SecretRef, log)
+	c, err := g.davClient(cfg.CardDAV.URL, cfg.CardDAV.User, "carddav", cfg.CardDAV.SecretRef, log)
 	if err != nil {
 		return err
 	}

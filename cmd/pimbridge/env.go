@@ -3,13 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-
-	"github.com/mattn/go-isatty"
 
 	"github.com/pimbridge/pimbridge/config"
 )
@@ -21,11 +17,15 @@ func (g *globals) loadConfig() (*config.Config, error) {
 	if path == "" {
 		path = config.DefaultPath(os.Getenv)
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			return config.Default(), nil
+			c := config.Default()
+			return c, g.applyLevel(c)
 		}
 	}
 	c, err := config.Load(path)
 	if err != nil {
+		return nil, err
+	}
+	if err := g.applyLevel(c); err != nil {
 		return nil, err
 	}
 	if c.Client.StateDir == "" {
@@ -59,22 +59,16 @@ func readSecret(name string, ref config.SecretRef) (string, error) {
 			return "", fmt.Errorf("%s password_file: %w", name, err)
 		}
 		s, _, _ := strings.Cut(string(b), "\n")
-		return strings.TrimRight(s, "\r"), nil
+		s = strings.TrimRight(s, "\r")
+		secrets.Add(s)
+		return s, nil
 	case ref.Env != "":
 		v, ok := os.LookupEnv(ref.Env)
 		if !ok {
 			return "", fmt.Errorf("%s password_env: $%s is not set", name, ref.Env)
 		}
+		secrets.Add(v)
 		return v, nil
 	}
 	return "", fmt.Errorf("%s: no password_file or password_env configured", name)
-}
-
-// newLogger returns the process logger: text on a terminal, JSON otherwise.
-func newLogger(w io.Writer, level slog.Level) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: level}
-	if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
-		return slog.New(slog.NewTextHandler(w, opts))
-	}
-	return slog.New(slog.NewJSONHandler(w, opts))
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 
 	"github.com/pimbridge/pimbridge/bridge/mailtrack"
@@ -16,7 +17,7 @@ import (
 // cache (the tracker owns the e-mail mappings in it). It returns nil when no
 // IMAP server is configured or sync.email is off. The returned close func
 // logs out.
-func openTracker(ctx context.Context, cfg *config.Config, client *crmclient.Client, cache *idmap.Store, log *slog.Logger) (*mailtrack.Tracker, func() error, error) {
+func openTracker(ctx context.Context, cfg *config.Config, client *crmclient.Client, cache *idmap.Store, log *slog.Logger, debug io.Writer) (*mailtrack.Tracker, func() error, error) {
 	if cfg.IMAP.Addr == "" || !cfg.Sync.Email {
 		return nil, nil, nil
 	}
@@ -25,7 +26,7 @@ func openTracker(ctx context.Context, cfg *config.Config, client *crmclient.Clie
 		return nil, nil, err
 	}
 	sec := map[string]imapmail.Security{"none": imapmail.SecurityNone, "starttls": imapmail.SecurityStartTLS, "tls": imapmail.SecurityTLS}[cfg.IMAP.Security]
-	mb, err := imapmail.Dial(ctx, imapmail.Options{Addr: cfg.IMAP.Addr, Security: sec, User: cfg.IMAP.User, Password: pw, Logger: log})
+	mb, err := imapmail.Dial(ctx, imapmail.Options{Addr: cfg.IMAP.Addr, Security: sec, User: cfg.IMAP.User, Password: pw, Logger: log, DebugWriter: debug})
 	if err != nil {
 		return nil, nil, fmt.Errorf("imap %s: %w", cfg.IMAP.Addr, err)
 	}

@@ -54,7 +54,7 @@ func (g *globals) openOffline(ctx context.Context, needPassword bool, progress f
 			return nil, err
 		}
 	}
-	if env.remote, err = crmclient.New(cfg.CRM.URL, &crmclient.Options{User: cfg.CRM.User, Password: env.cred.Password}); err != nil {
+	if env.remote, err = crmclient.New(cfg.CRM.URL, &crmclient.Options{User: cfg.CRM.User, Password: env.cred.Password, HTTPClient: g.httpClient("crm", g.logger())}); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(cfg.Client.StateDir, 0o700); err != nil {
@@ -66,7 +66,7 @@ func (g *globals) openOffline(ctx context.Context, needPassword bool, progress f
 		retries = -1 // max_retry_count = 0 means no retry (the engine's zero is its default, 3)
 	}
 	env.engine, err = offline.Open(ctx, &offline.Options{
-		Path: replicaPath(cfg), ClientID: cfg.Client.ID, Logger: newLogger(g.stderr, slog.LevelWarn), Progress: progress,
+		Path: replicaPath(cfg), ClientID: cfg.Client.ID, Logger: g.quietLogger(slog.LevelWarn), Progress: progress,
 		Batch: offline.BatchSettings{RowsBatchSize: o.RowsBatchSize, MinBatchTime: o.MinBatchTime.Duration, MaxBatchTime: o.MaxBatchTime.Duration,
 			IncreaseRate: o.IncreaseRate, DecreaseRate: o.DecreaseRate, MaxRetryCount: retries},
 	})

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"log/slog"
 	"strconv"
 	"strings"
 
@@ -38,12 +39,13 @@ type globals struct {
 	stdin      io.Reader
 	stdout     io.Writer
 	stderr     io.Writer
+	log        *logState
 }
 
 // run builds the command tree and executes args. It is main without the
 // process: tests call it directly.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr}
+	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr, log: &logState{}}
 	root := &cobra.Command{
 		Use:           "pimbridge",
 		Short:         "Keep CRM data and CardDAV, CalDAV and IMAP servers in step",
@@ -55,6 +57,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVar(&g.configPath, "config", "", "config file (default $XDG_CONFIG_HOME/pimbridge/config.toml)")
+	root.PersistentFlags().CountVarP(&g.log.verbose, "verbose", "v", "log more: -v debug, -vv a trace line per protocol exchange (over log.level)")
+	root.PersistentFlags().BoolVar(&g.log.traceBodies, "trace-bodies", false, "trace level, with request and response bodies (secrets redacted)")
+	// The level before any config is read (commands without one honour
+	// -v too); loadConfig applies log.level over it.
+	root.PersistentPreRun = func(*cobra.Command, []string) { g.applyVerbose(slog.LevelInfo) }
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
 	for _, newCmd := range commands {
 		root.AddCommand(newCmd(g))
@@ -81,6 +88,7 @@ var commands = []func(*globals) *cobra.Command{
 	newErrorsCmd,
 	newSetPrimaryCmd,
 	newDemoCmd,
+	newLogLevelCmd,
 }
 
 // isUsage reports whether err is one of cobra's own argument errors.

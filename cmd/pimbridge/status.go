@@ -35,7 +35,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 			// password is configured.
 			var remote offline.Remote
 			if pw, err := readSecret("crm", env.cfg.CRM.SecretRef); err == nil {
-				c, err := crmclient.New(env.cfg.CRM.URL, &crmclient.Options{User: env.cfg.CRM.User, Password: pw})
+				c, err := crmclient.New(env.cfg.CRM.URL, &crmclient.Options{User: env.cfg.CRM.User, Password: pw, HTTPClient: g.httpClient("crm", g.logger())})
 				if err != nil {
 					return err
 				}

@@ -65,7 +65,7 @@ func (g *globals) syncPIM(ctx context.Context, target string, confirm, asJSON bo
 	if ran, err := g.syncViaDaemon(ctx, cfg, confirm, asJSON); ran || err != nil {
 		return err
 	}
-	env, err := g.openBridge(ctx, "", progressPrinter(g.stderr))
+	env, err := g.openBridge(ctx, "", newCycleProgress(g.stderr).report)
 	if err != nil {
 		return err
 	}
