@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"slices"
 	"time"
@@ -67,7 +66,7 @@ func (s *crmServeCmd) run(ctx context.Context) error {
 			return usageErr(fmt.Errorf("unknown workflow %q (have %s)", w, crmserver.WorkflowFollowUpTask))
 		}
 	}
-	log := slog.New(slog.NewTextHandler(s.g.stderr, nil))
+	log := s.g.logger() // -v and log.level, like every command
 	st, path, err := openStore(ctx, s.cf, s.db, log)
 	if err != nil {
 		return err
