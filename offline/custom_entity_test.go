@@ -2,6 +2,8 @@ package offline
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/pimbridge/pimbridge/crm"
@@ -125,12 +127,17 @@ func TestSchema_CustomEntityReachesReplica(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// And a relationship on an entity the replica already holds.
+	_, rel2, err := srv.Admin.Client.AddRelationship(ctx, crm.Relationship{Referencing: "new_project", ReferencingAttribute: "new_accountid", Referenced: "account"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	rep, err = e.GoOffline(ctx, srv.Alice.Client, aliceCred())
 	if err != nil {
 		t.Fatalf("GoOffline after the server made new_phase: %v", err)
 	}
-	if !hasChange(rep.Schema, SchemaChange{Entity: "new_phase"}) {
-		t.Errorf("schema changes = %+v, want new_phase", rep.Schema)
+	if !hasChange(rep.Schema, SchemaChange{Entity: "new_phase"}) || !hasChange(rep.Schema, SchemaChange{Entity: "new_project", Relationship: rel2.Name}) {
+		t.Errorf("schema changes = %+v, want new_phase and %s", rep.Schema, rel2.Name)
 	}
 	if r, ok := storeRecords(t, e.Replica(), "new_phase", crm.ID{})[ph.ID]; !ok || r.Attrs["new_phase_name"] != "Design" {
 		t.Errorf("replica phase = %+v (present %v)", r.Attrs, ok)
@@ -145,4 +152,42 @@ func hasChange(cs []SchemaChange, want SchemaChange) bool {
 		}
 	}
 	return false
+}
+
+// futureEntity is a Remote whose metadata has a custom entity with an
+// attribute type this client does not know.
+type futureEntity struct{ Remote }
+
+func (f futureEntity) Metadata(ctx context.Context) (*crm.Metadata, error) {
+	m, err := f.Remote.Metadata(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m = m.Clone()
+	e := crm.NewCustomEntity("new_site", "new_sites", "new_name", 0)
+	e.Attributes = append(e.Attributes, crm.Attribute{Name: "new_shape", Type: "geometry"})
+	m.Entities = append(m.Entities, e)
+	m.Version++
+	return m, nil
+}
+
+// TestSchema_UnknownTypeIsClientVersionLower: a custom entity the replica
+// cannot hold (an attribute type this client does not know) still stops
+// GoOffline with ErrClientVersion and state ClientVersionLower, and leaves
+// no table behind.
+func TestSchema_UnknownTypeIsClientVersionLower(t *testing.T) {
+	ctx := context.Background()
+	srv := crmtest.Start(t, nil)
+	e := openEngine(t, "", nil)
+	_, err := e.GoOffline(ctx, futureEntity{srv.Alice.Client}, aliceCred())
+	if !errors.Is(err, ErrClientVersion) || !strings.Contains(err.Error(), "new_site.new_shape") {
+		t.Fatalf("GoOffline with an unknown attribute type = %v, want ErrClientVersion naming new_site.new_shape", err)
+	}
+	if st, _ := e.State(ctx); st != ClientVersionLower {
+		t.Errorf("state %s, want ClientVersionLower", st)
+	}
+	md, _ := e.Replica().Metadata(ctx)
+	if _, err := md.Entity("new_site"); err == nil {
+		t.Error("the replica holds new_site")
+	}
 }
