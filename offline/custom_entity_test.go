@@ -51,6 +51,11 @@ func TestSchema_CustomEntityReachesReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Status does not call a custom entity the client will copy a newer
+	// schema.
+	if st, err := e.Status(ctx, srv.Alice.Client, ""); err != nil || !strings.HasPrefix(st.Version, "ok") {
+		t.Errorf("status version check = %q, %v; want ok (the refresh copies new_project)", st.Version, err)
+	}
 	rep, err := e.Refresh(ctx, srv.Alice.Client, aliceCred())
 	if err != nil {
 		t.Fatalf("background refresh after the server made new_project: %v", err)
