@@ -46,21 +46,7 @@ func Builtin() *Metadata {
 		task(), phoneCall(), letter(), fax(), appointment(), email(),
 		attachment(),
 	}
-	for _, e := range m.Entities {
-		for _, a := range e.Attributes {
-			if a.Type != TypeLookup && a.Type != TypeOwner {
-				continue
-			}
-			for _, t := range a.Targets {
-				m.Relationships = append(m.Relationships, Relationship{
-					Name:                 e.Name + "_" + a.Name + "_" + t,
-					Referenced:           t,
-					Referencing:          e.Name,
-					ReferencingAttribute: a.Name,
-				})
-			}
-		}
-	}
+	m.RebuildRelationships()
 	return m
 }
 

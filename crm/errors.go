@@ -24,6 +24,8 @@ var (
 	// ErrStalePrimary: the request carried a fencing generation of the
 	// synchronizing (primary) client that is no longer current (409).
 	ErrStalePrimary = errors.New("stale primary client generation")
+	// ErrUnknownType: an attribute type this version does not know (400).
+	ErrUnknownType = fmt.Errorf("%w: unknown attribute type", ErrInvalidArgument)
 )
 
 // AttributeError names the attribute (and the record, when known) a value

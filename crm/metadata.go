@@ -73,6 +73,7 @@ type Entity struct {
 	PrimaryKey  string      `json:"primaryidattribute"`
 	PrimaryName string      `json:"primarynameattribute"`
 	IsActivity  bool        `json:"isactivity,omitempty"`
+	Custom      bool        `json:"custom,omitempty"` // made by an admin (crm.NewCustomEntity)
 	Attributes  []Attribute `json:"attributes"`
 	States      []State     `json:"states,omitempty"`
 }
@@ -149,6 +150,9 @@ func (m *Metadata) Clone() *Metadata {
 			ce.Attributes[i].Options = slices.Clone(ce.Attributes[i].Options)
 		}
 		ce.States = slices.Clone(e.States)
+		for i := range ce.States {
+			ce.States[i].Statuses = slices.Clone(ce.States[i].Statuses)
+		}
 		c.Entities = append(c.Entities, &ce)
 	}
 	return c

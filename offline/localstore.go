@@ -132,3 +132,13 @@ func (s *localStore) Principal(ctx context.Context, uid crm.ID) (*crmserver.Prin
 	}
 	return p, nil
 }
+
+// AddEntity is refused: metadata is read-only offline (seed 000).
+func (s *localStore) AddEntity(ctx context.Context, e crm.Entity) (*crm.Metadata, error) {
+	return nil, fmt.Errorf("%w: %s is not available offline (metadata is read-only)", crm.ErrUnavailable, crmserver.MsgCreateEntity)
+}
+
+// AddRelationship is refused: metadata is read-only offline (seed 000).
+func (s *localStore) AddRelationship(ctx context.Context, rel crm.Relationship) (*crm.Metadata, crm.Relationship, error) {
+	return nil, rel, fmt.Errorf("%w: %s is not available offline (metadata is read-only)", crm.ErrUnavailable, crmserver.MsgCreateRelation)
+}

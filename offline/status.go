@@ -91,7 +91,12 @@ func (e *Engine) Status(ctx context.Context, r Remote, listen string) (Status, e
 			local, _ := e.replica.Metadata(ctx)
 			for _, se := range md.Entities {
 				if _, err := local.Entity(se.Name); err != nil {
+					if se.Custom {
+						s.Version = fmt.Sprintf("ok: the server has the new custom entity %s; the next go-offline or refresh copies it", se.Name)
+						continue
+					}
 					s.Version = fmt.Sprintf("%s: the server has entity %s", ClientVersionLower, se.Name)
+					break
 				}
 			}
 		} else {

@@ -25,7 +25,8 @@ func newCRMRoleCmd(g *globals, cf *crmFlags) *cobra.Command {
   pimbridge crm role revoke ROLE --entity contact --access write
   pimbridge crm role delete ROLE
 
---entity takes a logical name or * (every entity without its own entry);
+--entity takes a logical or entity-set name, custom entities (new_project)
+included, or * (every entity without its own entry);
 --access is create, read, write or delete (repeatable); --scope own or all.`,
 	}
 	var db string
@@ -112,9 +113,11 @@ func newCRMRoleCmd(g *globals, cf *crmFlags) *cobra.Command {
 					}
 					if entity != "*" {
 						m, _ := st.Metadata(cmd.Context())
-						if _, err := m.Entity(entity); err != nil {
+						e, err := m.Entity(entity)
+						if err != nil {
 							return usageErr(err)
 						}
+						entity = e.Name // rights are keyed by logical name
 					}
 					sc := crmserver.ScopeNone
 					if grant {

@@ -35,6 +35,8 @@ const (
 	MsgExecuteBatch     = "ExecuteMultiple"
 	MsgRetrieveMetadata = "RetrieveMetadata"
 	MsgCreateAttribute  = "CreateAttribute"
+	MsgCreateEntity     = "CreateEntity"
+	MsgCreateRelation   = "CreateOneToManyRelationship"
 	MsgWhoAmI           = "WhoAmI"
 	MsgIssueToken       = "IssueToken"
 	MsgSubscribe        = "Subscribe"
@@ -62,6 +64,8 @@ var Messages = []Message{
 	{MsgRetrieveMetadata, Both, "read entities and attributes"},
 	{MsgWhoAmI, Both, "the calling user"},
 	{MsgCreateAttribute, ServerOnly, "customization: add a custom attribute"},
+	{MsgCreateEntity, ServerOnly, "customization: add a custom entity"},
+	{MsgCreateRelation, ServerOnly, "customization: add a custom one-to-many relationship"},
 	{MsgIssueToken, ServerOnly, "issue a bearer token"},
 	{MsgSubscribe, ServerOnly, "create or list sync subscriptions"},
 	{MsgPrepareSync, ServerOnly, "merge changes into SyncEntry"},

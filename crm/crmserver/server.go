@@ -181,6 +181,8 @@ func (s *Server) routes() {
 	m.HandleFunc("/api/data/", s.auth(s.handleData))
 	m.HandleFunc("GET /api/metadata", s.auth(s.handleMetadata))
 	m.HandleFunc("POST /api/metadata/{entity}/attributes", s.auth(s.handleAddAttribute))
+	m.HandleFunc("POST /api/metadata/entities", s.auth(s.handleAddEntity))
+	m.HandleFunc("POST /api/metadata/relationships", s.auth(s.handleAddRelationship))
 	m.HandleFunc("GET /api/messages", s.auth(s.handleMessages))
 	m.HandleFunc("GET /api/whoami", s.auth(s.handleWhoAmI))
 	m.HandleFunc("POST /api/auth/token", s.auth(s.handleToken))

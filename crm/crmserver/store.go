@@ -17,6 +17,12 @@ type Store interface {
 	// AddAttribute adds a custom attribute to an entity and bumps the
 	// metadata version; it returns the new metadata.
 	AddAttribute(ctx context.Context, entity string, a crm.Attribute) (*crm.Metadata, error)
+	// AddEntity adds a custom entity (crm.NewCustomEntity) with its table;
+	// AddRelationship a custom one-to-many relationship (a lookup on the
+	// referencing entity) and returns it with its schema name. Both bump
+	// the metadata version.
+	AddEntity(ctx context.Context, e crm.Entity) (*crm.Metadata, error)
+	AddRelationship(ctx context.Context, rel crm.Relationship) (*crm.Metadata, crm.Relationship, error)
 
 	// View runs fn in a read-only snapshot; Update runs fn in one write
 	// transaction that commits when fn returns nil and rolls back otherwise.

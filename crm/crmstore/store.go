@@ -206,6 +206,9 @@ func (s *Store) loadMetadata(ctx context.Context) error {
 	if err := s.db.QueryRowContext(ctx, "SELECT version FROM meta WHERE id = 1").Scan(&m.Version); err != nil {
 		return fmt.Errorf("crmstore: metadata version: %w", err)
 	}
+	if err := loadCustomEntities(ctx, s.db, m); err != nil {
+		return err
+	}
 	rows, err := s.db.QueryContext(ctx, "SELECT entity, def FROM custom_attributes ORDER BY seq")
 	if err != nil {
 		return fmt.Errorf("crmstore: custom attributes: %w", err)
@@ -229,6 +232,7 @@ func (s *Store) loadMetadata(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("crmstore: custom attributes: %w", err)
 	}
+	m.RebuildRelationships()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("crmstore: schema: %w", err)
