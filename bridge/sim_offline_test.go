@@ -98,7 +98,7 @@ type offSim struct {
 	ln     net.Listener
 	srv    *http.Server
 	addr   string // the local API's address, kept across engine restarts
-	remote *crmclient.Client
+	remote offline.Remote
 
 	// queued is every queue row seen before a GoOnline attempt, by row
 	// number: what the replay may apply, at most once each.
@@ -428,6 +428,12 @@ func (r *simRun) checkOffline(o *offSim, vs []e2eViolation) []e2eViolation {
 
 // e2eOfflineRun runs one seed with the offline engine.
 func e2eOfflineRun(t testing.TB, seed uint64) ([]e2eViolation, *simRun, *offSim) {
+	return e2eOfflineRunWith(t, seed, nil)
+}
+
+// e2eOfflineRunWith is e2eOfflineRun with wrap applied to the engine's
+// client of the server (the broken rules of sim_offline_broken_test.go).
+func e2eOfflineRunWith(t testing.TB, seed uint64, wrap func(offline.Remote) offline.Remote) ([]e2eViolation, *simRun, *offSim) {
 	uuid.SetRand(rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8), byte(seed >> 16), byte(seed >> 24), 'o', 'f', 'f'}))
 	t.Cleanup(func() { uuid.SetRand(nil) })
 	rc := &replayCounter{applied: map[crm.ID]int{}, creates: map[crm.ID]int{}}
@@ -439,6 +445,9 @@ func e2eOfflineRun(t testing.TB, seed uint64) ([]e2eViolation, *simRun, *offSim)
 		t.Fatal(err)
 	}
 	o.remote = remote
+	if wrap != nil {
+		o.remote = wrap(remote)
+	}
 	t.Cleanup(o.kill)
 	r.offlineRun(o)
 	return r.checkOffline(o, r.check()), r, o
