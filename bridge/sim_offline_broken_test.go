@@ -4,6 +4,7 @@ package bridge_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -100,5 +101,28 @@ func TestRandomizedBridgeOffline_CatchesBrokenRule(t *testing.T) {
 			}
 			t.Errorf("%s: no run of seeds 1..20 broke %s", c.name, c.inv)
 		})
+	}
+}
+
+// TestRandomizedBridgeOffline_Deterministic: an offline seed twice gives
+// the same user actions, faults, kills and end state.
+func TestRandomizedBridgeOffline_Deterministic(t *testing.T) {
+	for _, seed := range []uint64{4, 9} {
+		var runs [2]string
+		for i := range runs {
+			t.Run(fmt.Sprintf("seed=%d/run=%d", seed, i), func(t *testing.T) {
+				vs, r, o := e2eOfflineRun(t, seed)
+				var vl []string
+				for _, v := range vs {
+					vl = append(vl, v.inv+": "+v.msg)
+				}
+				out := fmt.Sprintf("%s\nfaults %v kills %d cycles %d engine kills %d restarts %d queued %d\nviolations %v\nend %s",
+					strings.Join(r.log, "\n"), r.faults, r.kills, r.cycles, o.kills, o.restart, len(o.queued), vl, r.fingerprint())
+				runs[i] = portRE.ReplaceAllString(out, "127.0.0.1:PORT")
+			})
+		}
+		if runs[0] != runs[1] {
+			t.Errorf("seed %d: two runs differ:\n--- first\n%s\n--- second\n%s", seed, runs[0], runs[1])
+		}
 	}
 }
