@@ -23,7 +23,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -106,6 +108,10 @@ type offSim struct {
 	// rejected are the offline sync errors (discarded at GoOnline).
 	rejected []offline.Rejection
 
+	// lostIDs are the record ids named in an engine write request whose
+	// reply was lost after the server applied it.
+	lostIDs map[string]bool
+
 	mu      sync.Mutex
 	killAt  int // request of the engine's run that kills it (0: none)
 	reqs    int
@@ -149,6 +155,16 @@ func (t engineTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	case faultReset:
 		return nil, fmt.Errorf("sim: %s %s: %w", req.Method, req.URL.Path, syscall.ECONNRESET)
 	case faultLostResp:
+		if req.Method != http.MethodGet && req.GetBody != nil {
+			if body, err := req.GetBody(); err == nil {
+				data, _ := io.ReadAll(body)
+				o.mu.Lock()
+				for _, id := range uuidRE.FindAllString(req.URL.Path+" "+string(data), -1) {
+					o.lostIDs[strings.ToLower(id)] = true
+				}
+				o.mu.Unlock()
+			}
+		}
 		resp, err := http.DefaultTransport.RoundTrip(req)
 		if err == nil {
 			io.Copy(io.Discard, resp.Body)
@@ -158,6 +174,8 @@ func (t engineTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	return http.DefaultTransport.RoundTrip(req)
 }
+
+var uuidRE = regexp.MustCompile(`[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}`)
 
 func (o *offSim) open() {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -402,11 +420,22 @@ func (r *simRun) checkOffline(o *offSim, vs []e2eViolation) []e2eViolation {
 			creates[q.ObjectID]++
 		}
 	}
+	// The item a record id belongs to, for the known-bug match.
+	objOf := func(id crm.ID) *simObj {
+		obj := &simObj{key: "record " + id.String()}
+		for _, so := range r.objs {
+			if sid, ok := r.crmIDOf(so); ok && sid == id {
+				obj = so
+			}
+		}
+		obj.replayReplyLost = o.lostIDs[strings.ToLower(id.String())]
+		return obj
+	}
 	o.rc.mu.Lock()
 	defer o.rc.mu.Unlock()
 	for id, n := range o.rc.applied {
 		if n > perRecord[id] {
-			out = append(out, e2eViolation{e2eReplayOnce, fmt.Sprintf("record %s: the server applied %d offline writes, the queue held %d", id, n, perRecord[id]), nil})
+			out = append(out, e2eViolation{e2eReplayOnce, fmt.Sprintf("record %s: the server applied %d offline writes, the queue held %d", id, n, perRecord[id]), objOf(id)})
 		}
 	}
 	for id, n := range o.rc.creates {
@@ -438,7 +467,7 @@ func e2eOfflineRunWith(t testing.TB, seed uint64, wrap func(offline.Remote) offl
 	t.Cleanup(func() { uuid.SetRand(nil) })
 	rc := &replayCounter{applied: map[crm.ID]int{}, creates: map[crm.ID]int{}}
 	r := newSimRun(t, newSimSharedOffline(t, rc), seed)
-	o := &offSim{r: r, rc: rc, path: filepath.Join(r.dir, "replica.db"), queued: map[int64]offline.QueueRow{}}
+	o := &offSim{r: r, rc: rc, path: filepath.Join(r.dir, "replica.db"), queued: map[int64]offline.QueueRow{}, lostIDs: map[string]bool{}}
 	remote, err := crmclient.New(r.sh.crm.URL, &crmclient.Options{User: r.alice.Name, Password: r.alice.Password,
 		HTTPClient: &http.Client{Transport: engineTransport{o}, Timeout: 30 * time.Second}})
 	if err != nil {
