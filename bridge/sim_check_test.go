@@ -78,7 +78,7 @@ var e2eKnownBroken = []knownBug{
 		func(o *simObj) bool { return o.pimEdits > 0 && o.crmEdits > 0 && o.raced }},
 	{e2eConverges, "new: a two-step merge cut by a 412 loses the PIM edit (raw snapshot already has it)",
 		func(o *simObj) bool { return o.pimEdits > 0 && o.crmEdits > 0 && o.raced }},
-	// Found by the offline runs (sim_offline_test.go, seeds 3, 4, 10, 17,
+	// Found by the offline runs (sim_offline_test.go, seeds 3, 4, 10, 17, 23,
 	// 24): a switch of the bridge's CRM endpoint (go-offline, go-online)
 	// gives it another outlook subscription id than the cached one, so
 	// bridge.subscribe starts the subscription over and every pair is

@@ -355,14 +355,23 @@ func (r *simRun) offlineRun(o *offSim) {
 	from := r.rng.IntN(2)
 	to := from + 1 + r.rng.IntN(rounds-from-1)
 	w := &switchWindow{lastStart: r.sh.clock.Now(), lastEdits: map[*simObj]int{}}
+	var offlineAt time.Time
 	for i := 0; i < rounds; i++ {
 		if i == from {
+			offlineAt = r.sh.clock.Now()
 			o.goOffline()
 			r.note("offline")
 			b = r.newBridge()
 			w.switched()
 		}
 		if i == to {
+			// A manager's reassignment on the server while the client was
+			// offline reaches the bridge only at the switch.
+			for _, so := range r.objs {
+				if so.reassigned && !so.removedAt.Before(offlineAt) {
+					so.atSwitch = true
+				}
+			}
 			o.goOnline()
 			r.note("online")
 			b = r.newBridge()

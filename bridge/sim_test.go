@@ -393,7 +393,7 @@ func (r *simRun) userOp(op int) {
 	case 5: // a manager reassigns it to bob: it leaves alice's filter and view
 		o := live[g.IntN(len(live))]
 		o.touched = true
-		if id, ok := r.crmIDOf(o); ok && r.userCRM == nil { // no manager works in the user's replica
+		if id, ok := r.crmIDOf(o); ok {
 			_, o.otherSide = r.pimObject(o)
 			_, err := r.admin.Update(r.ctx, crm.Record{Entity: o.entity, ID: id,
 				Attrs: map[string]any{simOwnerFields: crm.Ref{Entity: crm.EntitySystemUser, ID: r.bob.ID}}}, nil)
