@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -124,5 +126,33 @@ func TestRandomizedBridgeOffline_Deterministic(t *testing.T) {
 		if runs[0] != runs[1] {
 			t.Errorf("seed %d: two runs differ:\n--- first\n%s\n--- second\n%s", seed, runs[0], runs[1])
 		}
+	}
+}
+
+// TestRandomizedBridgeOffline_Regressions replays the seeds kept in
+// testdata/randomized/offline-seeds.txt (one per line, # comments).
+func TestRandomizedBridgeOffline_Regressions(t *testing.T) {
+	data, err := os.ReadFile("testdata/randomized/offline-seeds.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(strings.SplitN(line, "#", 2)[0])
+		if line == "" {
+			continue
+		}
+		seed, err := strconv.ParseUint(line, 10, 64)
+		if err != nil {
+			t.Fatalf("offline-seeds.txt: %q: %v", line, err)
+		}
+		n++
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			vs, r, _ := e2eOfflineRun(t, seed)
+			e2eReport(t, seed, vs, r, false)
+		})
+	}
+	if n == 0 {
+		t.Fatal("offline-seeds.txt lists no seed")
 	}
 }
