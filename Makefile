@@ -38,8 +38,9 @@ faults: testdeps
 	PIMBRIDGE_KILL_POINTS=30 $(GO) test -run 'TestCrash_KillNine|TestFaults_' -timeout $(TIMEOUT) -v ./integration/
 
 # The randomized checks of issue 20 at their full count (2,000 planner
-# cases, 100 end-to-end runs); the -race build of `test` runs a few
-# end-to-end seeds only, its SQLite servers being several times slower.
+# cases, 100 end-to-end runs, 30 end-to-end runs that go offline mid-run);
+# the -race build of `test` runs a few end-to-end seeds only, its SQLite
+# servers being several times slower.
 randomized:
 	$(GO) test -count=1 -timeout $(TIMEOUT) -run 'TestRandomized' ./reconcile/ ./bridge/
 

@@ -53,6 +53,14 @@ type simObj struct {
 	unconfirmed bool
 	// removedAt is the time of the user's removal.
 	removedAt time.Time
+	// atSwitch: a PIM edit or a removal of it fell between the start of
+	// the bridge's last cycle before a switch of its CRM endpoint
+	// (go-offline, go-online) and its first full cycle after it (set by
+	// sim_offline_test.go).
+	atSwitch bool
+	// replayReplyLost: an offline replay request writing to it was applied
+	// by the server and its reply lost (set by sim_offline_test.go).
+	replayReplyLost bool
 }
 
 func (o *simObj) removed() bool { return o.crmDeleted || o.pimDeleted || o.reassigned }
@@ -94,6 +102,11 @@ type simRun struct {
 	wrapCol func(bridge.Collection) bridge.Collection
 
 	runErr error // the run did not end quiet
+	// crmURL and userCRM, when set, are the CRM the bridge and the user
+	// talk to instead of the server: the offline engine's local API
+	// (sim_offline_test.go).
+	crmURL  string
+	userCRM *crmclient.Client
 	// lostWrites are the PIM hrefs of PUTs whose outcome the bridge does
 	// not know: applied with the reply lost, or cut by a kill.
 	lostWrites map[string]bool
@@ -155,7 +168,11 @@ func (r *simRun) newBridge() *bridge.Bridge {
 	r.cache = cache
 	r.t.Cleanup(func() { cache.Close() })
 	ft := &faultTransport{base: http.DefaultTransport, run: r}
-	c, err := crmclient.New(r.sh.crm.URL, &crmclient.Options{User: r.alice.Name, Password: r.alice.Password,
+	crmURL := r.sh.crm.URL
+	if r.crmURL != "" {
+		crmURL = r.crmURL
+	}
+	c, err := crmclient.New(crmURL, &crmclient.Options{User: r.alice.Name, Password: r.alice.Password,
 		HTTPClient: &http.Client{Transport: ft, Timeout: 30 * time.Second}})
 	if err != nil {
 		r.t.Fatal(err)
@@ -250,7 +267,12 @@ func (r *simRun) run() {
 			r.note("cycle %d: %v", r.cycles, err)
 		}
 	}
-	// Quiescence: no faults, the clock past every retry delay.
+	r.quiesce(b)
+}
+
+// quiesce ends a run: quiet cycles (no faults, the clock past every retry
+// delay) until nothing moves.
+func (r *simRun) quiesce(b *bridge.Bridge) {
 	for i := 0; ; i++ {
 		r.sh.clock.Advance(2 * time.Hour)
 		var st bridge.Stats
@@ -354,7 +376,7 @@ func (r *simRun) userOp(op int) {
 		o.touched = true
 		if g.IntN(2) == 0 {
 			if id, ok := r.crmIDOf(o); ok {
-				_, err := r.admin.Get(r.ctx, o.entity, id)
+				_, err := r.viewCRM().Get(r.ctx, o.entity, id)
 				o.otherSide = err == nil
 			}
 			if r.pimDelete(o) {
@@ -363,7 +385,7 @@ func (r *simRun) userOp(op int) {
 			}
 		} else if id, ok := r.crmIDOf(o); ok {
 			_, o.otherSide = r.pimObject(o)
-			if err := r.alice.Client.Delete(r.ctx, o.entity, id, nil); err == nil {
+			if err := r.aliceCRM().Delete(r.ctx, o.entity, id, nil); err == nil {
 				o.crmDeleted, o.removedAt = true, r.sh.clock.Now()
 				r.note("crm delete %s", o.key)
 			}
@@ -397,6 +419,24 @@ func (r *simRun) userOp(op int) {
 	}
 }
 
+// aliceCRM is the CRM the user writes to: the server, or the local API
+// while offline.
+func (r *simRun) aliceCRM() *crmclient.Client {
+	if r.userCRM != nil {
+		return r.userCRM
+	}
+	return r.alice.Client
+}
+
+// viewCRM sees every record of the run (the admin), or the user's
+// replica while offline.
+func (r *simRun) viewCRM() *crmclient.Client {
+	if r.userCRM != nil {
+		return r.userCRM
+	}
+	return r.admin
+}
+
 func (r *simRun) col(o *simObj) *davext.Collection {
 	switch o.entity {
 	case crm.EntityAppointment:
@@ -413,7 +453,7 @@ func (r *simRun) create(o *simObj) bool {
 		if o.entity == crm.EntityAppointment {
 			attrs["scheduledstart"], attrs["scheduledend"] = o.start, o.start.Add(time.Hour)
 		}
-		rec, err := r.alice.Client.Create(r.ctx, crm.Record{Entity: o.entity, Attrs: attrs}, nil)
+		rec, err := r.aliceCRM().Create(r.ctx, crm.Record{Entity: o.entity, Attrs: attrs}, nil)
 		if err != nil {
 			r.t.Fatalf("seed %d: create %s: %v", r.seed, o.entity, err)
 		}
@@ -515,7 +555,7 @@ func (r *simRun) crmEdit(o *simObj) bool {
 		return false
 	}
 	next := fmt.Sprintf("d-%s-%d", o.key, o.crmEdits+1)
-	if _, err := r.alice.Client.Update(r.ctx, crm.Record{Entity: o.entity, ID: id, Attrs: map[string]any{"description": next}}, nil); err != nil {
+	if _, err := r.aliceCRM().Update(r.ctx, crm.Record{Entity: o.entity, ID: id, Attrs: map[string]any{"description": next}}, nil); err != nil {
 		return false
 	}
 	o.crmEdits++

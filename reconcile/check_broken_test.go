@@ -64,6 +64,14 @@ var brokenPlanners = []struct {
 		}
 		return Reconcile(in)
 	}},
+	// A classification that takes a real cell for impossible: both sides
+	// edited since the snapshot answered as Invalid.
+	{invPlanValid, "BothSidesEditedTakenForInvalid", func(in PairInput) PairPlan {
+		if Classify(in.Cell) == MergeBoth {
+			return PairPlan{Outcome: Invalid}
+		}
+		return Reconcile(in)
+	}},
 	{invNoDuplicates, "RelinkCreatesAgain", func(in PairInput) PairPlan {
 		out := Reconcile(in)
 		if out.Outcome == Link {
