@@ -67,17 +67,6 @@ var e2eKnownBroken = []knownBug{
 	// deletion is undone.
 	{e2eDeletionTable, "new: a PIM deletion racing an unconfirmed bridge write is undone (item re-created)",
 		func(o *simObj) bool { return o.pimDeleted && (o.raced || o.unconfirmed) }},
-	// Found by this check (soak seed 291865906): a merge with edits on both
-	// sides (CRM later) writes the PIM side first and stores the
-	// intermediate snapshot with the PIM object as it now is, which already
-	// carries the user's PIM edit; the CRM write then meets 412 (a new CRM
-	// edit), and on the re-read the PIM edit equals the stored raw object,
-	// so it no longer counts as an edit: CRM keeps the old value, the sides
-	// never converge.
-	{e2eWritesKept, "new: a two-step merge cut by a 412 loses the PIM edit (raw snapshot already has it)",
-		func(o *simObj) bool { return o.pimEdits > 0 && o.crmEdits > 0 && o.raced }},
-	{e2eConverges, "new: a two-step merge cut by a 412 loses the PIM edit (raw snapshot already has it)",
-		func(o *simObj) bool { return o.pimEdits > 0 && o.crmEdits > 0 && o.raced }},
 }
 
 func knownFor(v e2eViolation) (string, bool) {
