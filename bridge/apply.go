@@ -485,6 +485,15 @@ func (b *Bridge) createInCRM(ctx context.Context, cs *cycleState, pr *pair, plan
 	}
 	pr.rec, pr.crmExists = rec, true
 	pr.rec.Entity = pr.m.CRMEntity
+	// The record now holds what the bridge sent, made from the PIM object
+	// as read: that is the snapshot until the X-CRM-ID write-back confirms
+	// it. Should the write-back meet a 412 (the user edited the object
+	// meanwhile) or be cut, the re-read judges the PIM object against it
+	// (its differing fields are PIM edits), not as a re-link where the
+	// bridge's own create would count as the later CRM edit.
+	if err := b.putSnapshot(ctx, pr, plan.Snapshot, pr.obj.Data); err != nil {
+		return err
+	}
 	if err := b.ensurePIM(ctx, cs, pr); err != nil {
 		return err
 	}

@@ -48,13 +48,6 @@ var e2eKnownBroken = []knownBug{
 	// PIM item stays, linked, forever.
 	{e2eDeletionTable, "new: no tombstone for a bridge-created record deleted before the next prepare",
 		func(o *simObj) bool { return o.fromPIM && o.crmDeleted }},
-	// Found by this check (seeds 73, 97): the user edits a new PIM item
-	// while the bridge creates its CRM record from the older read; the
-	// X-CRM-ID write-back meets 412, the pair is re-linked without a
-	// snapshot, and the bridge's own create counts as the later CRM edit:
-	// the user's PIM edit is overwritten with the old value.
-	{e2eWritesKept, "new: a PIM edit racing the create in CRM is overwritten by the older value",
-		func(o *simObj) bool { return o.fromPIM && o.raced }},
 	// Found by this check (seed 27): the user deletes a new PIM item while
 	// the bridge creates its CRM record; the write-back meets 404 and the
 	// bridge creates the item on the PIM side again (a new href): the
