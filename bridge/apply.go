@@ -214,6 +214,19 @@ func (b *Bridge) applyOnce(ctx context.Context, cs *cycleState, l *lane, p idmap
 				in.Cell.PIM = reconcile.Modified
 			}
 		}
+	case pr.crmExists && !pr.pimExists && p.PIMChange == idmap.ChangeDeleted:
+		// No snapshot, but the server reported the removal of the object
+		// at the pair's href: a write whose outcome the bridge never
+		// learned (a create with its reply lost, or cut by a kill) did
+		// happen, and the user deleted the object. A PIM deletion, judged
+		// by the deletion table against the record as it is, not an
+		// object never written to create again.
+		in.Cell = reconcile.Cell{HasBase: true, PIM: reconcile.Deleted}
+		in.PIMEvent = reconcile.PIMDeleted
+		if ev := crmRemoval(p, true); ev != 0 {
+			in.Cell.CRM, in.CRMEvent = reconcile.Deleted, ev
+		}
+		in.Fields.Base = crmF
 	case !pr.crmExists && pr.pimExists && !pr.m.TrackedFromPIM:
 		// The object names a CRM record (X-CRM-ID) that cannot be read, and
 		// there is no snapshot (the cache was lost): a removal in CRM,

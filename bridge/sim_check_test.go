@@ -48,18 +48,6 @@ var e2eKnownBroken = []knownBug{
 	// PIM item stays, linked, forever.
 	{e2eDeletionTable, "new: no tombstone for a bridge-created record deleted before the next prepare",
 		func(o *simObj) bool { return o.fromPIM && o.crmDeleted }},
-	// Found by this check (seed 27): the user deletes a new PIM item while
-	// the bridge creates its CRM record; the write-back meets 404 and the
-	// bridge creates the item on the PIM side again (a new href): the
-	// deletion is undone on both sides.
-	// Found by this check (seeds 27 of the first generator, 294,
-	// soak 291865470): the user deletes a PIM item while a bridge write
-	// whose outcome it does not know (create in CRM from it, or its create on the PIM side with the
-	// reply lost) is pending; the bridge finds the object gone, takes it
-	// for never written and creates it on the PIM side again: the
-	// deletion is undone.
-	{e2eDeletionTable, "new: a PIM deletion racing an unconfirmed bridge write is undone (item re-created)",
-		func(o *simObj) bool { return o.pimDeleted && (o.raced || o.unconfirmed) }},
 }
 
 func knownFor(v e2eViolation) (string, bool) {
