@@ -40,15 +40,7 @@ type knownBug struct {
 }
 
 // e2eKnownBroken: the lead removes an entry once its fix is merged.
-var e2eKnownBroken = []knownBug{
-	// Found by this check (seed 14): a record the bridge created in CRM
-	// from the PIM side and deleted in CRM before the bridge's next cycle
-	// never gets a tombstone (crmstore Prepare marks deletes only on
-	// syncentry rows, and the bridge's own create has none yet), so the
-	// PIM item stays, linked, forever.
-	{e2eDeletionTable, "new: no tombstone for a bridge-created record deleted before the next prepare",
-		func(o *simObj) bool { return o.fromPIM && o.crmDeleted }},
-}
+var e2eKnownBroken = []knownBug{}
 
 func knownFor(v e2eViolation) (string, bool) {
 	for _, k := range e2eKnownBroken {

@@ -109,3 +109,22 @@ func TestCreate_PIMDeletionAfterUnconfirmedCreateKept(t *testing.T) {
 		h.wantCRM(crm.EntityTask, r.ID, false)
 	})
 }
+
+// A record the bridge created in CRM from a PIM item and that is deleted in
+// CRM before the bridge's next cycle gets a tombstone in that cycle's batch
+// (the subscription had no SyncEntry row for it yet): an open task deleted
+// in CRM is deleted on the PIM side, not kept linked to nothing.
+func TestCreate_BridgeCreatedRecordDeletedBeforeNextPrepareGetsTombstone(t *testing.T) {
+	eachDAV(t, []davFactory{fast}, func(t *testing.T, h *harness) {
+		b := h.alice()
+		for _, n := range []string{"one", "two"} {
+			h.putPIM(h.Tasks, n+".ics", vtodo("tomb-"+n, "Other "+n))
+		}
+		h.sync(b)
+		id, href := h.tracked(b, h.Tasks, crm.EntityTask, "gone.ics", vtodo("tomb-gone", "Deleted in CRM"))
+		h.crmDelete(h.CRM.Alice, crm.EntityTask, id)
+		h.sync(b)
+		h.sync(b)
+		h.wantPIM(h.Tasks, href, false)
+	})
+}
