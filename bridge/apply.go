@@ -214,6 +214,19 @@ func (b *Bridge) applyOnce(ctx context.Context, cs *cycleState, l *lane, p idmap
 				in.Cell.PIM = reconcile.Modified
 			}
 		}
+	case pr.crmExists && !pr.pimExists && p.PIMChange == idmap.ChangeDeleted:
+		// No snapshot, but the server reported the removal of the object
+		// at the pair's href: a write whose outcome the bridge never
+		// learned (a create with its reply lost, or cut by a kill) did
+		// happen, and the user deleted the object. A PIM deletion, judged
+		// by the deletion table against the record as it is, not an
+		// object never written to create again.
+		in.Cell = reconcile.Cell{HasBase: true, PIM: reconcile.Deleted}
+		in.PIMEvent = reconcile.PIMDeleted
+		if ev := crmRemoval(p, true); ev != 0 {
+			in.Cell.CRM, in.CRMEvent = reconcile.Deleted, ev
+		}
+		in.Fields.Base = crmF
 	case !pr.crmExists && pr.pimExists && !pr.m.TrackedFromPIM:
 		// The object names a CRM record (X-CRM-ID) that cannot be read, and
 		// there is no snapshot (the cache was lost): a removal in CRM,
@@ -485,6 +498,15 @@ func (b *Bridge) createInCRM(ctx context.Context, cs *cycleState, pr *pair, plan
 	}
 	pr.rec, pr.crmExists = rec, true
 	pr.rec.Entity = pr.m.CRMEntity
+	// The record now holds what the bridge sent, made from the PIM object
+	// as read: that is the snapshot until the X-CRM-ID write-back confirms
+	// it. Should the write-back meet a 412 (the user edited the object
+	// meanwhile) or be cut, the re-read judges the PIM object against it
+	// (its differing fields are PIM edits), not as a re-link where the
+	// bridge's own create would count as the later CRM edit.
+	if err := b.putSnapshot(ctx, pr, plan.Snapshot, pr.obj.Data); err != nil {
+		return err
+	}
 	if err := b.ensurePIM(ctx, cs, pr); err != nil {
 		return err
 	}
@@ -495,7 +517,7 @@ func (b *Bridge) createInCRM(ctx context.Context, cs *cycleState, pr *pair, plan
 // snapshot after each step.
 func (b *Bridge) merge(ctx context.Context, cs *cycleState, pr *pair, plan *reconcile.Plan) error {
 	var refused []string // fields CRM did not take (closed or not writable)
-	for _, st := range plan.Steps {
+	for i, st := range plan.Steps {
 		attrs, err := attrsOf(pr.m.CRMEntity, st.Fields)
 		if err != nil {
 			return &itemError{Err: err}
@@ -539,7 +561,11 @@ func (b *Bridge) merge(ctx context.Context, cs *cycleState, pr *pair, plan *reco
 			delete(cs.crmSeen, pr.m.CRMID)
 			cs.stats.updatedInCRM(pr.m.CRMEntity)
 		}
-		if err := b.putSnapshot(ctx, pr, unsent(st.Snapshot, refused, pr)); err != nil {
+		raw, err := b.pendingRaw(ctx, cs, pr, st.Snapshot, plan.Steps[i+1:])
+		if err != nil {
+			return err
+		}
+		if err := b.putSnapshot(ctx, pr, unsent(st.Snapshot, refused, pr), raw); err != nil {
 			return err
 		}
 	}
@@ -567,9 +593,40 @@ func unsent(snap reconcile.Fields, refused []string, pr *pair) reconcile.Fields 
 	return out.Compact()
 }
 
-func (b *Bridge) putSnapshot(ctx context.Context, pr *pair, f reconcile.Fields) error {
+// pendingRaw returns the raw PIM object to store with an intermediate
+// snapshot snap: the PIM object as it now is, with the fields a later step
+// has yet to write to CRM set back to snap's (base) values. The raw object
+// is what a PIM edit is judged against; were it the object as it is, a PIM
+// edit written to the PIM side's own object but not yet to CRM (the CRM
+// write cut by a 412 or a crash) would equal it on the re-read and no
+// longer count as an edit: CRM would keep the old value.
+func (b *Bridge) pendingRaw(ctx context.Context, cs *cycleState, pr *pair, snap reconcile.Fields, rest []reconcile.Step) ([]byte, error) {
+	pending := reconcile.Fields{}
+	for _, st := range rest {
+		if st.Dir != reconcile.ToCRM {
+			continue
+		}
+		for k := range st.Fields {
+			pending[k] = snap[k]
+		}
+	}
+	if len(pending) == 0 || !pr.pimExists {
+		return pr.obj.Data, nil
+	}
+	attrs, err := attrsOf(pr.m.CRMEntity, pending)
+	if err != nil {
+		return nil, &itemError{Err: err}
+	}
+	raw, err := b.patch(pr, pr.obj.Data, crm.Record{Entity: pr.m.CRMEntity, ID: pr.m.CRMID, Attrs: attrs}, b.mapOpts(ctx, cs, pr))
+	if err != nil {
+		return nil, &itemError{Err: err}
+	}
+	return raw, nil
+}
+
+func (b *Bridge) putSnapshot(ctx context.Context, pr *pair, f reconcile.Fields, raw []byte) error {
 	return b.opts.Cache.Tx(ctx, func(tx *idmap.Tx) error {
-		if err := tx.PutSnapshot(ctx, pr.m.MapID, idmap.Snapshot{Fields: f.MarshalSnapshot(), Raw: pr.obj.Data, ETag: pr.obj.ETag}); err != nil {
+		if err := tx.PutSnapshot(ctx, pr.m.MapID, idmap.Snapshot{Fields: f.MarshalSnapshot(), Raw: raw, ETag: pr.obj.ETag}); err != nil {
 			return err
 		}
 		return tx.SetETag(ctx, pr.m.MapID, pr.obj.ETag)

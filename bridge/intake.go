@@ -288,8 +288,13 @@ func (b *Bridge) pimIntake(ctx context.Context, cs *cycleState, l *lane) error {
 				return err
 			}
 		}
-		gone := func(m idmap.Mapping) error {
-			if !m.Linked || m.DeletedLocally || m.ETag == "" {
+		// gone records the removal of a mapped object. One the bridge never
+		// saw written (no ETag) counts only when the server reported its
+		// removal: it was written after all (a create whose reply was lost)
+		// and the user deleted it. Missing from a full listing, it may
+		// never have been written.
+		gone := func(m idmap.Mapping, reported bool) error {
+			if !m.Linked || m.DeletedLocally || m.ETag == "" && !reported {
 				return nil
 			}
 			return record(m, idmap.ChangeDeleted, now)
@@ -302,7 +307,7 @@ func (b *Bridge) pimIntake(ctx context.Context, cs *cycleState, l *lane) error {
 			if err != nil {
 				return err
 			}
-			if err := gone(m); err != nil {
+			if err := gone(m, true); err != nil {
 				return err
 			}
 		}
@@ -312,7 +317,7 @@ func (b *Bridge) pimIntake(ctx context.Context, cs *cycleState, l *lane) error {
 				return err
 			}
 			for _, m := range ms {
-				if err := gone(m); err != nil {
+				if err := gone(m, false); err != nil {
 					return err
 				}
 			}

@@ -41,43 +41,6 @@ type knownBug struct {
 
 // e2eKnownBroken: the lead removes an entry once its fix is merged.
 var e2eKnownBroken = []knownBug{
-	// Found by this check (seed 14): a record the bridge created in CRM
-	// from the PIM side and deleted in CRM before the bridge's next cycle
-	// never gets a tombstone (crmstore Prepare marks deletes only on
-	// syncentry rows, and the bridge's own create has none yet), so the
-	// PIM item stays, linked, forever.
-	{e2eDeletionTable, "new: no tombstone for a bridge-created record deleted before the next prepare",
-		func(o *simObj) bool { return o.fromPIM && o.crmDeleted }},
-	// Found by this check (seeds 73, 97): the user edits a new PIM item
-	// while the bridge creates its CRM record from the older read; the
-	// X-CRM-ID write-back meets 412, the pair is re-linked without a
-	// snapshot, and the bridge's own create counts as the later CRM edit:
-	// the user's PIM edit is overwritten with the old value.
-	{e2eWritesKept, "new: a PIM edit racing the create in CRM is overwritten by the older value",
-		func(o *simObj) bool { return o.fromPIM && o.raced }},
-	// Found by this check (seed 27): the user deletes a new PIM item while
-	// the bridge creates its CRM record; the write-back meets 404 and the
-	// bridge creates the item on the PIM side again (a new href): the
-	// deletion is undone on both sides.
-	// Found by this check (seeds 27 of the first generator, 294,
-	// soak 291865470): the user deletes a PIM item while a bridge write
-	// whose outcome it does not know (create in CRM from it, or its create on the PIM side with the
-	// reply lost) is pending; the bridge finds the object gone, takes it
-	// for never written and creates it on the PIM side again: the
-	// deletion is undone.
-	{e2eDeletionTable, "new: a PIM deletion racing an unconfirmed bridge write is undone (item re-created)",
-		func(o *simObj) bool { return o.pimDeleted && (o.raced || o.unconfirmed) }},
-	// Found by this check (soak seed 291865906): a merge with edits on both
-	// sides (CRM later) writes the PIM side first and stores the
-	// intermediate snapshot with the PIM object as it now is, which already
-	// carries the user's PIM edit; the CRM write then meets 412 (a new CRM
-	// edit), and on the re-read the PIM edit equals the stored raw object,
-	// so it no longer counts as an edit: CRM keeps the old value, the sides
-	// never converge.
-	{e2eWritesKept, "new: a two-step merge cut by a 412 loses the PIM edit (raw snapshot already has it)",
-		func(o *simObj) bool { return o.pimEdits > 0 && o.crmEdits > 0 && o.raced }},
-	{e2eConverges, "new: a two-step merge cut by a 412 loses the PIM edit (raw snapshot already has it)",
-		func(o *simObj) bool { return o.pimEdits > 0 && o.crmEdits > 0 && o.raced }},
 	// Found by the offline runs (sim_offline_test.go, seeds 3, 4, 10, 17, 23,
 	// 24): a switch of the bridge's CRM endpoint (go-offline, go-online)
 	// gives it another outlook subscription id than the cached one, so

@@ -169,3 +169,42 @@ func TestMerge_PreconditionFailedMerged(t *testing.T) {
 		}
 	})
 }
+
+// A merge with edits on both sides, CRM changed later, writes the PIM side
+// first; when the CRM write then meets a 412 (a new CRM edit), the PIM
+// side's edit not yet written to CRM must still count as a PIM edit on the
+// re-read: it reaches CRM, and both sides converge.
+func TestMerge_TwoStepMergeCutBy412KeepsPIMEdit(t *testing.T) {
+	eachDAV(t, allDAV, func(t *testing.T, h *harness) {
+		b := h.alice()
+		c, href := h.synced(b, h.Book, h.CRM.Alice, crm.EntityContact, map[string]any{"lastname": "Cut", "nickname": "Old"})
+		h.editPIM(h.Book, href, func(s string) string {
+			s = replaceLine(s, "NICKNAME:", "NICKNAME:Typed")
+			return replaceLine(s, "REV:", rev(time.Now().Add(-time.Hour)))
+		})
+		h.update(h.CRM.Alice, crm.EntityContact, c.ID, map[string]any{"jobtitle": "Pilot"})
+		h.WrapCRM = func(c2 bridge.CRM) bridge.CRM {
+			return &raceCRM{CRM: c2, edit: func() {
+				h.update(h.CRM.Alice, crm.EntityContact, c.ID, map[string]any{"department": "Ops"})
+			}}
+		}
+		b = h.bridgeFor(h.CRM.Alice, "desktop", h.stateRoot()+"/desktop")
+		st := h.sync(b)
+		if st.Retried == 0 {
+			t.Errorf("no CRM 412 was met: %+v", st)
+		}
+		h.WrapCRM = nil
+		b = h.bridgeFor(h.CRM.Alice, "desktop", h.stateRoot()+"/desktop")
+		h.sync(b)
+		r, _ := h.get(crm.EntityContact, c.ID)
+		if r.Attrs["nickname"] != "Typed" || r.Attrs["jobtitle"] != "Pilot" || r.Attrs["department"] != "Ops" {
+			t.Errorf("CRM = nickname %v, jobtitle %v, department %v; want Typed, Pilot, Ops", r.Attrs["nickname"], r.Attrs["jobtitle"], r.Attrs["department"])
+		}
+		d, _, _ := h.pimGet(h.Book, href)
+		for _, want := range []string{"NICKNAME:Typed", "TITLE:Pilot", "Ops"} {
+			if !strings.Contains(string(d), want) {
+				t.Errorf("PIM lacks %q:\n%s", want, d)
+			}
+		}
+	})
+}

@@ -179,6 +179,18 @@ func (t *txn) prepareEntity(ctx context.Context, sub string, sp crmserver.SyncSp
 		if err := exec(toDelete+`IN (SELECT id FROM tombstones WHERE entity = ? AND version > ?)`, gen, sub, e.Name, e.Name, cursor); err != nil {
 			return err
 		}
+		// A record created with a client-chosen id since the last prepare
+		// and deleted before this one has no row yet: its creator (a sync
+		// client writing its own item to CRM) holds it all the same, so it
+		// gets a delete row. A client that never had the id ignores it.
+		if !sp.Excluded {
+			if err := exec(`INSERT INTO syncentry (sub, entity, objectid, state, version, gen)
+				SELECT ?, ?, tb.id, 2, tb.version, ? FROM tombstones tb
+				WHERE tb.entity = ? AND tb.version > ? AND tb.id IN (SELECT id FROM create_hash WHERE entity = ?)
+				ON CONFLICT (sub, entity, objectid) DO NOTHING`, sub, e.Name, gen, e.Name, cursor, e.Name); err != nil {
+				return err
+			}
+		}
 		if hasNow(sp.Filter) {
 			if err := exec(toDelete+`IN (SELECT t.id FROM syncentry s JOIN `+tbl+` t ON t.id = s.objectid
 				WHERE s.sub = ? AND s.entity = ? AND s.state != 2 AND NOT `+cond+`)`,
