@@ -3,6 +3,7 @@ package crmserver_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -331,5 +332,30 @@ func TestSync_PartyFilter(t *testing.T) {
 	prep, _ = meg.Client.Prepare(ctx, sub.ID)
 	if c := prep.Count("appointment"); c.DeleteCount != 1 {
 		t.Errorf("after removal = %+v, want 1 delete", c)
+	}
+}
+
+// TestSync_AddressBookCarriesAccountsAndUsers: the addressbook (directory)
+// subscription carries what the directory book shows, accounts and users;
+// contacts reach the PIM side through the outlook subscription, so an
+// addressbook subscription holding them would keep one pending sync entry
+// per contact that no client ever fetches.
+func TestSync_AddressBookCarriesAccountsAndUsers(t *testing.T) {
+	srv := crmtest.Start(t, nil)
+	ctx := context.Background()
+	sub, err := srv.Alice.Client.Subscribe(ctx, "desk", crmclient.KindAddressBook)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := srv.Alice.Client.Prepare(ctx, sub.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range p.Entities {
+		got = append(got, c.Entity)
+	}
+	if len(got) != 2 || !slices.Contains(got, crm.EntityAccount) || !slices.Contains(got, crm.EntitySystemUser) {
+		t.Errorf("addressbook prepare entities = %v, want [account systemuser]", got)
 	}
 }

@@ -44,7 +44,7 @@ func SubscriptionEntities(m *crm.Metadata, kind string) []*crm.Entity {
 	case KindOutlook:
 		names = []string{crm.EntityContact, crm.EntityTask, crm.EntityPhoneCall, crm.EntityLetter, crm.EntityFax, crm.EntityAppointment}
 	case KindAddressBook:
-		names = []string{crm.EntityContact, crm.EntityAccount, crm.EntitySystemUser}
+		names = []string{crm.EntityAccount, crm.EntitySystemUser} // contacts go through outlook
 	}
 	var out []*crm.Entity
 	for _, n := range names {
