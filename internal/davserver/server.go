@@ -289,11 +289,17 @@ func formatSyncToken(counter int64) string {
 	return syncTokenPrefix + strconv.FormatInt(counter, 10)
 }
 
-// parseSyncToken returns 0 for the empty token (initial sync).
+// initialSync is what parseSyncToken returns for the empty token. It is
+// not 0: an empty collection hands out the token "sync/0", and a client
+// syncing from it must hear of objects made and removed since (RFC 6578
+// section 3.5.2 reports removals only for a real token).
+const initialSync = -1
+
+// parseSyncToken returns initialSync for the empty token.
 func parseSyncToken(tok string) (int64, error) {
 	tok = strings.TrimSpace(tok)
 	if tok == "" {
-		return 0, nil
+		return initialSync, nil
 	}
 	rest, ok := strings.CutPrefix(tok, syncTokenPrefix)
 	if !ok {

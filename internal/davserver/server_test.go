@@ -530,3 +530,26 @@ func TestServer_EscapedNames(t *testing.T) {
 		t.Fatalf("GET %s = %d", href, g.code)
 	}
 }
+
+// TestServer_SyncFromEmptyCollectionReportsRemovals: the token an empty
+// collection hands out ("sync/0") is a real token, not an initial sync: an
+// object made and removed since is reported as removed, or a client that
+// lost the reply of its own PUT never hears that the user deleted it.
+func TestServer_SyncFromEmptyCollectionReportsRemovals(t *testing.T) {
+	env := newTestEnv(t)
+	const coll = "/alice/contacts/crm/"
+	empty := parseMS(t, env.sync(t, coll, "", ""))
+	if len(empty.Responses) != 0 || empty.SyncToken != syncTokenPrefix+"0" {
+		t.Fatalf("empty collection: %d responses, token %q; want 0, %s0", len(empty.Responses), empty.SyncToken, syncTokenPrefix)
+	}
+	if r := env.putCard(t, coll+"a.vcf", vcardText("a", "a"), nil); r.code != 201 {
+		t.Fatalf("PUT = %d", r.code)
+	}
+	if r := env.alice(t, http.MethodDelete, coll+"a.vcf", "", nil); r.code != 204 {
+		t.Fatalf("DELETE = %d", r.code)
+	}
+	inc := parseMS(t, env.sync(t, coll, empty.SyncToken, ""))
+	if len(inc.Responses) != 1 || inc.Responses[0].Href != coll+"a.vcf" || inc.Responses[0].Status != "HTTP/1.1 404 Not Found" {
+		t.Fatalf("sync from %s = %+v, want a.vcf removed", empty.SyncToken, inc.Responses)
+	}
+}

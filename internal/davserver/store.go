@@ -478,7 +478,7 @@ func bumpCounter(ctx context.Context, tx *sql.Tx, collID int64) (int64, error) {
 // changes returns the objects changed after token (live ones with data,
 // deleted ones as tombstones), oldest change first, at most limit of them
 // (limit <= 0: all), and the token that covers what was returned. A token of
-// 0 means an initial sync: live objects only. ErrInvalidSyncToken is returned
+// initialSync means an initial sync: live objects only. ErrInvalidSyncToken is returned
 // for a token newer than the counter or older than the purge mark.
 func (s *store) changes(ctx context.Context, collID, token int64, limit int) ([]object, int64, bool, error) {
 	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
@@ -493,11 +493,11 @@ func (s *store) changes(ctx context.Context, collID, token int64, limit int) ([]
 		}
 		return nil, 0, false, fmt.Errorf("davserver: changes: %w", err)
 	}
-	if token > counter || (token > 0 && token < purged) {
+	if token > counter || (token >= 0 && token < purged) {
 		return nil, 0, false, fmt.Errorf("davserver: changes since %d (have %d..%d): %w", token, purged, counter, ErrInvalidSyncToken)
 	}
 	q := `SELECT name, uid, etag, data, modseq, modtime FROM objects WHERE collection_id = ? AND modseq > ?`
-	if token == 0 {
+	if token == initialSync {
 		q += ` AND data IS NOT NULL`
 	}
 	q += ` ORDER BY modseq`
