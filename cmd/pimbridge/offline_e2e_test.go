@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -175,11 +176,13 @@ func TestOffline_EndToEndBinary(t *testing.T) {
 
 	// A tool writes through offline.listen while the daemon is killed.
 	acked := map[string]bool{}
+	var nacked atomic.Int64 // read while the writer runs
 	write := func(i int) error {
 		name := fmt.Sprintf("w%d", i)
 		_, err := local.Create(ctx, crm.Record{Entity: crm.EntityContact, Attrs: map[string]any{"lastname": name}}, nil)
 		if err == nil {
 			acked[name] = true
+			nacked.Add(1)
 		}
 		return err
 	}
@@ -193,7 +196,12 @@ func TestOffline_EndToEndBinary(t *testing.T) {
 			}
 		}
 	}()
-	time.Sleep(time.Duration(300+rand.IntN(500)) * time.Millisecond)
+	// Kill once a write went through (a loaded machine may take seconds
+	// for the first), at a random point after it.
+	for deadline := time.Now().Add(60 * time.Second); nacked.Load() == 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(time.Duration(rand.IntN(500)) * time.Millisecond)
 	daemon.Process.Signal(syscall.SIGKILL)
 	daemon.Wait()
 	<-done

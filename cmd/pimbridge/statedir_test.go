@@ -17,7 +17,7 @@ func TestLoadConfig_RelativeStateDir(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte("[client]\nstate_dir = \"state\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	g := &globals{configPath: cfg}
+	g := &globals{configPath: cfg, log: &logState{}}
 	c, err := g.loadConfig()
 	if err != nil {
 		t.Fatal(err)
