@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pimbridge/pimbridge/crm"
 	"github.com/pimbridge/pimbridge/crm/crmclient"
@@ -207,5 +208,33 @@ func TestReplay_BatchKeysCommitWithTheirGroup(t *testing.T) {
 		if got := lastname(t, c, id); got != "Other" {
 			t.Errorf("contact %s: lastname %q, want the in-between %q kept", id, got, "Other")
 		}
+	}
+}
+
+// TestReplay_KeysExpireAfterTTL: a replay key is kept ReplayKeyTTL (30
+// days); after that the same key applies again.
+func TestReplay_KeysExpireAfterTTL(t *testing.T) {
+	clk := &fakeClock{now: time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)}
+	plug := &postUpdates{n: map[crm.ID]int{}}
+	srv := crmtest.Start(t, &crmtest.Options{Now: clk.Now, Server: crmserver.Options{Now: clk.Now, Plugins: []crmserver.Plugin{plug}}})
+	id := replayContact(t, srv.Alice.Client, "Before")
+	path := "/api/data/contacts(" + id.String() + ")"
+	h := map[string]string{crmserver.HeaderReplayID: "k-ttl"}
+	send := func() {
+		t.Helper()
+		if st, _, b := raw(t, srv, "alice", crmtest.AlicePassword, "PATCH", path, h, `{"lastname":"Replayed"}`); st != http.StatusNoContent {
+			t.Fatalf("status %d %s", st, b)
+		}
+	}
+	send()
+	clk.Add(crmserver.ReplayKeyTTL - time.Hour)
+	send()
+	if got := plug.of(id); got != 1 {
+		t.Fatalf("within the TTL: plug-in ran %d times, want 1", got)
+	}
+	clk.Add(2 * time.Hour)
+	send()
+	if got := plug.of(id); got != 2 {
+		t.Errorf("after the TTL: plug-in ran %d times, want 2 (the key expired)", got)
 	}
 }
