@@ -53,14 +53,6 @@ var e2eKnownBroken = []knownBug{
 		func(o *simObj) bool { return o.atSwitch && o.pimEdits > 0 }},
 	{e2eDeletionTable, "new (offline): an endpoint switch restarts the subscription; a CRM removal around it never reaches the PIM side",
 		func(o *simObj) bool { return o.atSwitch && (o.crmDeleted || o.reassigned) }},
-	// Found by the offline runs (seed 192 of 1..250): the reply of a
-	// GoOnline $batch is lost after the server applied it; the rows stay
-	// queued and the next GoOnline sends them again, and the server
-	// applies each update a second time (no idempotency key on replayed
-	// writes): plug-ins and workflows run twice, and a change another user
-	// made in between is overwritten again.
-	{e2eReplayOnce, "new (offline): a replay batch whose reply was lost is applied again by the next GoOnline",
-		func(o *simObj) bool { return o.replayReplyLost }},
 }
 
 func knownFor(v e2eViolation) (string, bool) {

@@ -5,6 +5,7 @@ package bridge_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"strconv"
@@ -49,21 +50,31 @@ func TestRandomizedBridgeOffline_CatchesBrokenRule(t *testing.T) {
 		inv  string
 		wrap func(offline.Remote) offline.Remote
 	}{
-		// Every replayed write is sent twice (as a replay that ignores the
-		// server's answer and sends the row again would).
+		// Every replayed write is sent twice, the second time without its
+		// replay key (as a replay that ignores the server's answer and
+		// sends the row again under no key would; with the same key the
+		// server answers the second send without applying it).
 		{"ReplaySendsEachRowTwice", e2eReplayOnce, func(r offline.Remote) offline.Remote {
 			return brokenRemote{Remote: r,
 				do: func(ctx context.Context, method, path string, h http.Header, body []byte) (*crmclient.Response, error) {
 					if _, err := r.Do(ctx, method, path, h, body); err != nil {
 						return nil, err
 					}
+					h = h.Clone()
+					h.Del(crmserver.HeaderReplayID)
 					return r.Do(ctx, method, path, h, body)
 				},
 				batch: func(ctx context.Context, reqs []crmclient.BatchRequest) ([]crmclient.BatchResponse, error) {
 					if _, err := r.Batch(ctx, reqs); err != nil {
 						return nil, err
 					}
-					return r.Batch(ctx, reqs)
+					again := make([]crmclient.BatchRequest, len(reqs))
+					for i, q := range reqs {
+						q.Headers = maps.Clone(q.Headers)
+						delete(q.Headers, crmserver.HeaderReplayID)
+						again[i] = q
+					}
+					return r.Batch(ctx, again)
 				}}
 		}},
 		// The replay acknowledges every queued write without sending it:

@@ -55,6 +55,8 @@ type ReplayOptions struct {
 	OnError OnError
 	// Prompt, when set and OnError is "", is asked with the sync errors.
 	Prompt func(errs []Rejection) OnError
+
+	replayPrefix string // of the replay keys (set by the engine)
 }
 
 // ReplayReport describes one GoOnline.
@@ -160,6 +162,10 @@ func (e *Engine) goOnline(ctx context.Context, r Remote, o ReplayOptions, rep *R
 func (e *Engine) replay(ctx context.Context, r Remote, o ReplayOptions, rep *ReplayReport) error {
 	db := e.replica.DB()
 	r = e.withToken(ctx, r)
+	var err error
+	if o.replayPrefix, err = e.replayPrefix(ctx); err != nil {
+		return err
+	}
 	var after int64
 	for {
 		rows, err := queueRows(ctx, db, after, e.opts.ReplayChunk)
@@ -246,7 +252,34 @@ func (e *Engine) replayHeader(q QueueRow, o ReplayOptions) map[string]string {
 		h[crmserver.HeaderSuppressDuplicates] = "true"
 	}
 	h[crmserver.HeaderCallerOrigin] = crmserver.CallerOrigin{Kind: "Offline", QueuedAt: q.ActionDate}.String()
+	if o.replayPrefix != "" {
+		h[crmserver.HeaderReplayID] = o.replayPrefix + "/" + strconv.FormatInt(q.RowNumber, 10)
+	}
 	return h
+}
+
+// replayPrefix returns the prefix of this replica's replay keys: the
+// client id and a random id made once per replica, so that a key (prefix
+// and queue row number; row numbers are never reused in a replica) names
+// one queued request for good, also across a new replica of the same
+// client. The server applies a key once (crmserver.HeaderReplayID): a
+// replay whose answer was lost after the server applied it is answered,
+// not applied again, when the next GoOnline sends it.
+func (e *Engine) replayPrefix(ctx context.Context) (string, error) {
+	db := e.replica.DB()
+	p, err := getState(ctx, db, keyReplayPrefix)
+	if err != nil || p != "" {
+		return p, err
+	}
+	client := e.opts.ClientID
+	if len(client) > 64 {
+		client = client[:64]
+	}
+	p = client + "." + crm.NewID().String()
+	if err := setState(ctx, db, keyReplayPrefix, p); err != nil {
+		return "", err
+	}
+	return p, nil
 }
 
 func (e *Engine) batchRequest(q QueueRow, o ReplayOptions, group string) crmclient.BatchRequest {
@@ -503,6 +536,9 @@ func (e *Engine) retryErrors(ctx context.Context, r Remote, allowDuplicates bool
 		want[id] = true
 	}
 	o := ReplayOptions{AllowDuplicates: allowDuplicates}
+	if o.replayPrefix, err = e.replayPrefix(ctx); err != nil {
+		return 0, err
+	}
 	ok := 0
 	db := e.replica.DB()
 	for i := 0; i < len(errs); i++ {

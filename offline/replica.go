@@ -44,6 +44,7 @@ const (
 	keyLastError    = "last_error"
 	keyServerURL    = "server_url"
 	keyRefresh      = "refresh_interval"
+	keyReplayPrefix = "replay_prefix"
 )
 
 type execer interface {

@@ -124,9 +124,16 @@ func (s *Server) execute(ctx context.Context, p *Principal, tx Tx, r opRequest) 
 	if err := checkQueryOptions(r.query); err != nil {
 		return s.errResp(ctx, err)
 	}
+	key, err := replayKey(r.header)
+	if err != nil {
+		return s.errResp(ctx, err)
+	}
 	run := func(write bool, fn func(Tx) (opResponse, error)) opResponse {
 		var resp opResponse
 		var err error
+		if write && key != "" {
+			fn = s.replayOnce(ctx, p, r, key, fn)
+		}
 		if tx != nil {
 			resp, err = fn(tx)
 		} else if write {

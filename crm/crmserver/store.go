@@ -97,6 +97,12 @@ type Tx interface {
 	// (idempotent POST); SetCreateHash stores it.
 	CreateHash(ctx context.Context, e *crm.Entity, id crm.ID) (hash string, ok bool, err error)
 	SetCreateHash(ctx context.Context, e *crm.Entity, id crm.ID, hash string) error
+	// ReplayAnswer returns the answer recorded for a user's replay key
+	// (HeaderReplayID); ok is false when there is none. SetReplayAnswer
+	// records one, replacing an older one, and drops every key recorded
+	// before expireBefore.
+	ReplayAnswer(ctx context.Context, user crm.ID, key string) (a ReplayAnswer, ok bool, err error)
+	SetReplayAnswer(ctx context.Context, user crm.ID, key string, a ReplayAnswer, expireBefore time.Time) error
 	// Savepoint runs fn inside a savepoint of the transaction: when fn
 	// returns an error, every write fn made is undone, the transaction
 	// goes on, and that error is returned. Savepoints nest.

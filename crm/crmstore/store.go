@@ -22,6 +22,8 @@
 //   - users, roles, user_roles, tokens (bcrypt password hashes; only
 //     SHA-256 of tokens), subscriptions, syncentry, batches, syncinfo,
 //     localfilters, primaries: see migrations/0001_init.sql.
+//   - replay_keys: (user, key) of replayed writes with their answer, kept
+//     crmserver.ReplayKeyTTL: see migrations/0004_replay_keys.sql.
 //
 // # Sync
 //
