@@ -475,20 +475,35 @@ func (b *Bridge) missing(ctx context.Context, col Collection, hrefs []string) ([
 const settingSubscription = "outlook.subscription"
 
 // subscribe returns the outlook subscription. A cache that has not been
-// filled from it (a new or lost state dir) starts it over, so that the CRM
-// sends every record in the filter again and every pair is re-linked: what
-// an old cache acknowledged but never applied is not lost with it.
+// filled from it (a new or lost state dir, or another CRM endpoint after
+// go-offline or go-online) starts it over, so that the CRM sends every
+// record in the filter again: what an old cache acknowledged but never
+// applied is not lost with it. The pairs keep their snapshots, and the
+// records missing from the full set are found by absentFromFullSet; a full
+// set cut off after part of it was acknowledged starts over again.
 func (b *Bridge) subscribe(ctx context.Context, c CRM, dry bool) (crmclient.Subscription, error) {
 	sub, err := c.Subscribe(ctx, b.opts.ClientID, crmclient.KindOutlook)
 	if err == nil {
-		if id, serr := b.opts.Cache.Setting(ctx, settingSubscription); serr != nil || id != sub.ID {
+		id, serr := b.opts.Cache.Setting(ctx, settingSubscription)
+		restart := serr != nil || id != sub.ID
+		if !restart && !dry {
+			restart, err = b.initialCut(ctx, sub.ID)
+		}
+		if restart && err == nil {
 			if !dry {
 				if err = c.DeleteSubscription(ctx, sub.ID); err == nil {
 					sub, err = c.Subscribe(ctx, b.opts.ClientID, crmclient.KindOutlook)
 				}
 			}
 			if err == nil {
-				err = b.opts.Cache.Tx(ctx, func(tx *idmap.Tx) error { return tx.SetSetting(ctx, settingSubscription, sub.ID) })
+				err = b.opts.Cache.Tx(ctx, func(tx *idmap.Tx) error {
+					if !dry {
+						if err := b.markInitial(ctx, tx, sub.ID); err != nil {
+							return err
+						}
+					}
+					return tx.SetSetting(ctx, settingSubscription, sub.ID)
+				})
 			}
 		}
 	}

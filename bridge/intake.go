@@ -39,6 +39,18 @@ func (b *Bridge) crmIntake(ctx context.Context, cs *cycleState, subID string, l 
 			continue
 		}
 		ot, _ := idmap.ObjectTypeOf(ent)
+		// The subscription's initial full set of ent: the ids it holds.
+		var seen map[crm.ID]bool
+		mark := ""
+		if cs.plan == nil {
+			v, err := b.initialMark(ctx, ent)
+			if err != nil {
+				return err
+			}
+			if v == subID {
+				mark, seen = v, map[crm.ID]bool{}
+			}
+		}
 		var lastBatch uint64
 		for {
 			if err := ctx.Err(); err != nil {
@@ -49,6 +61,11 @@ func (b *Bridge) crmIntake(ctx context.Context, cs *cycleState, subID string, l 
 				return fmt.Errorf("bridge: %s batch: %w", ent, err)
 			}
 			if batch.Header.Result == crm.BatchEmpty || batch.ID == lastBatch {
+				if seen != nil && batch.Header.Result == crm.BatchEmpty {
+					if err := b.absentFromFullSet(ctx, l, ent, seen); err != nil {
+						return fmt.Errorf("bridge: %s full set: %w", ent, err)
+					}
+				}
 				break // the same batch again: it was not acknowledged (a dry run)
 			}
 			lastBatch = batch.ID
@@ -61,8 +78,25 @@ func (b *Bridge) crmIntake(ctx context.Context, cs *cycleState, subID string, l 
 				}
 				continue
 			}
+			for _, rec := range batch.Upserts {
+				if seen != nil {
+					seen[rec.ID] = true
+				}
+			}
+			for _, id := range append(slices.Clone(batch.Deletes), batch.Left...) {
+				if seen != nil {
+					seen[id] = true
+				}
+			}
 			now := b.now()
 			err = b.opts.Cache.Tx(ctx, func(tx *idmap.Tx) error {
+				if mark != "" {
+					// Acknowledged from here on: a cut now means the
+					// full set must come again.
+					if err := tx.SetSetting(ctx, initialKey(ent), mark+partialMark); err != nil {
+						return err
+					}
+				}
 				for _, rec := range batch.Upserts {
 					rec.Entity = ent
 					cs.crmSeen[rec.ID] = rec

@@ -1,0 +1,111 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+
+	"github.com/pimbridge/pimbridge/crm"
+	"github.com/pimbridge/pimbridge/idmap"
+)
+
+// A subscription that starts over (a new or lost cache, or a switch of the
+// CRM endpoint: go-offline, go-online) sends every record of the filter
+// again but knows nothing of what the old one sent: a record deleted or
+// moved out of the user's view meanwhile comes as no delete or left row.
+// The pairs keep their snapshots (the full set arrives as modifications
+// merged against them), and once an entity's full set is wholly read, a
+// mapped record missing from it left the user's view: a left-filter change
+// (DESIGN.md section 4 step 5). Only a delete row of the subscription
+// reports a deletion; the record cannot tell it apart, since a record the
+// user may no longer read is not found either. The pair's apply re-reads
+// the record and judges the removal by the deletion table: an item tracked
+// from the PIM side stays there, unlinked.
+
+// initialKey is the cache setting of an entity whose initial full set of
+// the subscription it names has not been wholly read yet; partialMark
+// follows the id once a batch of it was acknowledged.
+func initialKey(ent string) string { return "outlook.initial." + ent }
+
+const partialMark = "/partial"
+
+// initialEntities are the entities the bridge reads from the subscription.
+func (b *Bridge) initialEntities() []string {
+	var out []string
+	for _, l := range b.lanes {
+		for _, ent := range l.entities {
+			if b.opts.Settings.sendsToPIM(ent) {
+				out = append(out, ent)
+			}
+		}
+	}
+	return out
+}
+
+func (b *Bridge) initialMark(ctx context.Context, ent string) (string, error) {
+	v, err := b.opts.Cache.Setting(ctx, initialKey(ent))
+	if errors.Is(err, idmap.ErrNoSetting) {
+		return "", nil
+	}
+	return v, err
+}
+
+// initialCut reports whether an entity's initial full set of subID was
+// cut off after part of it was acknowledged: the rest alone cannot tell
+// which mapped records are missing, so the subscription starts over.
+func (b *Bridge) initialCut(ctx context.Context, subID string) (bool, error) {
+	for _, ent := range b.initialEntities() {
+		v, err := b.initialMark(ctx, ent)
+		if err != nil {
+			return false, err
+		}
+		if v == subID+partialMark {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// markInitial records that every entity's full set of subID is to come.
+func (b *Bridge) markInitial(ctx context.Context, tx *idmap.Tx, subID string) error {
+	for _, ent := range b.initialEntities() {
+		if err := tx.SetSetting(ctx, initialKey(ent), subID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// absentFromFullSet records a left-filter change for every mapped,
+// once-synced record of ent in lane l that the subscription's full set
+// (seen) left out, and clears the entity's mark.
+func (b *Bridge) absentFromFullSet(ctx context.Context, l *lane, ent string, seen map[crm.ID]bool) error {
+	ot, _ := idmap.ObjectTypeOf(ent)
+	ms, err := b.opts.Cache.List(ctx, idmap.ListFilter{Collection: l.col.Href(), ObjectType: ot, LinkedOnly: true})
+	if err != nil {
+		return err
+	}
+	var out []int64
+	for _, m := range ms {
+		if m.CRMEntity != ent || seen[m.CRMID] {
+			continue
+		}
+		// A pair never synced (no snapshot) may have no record yet (a
+		// PIM item whose create is pending): nothing to judge it by.
+		if _, err := b.opts.Cache.Snapshot(ctx, m.MapID); errors.Is(err, idmap.ErrNoSnapshot) {
+			continue
+		} else if err != nil {
+			return err
+		}
+		b.log.Info("bridge: mapped record missing from the subscription's full set", "entity", ent, "id", m.CRMID)
+		out = append(out, m.MapID)
+	}
+	now := b.now()
+	return b.opts.Cache.Tx(ctx, func(tx *idmap.Tx) error {
+		for _, id := range out {
+			if _, err := tx.RecordChange(ctx, id, idmap.SideCRM, idmap.ChangeLeftFilter, now); err != nil {
+				return err
+			}
+		}
+		return tx.SetSetting(ctx, initialKey(ent), "")
+	})
+}
