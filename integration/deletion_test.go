@@ -447,7 +447,7 @@ func TestDeletionRules(t *testing.T) {
 // stay linked: the PIM sync filter is the server's, fixed (seed 004), and
 // the local data filter shapes the offline subscription only (seed 001).
 func TestPIMSyncFilter_NotTheOfflineFilter(t *testing.T) {
-	eachDAV(t, []davFactory{fast, radicale}, func(t *testing.T, h *harness) {
+	eachDAV(t, allDAV, func(t *testing.T, h *harness) {
 		h.Settings = bridge.Settings{MassDeleteThreshold: 1}
 		b := h.alice()
 		c, chref := h.synced(b, h.Book, h.CRM.Alice, crm.EntityContact, map[string]any{"lastname": "Phone"})

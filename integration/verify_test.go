@@ -17,7 +17,7 @@ import (
 // when a notification is lost. The open task then follows the deletion
 // rule: deleted in CRM.
 func TestVerification_FindsDeletionTheDeltaMissed(t *testing.T) {
-	eachDAV(t, []davFactory{radicale, xandikos, fast}, func(t *testing.T, h *harness) {
+	eachDAV(t, allDAV, func(t *testing.T, h *harness) {
 		h.Settings = bridge.Settings{MassDeleteThreshold: 1}
 		b := h.alice()
 		tk, href := h.synced(b, h.Tasks, h.CRM.Alice, crm.EntityTask, map[string]any{"subject": "Verify me"})
