@@ -58,9 +58,6 @@ type simObj struct {
 	// (go-offline, go-online) and its first full cycle after it (set by
 	// sim_offline_test.go).
 	atSwitch bool
-	// replayReplyLost: an offline replay request writing to it was applied
-	// by the server and its reply lost (set by sim_offline_test.go).
-	replayReplyLost bool
 }
 
 func (o *simObj) removed() bool { return o.crmDeleted || o.pimDeleted || o.reassigned }
