@@ -31,20 +31,20 @@ FUZZTIME ?= 1m
 fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)
 
-# The full fault runs of issue 4: kill -9 at 30 random points of a 300-item
+# The full fault runs: kill -9 at 30 random points of a 300-item
 # two-way sync on davserver and Radicale (plain `go test` uses fewer points),
 # and the resetting proxy with 500s and 429s. About 10 minutes.
 faults: testdeps
 	PIMBRIDGE_KILL_POINTS=30 $(GO) test -run 'TestCrash_KillNine|TestFaults_' -timeout $(TIMEOUT) -v ./integration/
 
-# The randomized checks of issue 20 at their full count (2,000 planner
+# The randomized checks at their full count (2,000 planner
 # cases, 100 end-to-end runs, 30 end-to-end runs that go offline mid-run);
 # the -race build of `test` runs a few end-to-end seeds only, its SQLite
 # servers being several times slower.
 randomized:
 	$(GO) test -count=1 -timeout $(TIMEOUT) -run 'TestRandomized' ./reconcile/ ./bridge/
 
-# The randomized checks of issue 20 (planner and end to end) for SOAK each,
+# The randomized checks (planner and end to end) for SOAK each,
 # side by side (default 30m); prints cases/s and the seeds of any failure.
 SOAK ?= 30m
 soak:

@@ -321,8 +321,8 @@ func (b *Bridge) applyOnce(ctx context.Context, cs *cycleState, l *lane, p idmap
 // sync protocol reported (a tombstone) whose record is gone is a deletion in
 // CRM; a record that left the user's view, that is still readable after a
 // delete row (a server without left-filter rows), or that the user can no
-// longer read with no tombstone reported has left the filter (DESIGN.md
-// section 4 step 5): what was tracked from the PIM side then stays there.
+// longer read with no tombstone reported has left the filter
+// (docs/sync-rules.md): what was tracked from the PIM side then stays there.
 func crmRemoval(p idmap.Pending, crmExists bool) reconcile.Event {
 	switch {
 	case p.CRMChange == idmap.ChangeDeleted && !crmExists:

@@ -32,7 +32,7 @@ type FatalError struct{ Err error }
 func (e *FatalError) Error() string { return e.Err.Error() }
 func (e *FatalError) Unwrap() error { return e.Err }
 
-// Settings are the user's sync settings (config [sync], seed 004 Appendix C).
+// Settings are the user's sync settings (config [sync]).
 type Settings struct {
 	// ToPIM lists the entities sent PIM-ward (unchecked types may still be
 	// promoted from the PIM side). Nil means all of them.
@@ -53,7 +53,7 @@ type Settings struct {
 	// collection after each full cycle; 0 means reconcile.DefaultVerifyBatch,
 	// negative disables the job.
 	VerifyPerCycle int
-	// AllowDuplicates is sync.duplicates = "allow" (seed 002's personal
+	// AllowDuplicates is sync.duplicates = "allow" (the user's personal
 	// option): items new on the PIM side are created in CRM even when
 	// duplicate detection finds matches. False ("ask") makes such an item
 	// a sync error the user resolves (errors retry --allow-duplicate,
@@ -195,7 +195,7 @@ type CycleOptions struct {
 	ConfirmDeletes bool
 	// Light is a watch pass between full cycles: PIM-side changes only,
 	// track/update/untrack applied at once, deletions left for the next
-	// full cycle, no verification job (seed 004 Appendix B).
+	// full cycle, no verification job (reconcile.WhenApplied).
 	Light bool
 	// CRMEntities makes a light pass also pull the CRM changes of these
 	// entities (the change feed named them, live.go); their deletions

@@ -68,7 +68,7 @@ type PlannedWrite struct {
 }
 
 // Cycle runs one cycle over every configured item type: the full cycle of
-// DESIGN.md section 4, or a light watch pass (opts.Light). A secondary
+// docs/sync-rules.md, or a light watch pass (opts.Light). A secondary
 // bridge syncs none of these types and returns at once with Stats.Primary
 // false. Errors: *FatalError (ErrNoPrivilege, ErrNotPrimary, bad
 // credentials); a *reconcile.MassDeleteError when the guard held deletions
@@ -218,7 +218,7 @@ func isRemoval(p idmap.Pending) bool {
 }
 
 // appliesNow reports whether a light (watch) pass applies a pending pair:
-// what seed 004's immediate-sync table (reconcile.WhenApplied) says for the
+// what the immediate-sync table (reconcile.WhenApplied) says for the
 // user's action on a contact, task or appointment on the primary — track,
 // update, untrack at once, deletions at the next full cycle. A removal on
 // the CRM side (deleted, left the filter) waits for the full cycle too.
@@ -386,7 +386,7 @@ func isTransient(err error) bool {
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) || errors.Is(err, context.DeadlineExceeded)
 }
 
-// verify is the verification job (seed 004's reconciliation), run after
+// verify is the verification job (the reconciliation job), run after
 // every full cycle: a few mapped items per collection, oldest VerifiedTime
 // first; those gone from the PIM server get a PIM deletion for the next
 // cycle (a deletion the change feed missed).

@@ -16,7 +16,7 @@ import (
 	"github.com/pimbridge/pimbridge/pim"
 )
 
-// The directory (seed 000's Sync(AddressBook), seed 001's address book
+// The directory (Sync(AddressBook) over the addressbook
 // subscription): the CRM accounts and users the user can read, one way,
 // into an address book of their own (Options.Directory), so that any mail
 // client autocompletes them. CRM owns every card there: a PIM-side edit is

@@ -1,5 +1,5 @@
-// Package bridge runs the PIM sync of DESIGN.md section 4, the Outlook-style
-// bridge of seed 004: one cycle per item type (contacts <-> a CardDAV
+// Package bridge runs the PIM sync of docs/sync-rules.md, the Outlook-style
+// bridge: one cycle per item type (contacts <-> a CardDAV
 // address book; tasks, phone calls, letters and faxes <-> VTODO in a CalDAV
 // task list; appointments <-> VEVENT in a CalDAV calendar), with the client
 // cache in idmap, the decisions of reconcile and the formats of mapping.

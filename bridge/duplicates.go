@@ -12,7 +12,7 @@ import (
 )
 
 // Duplicates found when an item new on the PIM side is created in CRM
-// (seed 002): with sync.duplicates = "allow" the record is created anyway;
+// (docs/sync-rules.md, Duplicates): with sync.duplicates = "allow" the record is created anyway;
 // with "ask" the item becomes a sync error that the user resolves with
 // AllowDuplicate (create it anyway) or LinkSyncError (merge it into the
 // existing record). Nothing the user typed is dropped: the PIM item stays

@@ -15,7 +15,7 @@ import (
 // The pairs keep their snapshots (the full set arrives as modifications
 // merged against them), and once an entity's full set is wholly read, a
 // mapped record missing from it left the user's view: a left-filter change
-// (DESIGN.md section 4 step 5). Only a delete row of the subscription
+// (docs/sync-rules.md, Left the filter). Only a delete row of the subscription
 // reports a deletion; the record cannot tell it apart, since a record the
 // user may no longer read is not found either. The pair's apply re-reads
 // the record and judges the removal by the deletion table: an item tracked

@@ -128,7 +128,7 @@ func (b *Bridge) crmIntake(ctx context.Context, cs *cycleState, subID string, l 
 				}
 				// A delete row is a deletion in CRM (a tombstone); a left
 				// row is a record that left the user's view (reassigned,
-				// out of the filter): DESIGN.md section 4 step 5.
+				// out of the filter; docs/sync-rules.md).
 				removed := func(ids []crm.ID, kind idmap.ChangeKind) error {
 					for _, id := range ids {
 						m, err := tx.ByCRM(ctx, ent, id)

@@ -1,5 +1,5 @@
-// Package config is pimbridge's configuration: the TOML tree of DESIGN.md
-// section 6, its defaults, loading and validation.
+// Package config is pimbridge's configuration: the TOML tree README's
+// Settings table lists, its defaults, loading and validation.
 //
 // It owns the key names (an interface scripts rely on) and nothing else: it
 // never reads environment variables or secret files itself. Secrets are given
@@ -64,7 +64,7 @@ type Client struct {
 	StateDir string   `toml:"state_dir"` // "" means $XDG_STATE_HOME/pimbridge
 	Interval Duration `toml:"interval"`  // full cycle
 	Poll     Duration `toml:"poll"`      // change watch between cycles
-	Live     bool     `toml:"live"`      // hold the CRM change feed open (issue 19)
+	Live     bool     `toml:"live"`      // hold the CRM change feed open (live sync)
 }
 
 // DAV is the [carddav] table.
@@ -101,8 +101,8 @@ type IMAP struct {
 	SecretRef
 }
 
-// Sync is the [sync] table: which item types sync and the settings of seed
-// 004 Appendix C.
+// Sync is the [sync] table: which item types sync and the settings that
+// shape the sync (docs/sync-rules.md).
 type Sync struct {
 	Contacts             bool    `toml:"contacts"`
 	Tasks                bool    `toml:"tasks"`
@@ -118,7 +118,7 @@ type Sync struct {
 	MassDeleteThreshold  float64 `toml:"mass_delete_threshold"`
 	AttachmentSizeLimit  int64   `toml:"attachment_size_limit"` // bytes; 0 = no attachments
 	VerificationPerCycle int     `toml:"verification_per_cycle"`
-	// Duplicates is the personal option of seed 002: what happens when
+	// Duplicates is the user's personal option: what happens when
 	// duplicate detection finds matches for an item created on the PIM
 	// side or replayed by go-online: ask (a sync error the user resolves)
 	// or allow (create it anyway).
@@ -126,7 +126,7 @@ type Sync struct {
 }
 
 // Offline is the [offline] table: the offline engine and GoOffline batching
-// (defaults from seed 001).
+// (defaults in docs/offline.md).
 type Offline struct {
 	Listen string `toml:"listen"`
 	// AllowRemote must be true for a Listen address other than loopback:
@@ -178,7 +178,7 @@ func (d *Duration) UnmarshalText(b []byte) error {
 // MarshalText implements encoding.TextMarshaler.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }
 
-// Default returns the configuration with every default of DESIGN.md section 6.
+// Default returns the configuration with every default of README's Settings table.
 func Default() *Config {
 	return &Config{
 		CRM:    CRM{URL: "http://127.0.0.1:5555"},

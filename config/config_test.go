@@ -8,7 +8,8 @@ import (
 	"time"
 )
 
-// designExample is the config of DESIGN.md section 6, verbatim.
+// designExample is the documented example configuration: every table,
+// with the defaults spelled out.
 const designExample = `
 [crm]
 url = "http://127.0.0.1:5555"
@@ -71,16 +72,16 @@ refresh = "15m"
 func TestParse_designExample(t *testing.T) {
 	c, err := Parse([]byte(designExample))
 	if err != nil {
-		t.Fatalf("Parse(DESIGN.md example): %v", err)
+		t.Fatalf("Parse(designExample): %v", err)
 	}
 	if c.CRM.File != "/run/secrets/crm" || c.CalDAV.Tasks != "/alice/crm-tasks/" || c.Offline.MaxBatchTime.Duration != time.Minute {
-		t.Errorf("Parse(DESIGN.md example) = %+v", c)
+		t.Errorf("Parse(designExample) = %+v", c)
 	}
 	// The example spells out the defaults: the sections that are not
 	// connection details must equal Default().
 	d := Default()
 	if c.Sync != d.Sync || c.Offline != d.Offline || c.Client != d.Client {
-		t.Errorf("DESIGN.md example differs from Default():\n got %+v %+v %+v\nwant %+v %+v %+v", c.Sync, c.Offline, c.Client, d.Sync, d.Offline, d.Client)
+		t.Errorf("designExample differs from Default():\n got %+v %+v %+v\nwant %+v %+v %+v", c.Sync, c.Offline, c.Client, d.Sync, d.Offline, d.Client)
 	}
 }
 

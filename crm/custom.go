@@ -6,7 +6,7 @@ import (
 	"slices"
 )
 
-// Custom entities and relationships (issue 13 item 6). An admin makes a
+// Custom entities and relationships. An admin makes a
 // custom entity with a publisher prefix (new_project); it is user-owned, so
 // it has the system columns of every entity (ownerid, createdon, modifiedon,
 // versionnumber), a required primary name attribute and the Active/Inactive

@@ -116,7 +116,7 @@ func account() *Entity {
 	}
 }
 
-// contact carries every attribute of seed 004's contact mapping table.
+// contact carries every attribute of the contact mapping (mapping.MappedFields).
 func contact() *Entity {
 	return &Entity{
 		Name: EntityContact, SetName: "contacts", PrimaryKey: "contactid", PrimaryName: "fullname",

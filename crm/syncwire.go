@@ -56,7 +56,7 @@ const (
 // BatchHeaderSize is the size of the fixed batch header.
 const BatchHeaderSize = 16
 
-// SyncState values of a SyncEntry row (seed 001).
+// SyncState values of a SyncEntry row (docs/sync-protocol.md).
 const (
 	SyncStateSynced   = 0
 	SyncStateToSend   = 1

@@ -1,7 +1,7 @@
 // Package idmap is the bridge's client cache: the SQLite database in the
 // state directory that remembers which CRM record is which PIM object, what
 // is still to be applied, the last-synced state of every pair and how far
-// each collection has been read. It is seed 004's "Outlook Sync Client
+// each collection has been read. It is the "Outlook Sync Client
 // Cache" carried over to CardDAV, CalDAV (RFC 6352, 4791, 6578) and IMAP
 // (RFC 9051, 7162).
 //

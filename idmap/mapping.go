@@ -12,7 +12,7 @@ import (
 )
 
 // ObjectType is the kind of a mapped pair, numbered like Dynamics'
-// objecttypecode (seed 004's IDMappingTable.ObjectType int).
+// objecttypecode (IDMappingTable.ObjectType).
 type ObjectType int
 
 // Object types.
@@ -56,7 +56,7 @@ func ObjectTypeOf(entity string) (ObjectType, bool) {
 	return 0, false
 }
 
-// EntryID identifies the PIM side of a pair (seed 004's EntryId). For DAV it
+// EntryID identifies the PIM side of a pair (EntryId). For DAV it
 // is Collection + Href; for IMAP it is Collection (the mailbox) +
 // UIDValidity + UID, with Href empty.
 type EntryID struct {
@@ -223,7 +223,7 @@ func (o ops) Unvisited(ctx context.Context, collection string) ([]Mapping, error
 
 // OldestVerified returns up to n linked mappings of collection ("" for any)
 // with the oldest VerifiedTime first (never verified first, then map id):
-// the verification job's queue (seed 004's reconciliation job).
+// the verification job's queue (docs/sync-rules.md, A cycle).
 func (o ops) OldestVerified(ctx context.Context, collection string, n int) ([]Mapping, error) {
 	if n <= 0 {
 		return nil, nil
@@ -340,7 +340,7 @@ func (t *Tx) Unlink(ctx context.Context, mapID int64) error {
 }
 
 // MarkDeletedLocally records that the PIM object was deleted while the
-// CRM record stays (seed 004's DeletedLocally): the bridge must not push
+// CRM record stays (DeletedLocally): the bridge must not push
 // the record to the PIM side again. The pending change is dropped.
 func (t *Tx) MarkDeletedLocally(ctx context.Context, mapID int64) error {
 	res, err := t.q.ExecContext(ctx, "UPDATE idmapping SET deleted_locally=1 WHERE map_id=?", mapID)

@@ -27,7 +27,7 @@ func (s Side) String() string {
 	return fmt.Sprintf("Side(%d)", int(s))
 }
 
-// ChangeKind is what happened on one side (seed 004's OutlookChange and
+// ChangeKind is what happened on one side (Dynamics' OutlookChange and
 // CrmChange ints). The numbers are stored; never renumber.
 type ChangeKind int
 

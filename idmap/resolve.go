@@ -9,7 +9,7 @@ import (
 	"github.com/pimbridge/pimbridge/crm"
 )
 
-// Resolutions of a sync error the user chose for one item (seed 002: a
+// Resolutions of a sync error the user chose for one item (a
 // duplicate found on going online or synchronizing). They are kept in the
 // setting table under "duplicate.allow.<map id>" (map ids are never
 // reused), so the schema needs no migration.

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// Snapshot is seed 004's OriginalXML for one pair: the canonical bytes of
+// Snapshot is the OriginalXML of one pair (docs/sync-rules.md): the canonical bytes of
 // the last-synced mapped fields (idmap does not look inside), the raw PIM
 // object as the server last sent or accepted it, and that object's ETag.
 type Snapshot struct {

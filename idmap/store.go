@@ -67,7 +67,7 @@ type Store struct {
 
 // DSN returns the modernc.org/sqlite data source name for a cache file at
 // path: WAL, foreign keys, busy timeout, synchronous=NORMAL and immediate
-// write transactions (LIBRARIES.md §7).
+// write transactions: one writer at a time, no SQLITE_BUSY on upgrade.
 func DSN(path string) string {
 	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 	return "file:" + esc +

@@ -13,7 +13,7 @@ import (
 	"github.com/pimbridge/pimbridge/idmap"
 )
 
-// Issue 12 (acceptance): kill -9 while duplicate resolutions are applied.
+// Kill -9 while duplicate resolutions are applied.
 // Contacts made on the phone duplicate colleagues' CRM contacts; the user
 // resolves half with `errors retry ID --allow-duplicate` and half with
 // `errors link ID CRM-ID`, then runs of `pimbridge sync` are killed at

@@ -145,7 +145,7 @@ func (c *cli) killRuns(k int, maxDelay time.Duration, rng *rand.Rand) {
 }
 
 // faultItems is the size of the two-way data set of the fault tests: 300
-// (issue 4 item 7), or 120 in a -race build unless PIMBRIDGE_KILL_POINTS is
+// items, or 120 in a -race build unless PIMBRIDGE_KILL_POINTS is
 // set (make faults).
 func faultItems() int {
 	if raceDetector && os.Getenv("PIMBRIDGE_KILL_POINTS") == "" {
@@ -161,7 +161,7 @@ func killPoints() int {
 	return 4
 }
 
-// Issue 4 item 7: kill -9 at random points of a two-way sync of 300 items
+// Kill -9 at random points of a two-way sync of 300 items
 // with edits on both sides, then a normal run: zero lost edits, zero
 // duplicates. PIMBRIDGE_KILL_POINTS=30 (make faults) runs 30 kill points
 // per phase and adds Radicale.

@@ -19,7 +19,7 @@ import (
 	"github.com/pimbridge/pimbridge/pim/davext"
 )
 
-// Every row of DESIGN.md section 4's deletion table (reconcile.DeletionRules)
+// Every row of the deletion table (reconcile.DeletionRules)
 // end to end, in each direction, named after the row.
 
 type delRow struct {
@@ -444,8 +444,8 @@ func TestDeletionRules(t *testing.T) {
 
 // TestPIMSyncFilter_NotTheOfflineFilter: narrowing the offline data filter
 // (a small laptop replica) removes nothing from the PIM side, and the pairs
-// stay linked: the PIM sync filter is the server's, fixed (seed 004), and
-// the local data filter shapes the offline subscription only (seed 001).
+// stay linked: the PIM sync filter is the server's, fixed, and the
+// local data filter shapes the offline subscription only.
 func TestPIMSyncFilter_NotTheOfflineFilter(t *testing.T) {
 	eachDAV(t, allDAV, func(t *testing.T, h *harness) {
 		h.Settings = bridge.Settings{MassDeleteThreshold: 1}

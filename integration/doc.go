@@ -1,4 +1,4 @@
-// Package integration holds the end-to-end tests of the PIM sync (issue 4):
+// Package integration holds the end-to-end tests of the PIM sync:
 // the bridge against the project's CRM server (crm/crmtest) and against
 // CardDAV/CalDAV servers: the in-process internal/davserver for fast runs,
 // and real Radicale and Xandikos started by internal/realserver (skipped by

@@ -11,7 +11,7 @@ import (
 	"github.com/pimbridge/pimbridge/idmap"
 )
 
-// Duplicates from the PIM side (seed 002: duplicate detection runs when
+// Duplicates from the PIM side (duplicate detection runs when
 // synchronizing; a personal option decides whether a detected duplicate is
 // created). A contact made on the phone whose e-mail matches a CRM contact
 // the user can read is found by duplicate detection.

@@ -81,7 +81,7 @@ func (h *harness) wantOneToOne(col *davext.Collection, entities ...string) {
 	}
 }
 
-// Issue 4 item 4: delete the state dir and sync again: every item re-links,
+// Delete the state dir and sync again: every item re-links,
 // zero duplicates, nothing rewritten.
 func TestRelink_StateDirDeleted(t *testing.T) {
 	eachDAV(t, allDAV, func(t *testing.T, h *harness) {
@@ -116,7 +116,7 @@ func TestRelink_StateDirDeleted(t *testing.T) {
 	})
 }
 
-// Issue 4 item 5: revoking Sync to Outlook stops the sync with a clear error.
+// Revoking Sync to Outlook stops the sync with a clear error.
 func TestPrivilege_SyncToOutlookRevoked(t *testing.T) {
 	eachDAV(t, []davFactory{fast}, func(t *testing.T, h *harness) {
 		b := h.alice()
@@ -153,7 +153,7 @@ func TestPrivilege_SyncToOutlookRevoked(t *testing.T) {
 	})
 }
 
-// Issue 4 item 3: two bridges of one user against the same CRM and DAV
+// Two bridges of one user against the same CRM and DAV
 // server, run concurrently over many cycles with edits on all sides.
 func TestTwoBridges_Concurrent(t *testing.T) {
 	eachDAV(t, []davFactory{fast, radicale}, func(t *testing.T, h *harness) {
@@ -252,8 +252,8 @@ func TestTwoBridges_StalePrimaryMidCycle(t *testing.T) {
 	})
 }
 
-// Issue 4 item 8: malformed objects on the DAV server become sync errors
-// naming the item; all other items sync. Since issue 15 only objects with
+// Malformed objects on the DAV server become sync errors
+// naming the item; all other items sync. Only objects with
 // nothing usable are malformed (the malformed-* fixtures map best effort).
 func TestMalformed_ItemsBecomeSyncErrors(t *testing.T) {
 	bad := []struct{ col, name, data string }{

@@ -134,7 +134,7 @@ func (f *flaky) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.next.ServeHTTP(w, r)
 }
 
-// Issue 4 item 7 (second half): a TCP proxy that resets connections and
+// A TCP proxy that resets connections and
 // answers 500s and 429s mid-cycle, on the DAV and the CRM side: after the
 // faults stop, a normal run converges with zero lost edits and zero
 // duplicates.

@@ -50,7 +50,7 @@ const recurringEvent = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Test Client/
 	"BEGIN:VEVENT\r\nUID:series-1\r\nDTSTAMP:20260101T000000Z\r\nRECURRENCE-ID:20270112T090000Z\r\nDTSTART:20270112T100000Z\r\nDTEND:20270112T110000Z\r\n" +
 	"SUMMARY:Standup (moved)\r\nLOCATION:Room 2\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
 
-// Issue 4 item 6: unmapped properties written by real clients survive a full
+// Unmapped properties written by real clients survive a full
 // round trip through the bridge: the PUT body keeps every unmapped line
 // byte for byte, and after the server's own round trip the object holds the
 // same set of unmapped content lines.

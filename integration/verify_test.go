@@ -10,7 +10,7 @@ import (
 )
 
 // TestVerification_FindsDeletionTheDeltaMissed: the reconciliation job
-// (seed 004: after each synchronization a few mapped items are checked; a
+// (after each synchronization a few mapped items are checked; a
 // missing one becomes a deletion entry) runs after every full cycle and
 // finds an object deleted on the PIM server that the change feed never
 // reported, here by moving the bridge's sync token past the deletion, as

@@ -3,16 +3,16 @@
 // read), tasks, phone calls, letters and faxes <-> VTODO and appointments
 // <-> VEVENT (RFC 5545), and e-mail messages (RFC 5322, MIME, RFC 2231,
 // RFC 6532) -> CRM email records with attachments. The mapped fields are
-// those of seed 004's Data Mapping tables (MappedFields).
+// those of the Dynamics client's data mapping tables (MappedFields).
 //
 // The package is pure: no I/O, no database, no clock except Options.Now. It
 // imports only crm, the standard library and go-message.
 //
 // Reading uses an own lenient content-line parser rather than go-vcard /
 // go-ical: go-vcard mis-splits "\;" in N/ADR and silently drops lines, and
-// go-ical fails a whole calendar on one bad line (and can panic) — see
-// LIBRARIES.md sections 4-5. The parser records the byte range of every
-// line, which the writer needs anyway.
+// go-ical fails a whole calendar on one bad line (and can panic). The
+// parser records the byte range of every line, which the writer needs
+// anyway.
 //
 // Writing an existing object is a patch (PatchVCard, PatchICal): only the
 // lines of mapped properties whose value changes are rewritten (escaped,

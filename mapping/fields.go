@@ -8,7 +8,7 @@ import (
 	"github.com/pimbridge/pimbridge/crm"
 )
 
-// Mapped fields per entity (seed 004's Data Mapping tables). These are the
+// Mapped fields per entity (the Dynamics client's data mapping tables). These are the
 // CRM attributes a PIM object carries and the merge compares; everything
 // else on either side is left alone.
 var (

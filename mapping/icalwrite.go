@@ -350,8 +350,8 @@ func (w *icalWriter) times(isEvent bool) error {
 
 func isMidnight(t time.Time) bool { return t.Equal(t.Truncate(24 * time.Hour)) }
 
-// alarm keeps the reminder pimbridge adds at a task's due time (seed 004:
-// a due time set in CRM becomes a reminder; reminders are never read back).
+// alarm keeps the reminder pimbridge adds at a task's due time (a due time
+// set in CRM becomes a reminder; reminders are never read back).
 // Only the VALARM marked X-CRM-REMINDER is touched.
 func (w *icalWriter) alarm(due time.Time, on bool) {
 	var ours *component

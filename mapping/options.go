@@ -20,7 +20,7 @@ type Options struct {
 	// Location interprets floating times (no TZID, no Z). Nil means UTC.
 	Location *time.Location
 	// Company, when SetCompany is true, is written to the company component
-	// of ORG (the contact's parent account name; DESIGN.md section 4). It is
+	// of ORG (the contact's parent account name; one way, CRM to PIM). It is
 	// never read back. SetCompany false leaves the company as it is.
 	Company    string
 	SetCompany bool

@@ -2,7 +2,7 @@ package offline
 
 import "time"
 
-// BatchSettings are the dynamic batching parameters of seed 001 Appendix C
+// BatchSettings are the dynamic batching parameters (docs/offline.md)
 // (the [offline] table of the config). Zero fields take the seed's
 // defaults: 100000 rows, 10 s, 60 s, 2, 2, 3.
 type BatchSettings struct {

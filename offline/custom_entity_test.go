@@ -12,8 +12,8 @@ import (
 	"github.com/pimbridge/pimbridge/crm/crmtest"
 )
 
-// TestSchema_CustomEntityReachesReplica is issue 13 item 6 (seed 001's
-// DiffBuilder for entities and relationships): a custom entity and a
+// TestSchema_CustomEntityReachesReplica (schema propagation
+// of entities and relationships): a custom entity and a
 // one-to-many relationship made on the server after a first GoOffline
 // (and go-online) reach the replica at the next background refresh, with their rows; the
 // local API reads and writes them offline; go-online replays the writes;

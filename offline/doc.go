@@ -1,5 +1,4 @@
-// Package offline is the embedded offline engine (DESIGN.md section 3,
-// seeds 000, 001 and 002): a local replica of one user's CRM data, the
+// Package offline is the embedded offline engine (docs/offline.md): a local replica of one user's CRM data, the
 // GoOffline download in dynamically sized batches, the local Web API that
 // keeps working when the CRM server is out of reach, the offline queue of
 // the writes made there, the GoOnline replay of that queue, and the
@@ -23,7 +22,7 @@
 //   - offline_batches: the ids of the sync batches applied to the replica,
 //     written in the same transaction as the batch's rows, and whether the
 //     server acknowledged them; offline_fetches logs each fetch.
-//   - offline_queue: the offline queue (seed 001): row number, object id and
+//   - offline_queue: the offline queue: row number, object id and
 //     type, action time, command, method, url, headers, body, group id,
 //     state. A row is written in the same transaction as the replica write
 //     it records.

@@ -30,8 +30,7 @@ var (
 	// cannot hold (an unknown entity, a changed attribute type).
 	ErrClientVersion = errors.New("offline: server schema not supported by this client")
 	// ErrServerVersion: the server is older than this client: its schema
-	// lacks an entity or a built-in attribute the client has (seed 000's
-	// ClientVersionHigher).
+	// lacks an entity or a built-in attribute the client has (ClientVersionHigher).
 	ErrServerVersion = errors.New("offline: the server is older than this client")
 	// ErrSyncErrors: replay ended with rejected requests (see Errors).
 	ErrSyncErrors = errors.New("offline: replay left sync errors")
@@ -90,7 +89,7 @@ type Options struct {
 }
 
 // OfflineCapable is implemented by plug-ins that may run in the local API
-// (seed 001: "only plug-ins that have been marked to run while offline").
+// (only plug-ins marked to run while offline run there).
 type OfflineCapable interface {
 	OfflineCapable() bool
 }

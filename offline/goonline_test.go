@@ -197,7 +197,7 @@ func TestGoOnline_DuplicateDetectionChoice(t *testing.T) {
 	ctx := context.Background()
 	srv, e, lc := offlineAlice(t, nil, 0)
 	mustCreate(t, srv.Bob.Client, map[string]any{"lastname": "Existing", "emailaddress1": "dup@example.com"})
-	// Offline there is no duplicate detection (seed 002).
+	// Offline there is no duplicate detection; it runs at replay.
 	dup := mustCreate(t, lc, map[string]any{"lastname": "Copy", "emailaddress1": "dup@example.com"})
 	rep, err := e.GoOnline(ctx, srv.Alice.Client, ReplayOptions{Cred: aliceCred(), OnError: StayOffline})
 	if !errors.Is(err, ErrSyncErrors) || len(rep.Errors) != 1 || rep.Errors[0].Code != "duplicate_record" {

@@ -21,7 +21,8 @@ import (
 	"github.com/pimbridge/pimbridge/crm/crmserver"
 )
 
-// DefaultListen is the local API's default address (seed 001: port 2525).
+// DefaultListen is the local API's default address (port 2525, as the
+// Dynamics offline client's).
 const DefaultListen = "127.0.0.1:2525"
 
 // captureKey carries the *capture of the request being served.
@@ -143,8 +144,8 @@ func (a *localAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // inner is the request handed to crmserver: the captured queue rows in the
-// context, the (id-injected) body, and duplicate detection off (seed 002:
-// it runs at replay).
+// context, the (id-injected) body, and duplicate detection off (it
+// runs at replay).
 func (a *localAPI) inner(r *http.Request, c *capture, body []byte) *http.Request {
 	r2 := r.Clone(context.WithValue(r.Context(), captureKey{}, c))
 	r2.Body = io.NopCloser(bytes.NewReader(body))
@@ -155,7 +156,7 @@ func (a *localAPI) inner(r *http.Request, c *capture, body []byte) *http.Request
 
 // queueRow builds the queue row of one write: object id and type from the
 // path, the command, the kept headers. A create without a primary key gets
-// one here (creates get their id on the client, seed 001), so that the
+// one here (creates get their id on the client), so that the
 // replayed create makes the same record; body is returned with it. ok is
 // false when the request is not a write the queue records (the server
 // will reject it anyway).

@@ -24,7 +24,7 @@ type localStore struct {
 
 var _ crmserver.Store = (*localStore)(nil)
 
-// AddAttribute is refused: metadata is read-only offline (seed 000).
+// AddAttribute is refused: metadata is read-only offline.
 func (s *localStore) AddAttribute(ctx context.Context, entity string, a crm.Attribute) (*crm.Metadata, error) {
 	return nil, fmt.Errorf("%w: %s is not available offline (metadata is read-only)", crm.ErrUnavailable, crmserver.MsgCreateAttribute)
 }
@@ -133,12 +133,12 @@ func (s *localStore) Principal(ctx context.Context, uid crm.ID) (*crmserver.Prin
 	return p, nil
 }
 
-// AddEntity is refused: metadata is read-only offline (seed 000).
+// AddEntity is refused: metadata is read-only offline.
 func (s *localStore) AddEntity(ctx context.Context, e crm.Entity) (*crm.Metadata, error) {
 	return nil, fmt.Errorf("%w: %s is not available offline (metadata is read-only)", crm.ErrUnavailable, crmserver.MsgCreateEntity)
 }
 
-// AddRelationship is refused: metadata is read-only offline (seed 000).
+// AddRelationship is refused: metadata is read-only offline.
 func (s *localStore) AddRelationship(ctx context.Context, rel crm.Relationship) (*crm.Metadata, crm.Relationship, error) {
 	return nil, rel, fmt.Errorf("%w: %s is not available offline (metadata is read-only)", crm.ErrUnavailable, crmserver.MsgCreateRelation)
 }

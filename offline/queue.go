@@ -11,8 +11,7 @@ import (
 	"github.com/pimbridge/pimbridge/crm"
 )
 
-// QueueRow is one row of the offline queue (seed 001's Offline Queue
-// table).
+// QueueRow is one row of the offline queue (the Offline Queue table).
 type QueueRow struct {
 	RowNumber  int64       `json:"rownumber"`
 	ObjectID   crm.ID      `json:"objectid"`

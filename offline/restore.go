@@ -11,8 +11,8 @@ import (
 	"github.com/pimbridge/pimbridge/crm/crmstore"
 )
 
-// Discard restores (seed 001 FAQ: "the data that was changed offline is
-// replicated again from the server"). A discarded sync error leaves a row in
+// Discard restores: the data that was changed offline is replicated again
+// from the server. A discarded sync error leaves a row in
 // offline_restore, written in the transaction that drops the error; the
 // restore puts the server's version of that record into the replica, or
 // removes it when the server has none (a discarded create) or the user can

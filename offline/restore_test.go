@@ -9,7 +9,7 @@ import (
 	"github.com/pimbridge/pimbridge/crm/crmserver"
 )
 
-// TestDiscard_RestoresServerVersion: seed 001's FAQ, data changed offline
+// TestDiscard_RestoresServerVersion: data changed offline
 // whose replay is discarded is replicated again from the server. An offline
 // edit and an offline create are rejected at go-online (the user lost the
 // write rights meanwhile); discarding the edit (errors discard) puts the

@@ -9,7 +9,7 @@ import (
 	"github.com/pimbridge/pimbridge/crm/crmserver"
 )
 
-// TestLocalAPI_ServerRoleDefinitions (seed 002: the same rights offline as
+// TestLocalAPI_ServerRoleDefinitions (the same rights offline as
 // online): the local API checks the roles as the server defines them, not
 // the built-in definitions of the same names. A salesperson role narrowed on
 // the server (no delete of contacts) cannot delete offline; a custom role

@@ -16,7 +16,7 @@ type SchemaChange struct {
 	Relationship string // a new relationship whose lookup is on Entity
 }
 
-// propagateSchema is seed 001's "propagate schema changes": it loads the
+// propagateSchema propagates schema changes (docs/offline.md): it loads the
 // server's metadata, compares it with the replica's (entities, attributes,
 // relationships) and applies the differences to the replica: new custom
 // attributes become columns, new custom entities tables, new custom

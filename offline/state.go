@@ -5,11 +5,11 @@ import (
 	"fmt"
 )
 
-// ClientState is the state of the client (seed 000's ClientState), kept in
+// ClientState is the state of the client (docs/offline.md), kept in
 // the replica so that it survives restarts.
 type ClientState int
 
-// The states of seed 000 that apply to pimbridge.
+// The client states that apply to pimbridge.
 const (
 	Online ClientState = iota
 	Offline
@@ -61,8 +61,8 @@ func (s ClientState) IsOffline() bool {
 	return s == Offline || s == GoingOnline || s == SyncError
 }
 
-// The sync with the PIM servers (seed 000's "synchronization with
-// Outlook") has its own key beside the client state, because the client
+// The sync with the PIM servers (the "synchronization with
+// Outlook" state) has its own key beside the client state, because the client
 // state also says whether the client is offline: a PIM sync runs in either
 // mode and must not change it. Status shows Syncing while a full PIM cycle
 // runs and SyncError after one that ended with errors, in place of Online

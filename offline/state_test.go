@@ -66,7 +66,7 @@ func (s *stateSpy) states() []ClientState {
 	return slices.Clone(s.seen)
 }
 
-// TestClientState_Transitions: every ClientState of seed 000 is set where
+// TestClientState_Transitions: every ClientState is set where
 // it happens; one case per transition. (SyncError after a rejected replay
 // is TestGoOnline_GroupFailsWholeAndReplayGoesOn; GoOfflineCanceled on a
 // signal through the binary is TestGoOffline_signalCancels.)

@@ -12,7 +12,7 @@ import (
 type Status struct {
 	State     ClientState `json:"state"`
 	Offline   bool        `json:"offline"`
-	ServerURI string      `json:"serveruri"` // the API to use now (seed 000)
+	ServerURI string      `json:"serveruri"` // the API to use now: the server's or the local one
 	ServerURL string      `json:"serverurl"`
 	LocalURL  string      `json:"localurl"`
 	// LocalServing reports whether something answers at LocalURL (set by
@@ -110,8 +110,8 @@ func (e *Engine) Status(ctx context.Context, r Remote, listen string) (Status, e
 	return s, nil
 }
 
-// SetOffline takes the client offline without synchronizing (seed 000's
-// SetOffline): the replica keeps what the last GoOffline brought.
+// SetOffline takes the client offline without synchronizing (SetOffline,
+// docs/offline.md): the replica keeps what the last GoOffline brought.
 func (e *Engine) SetOffline(ctx context.Context) error {
 	e.run.Lock()
 	defer e.run.Unlock()

@@ -56,7 +56,7 @@ var brokenPlanners = []struct {
 		}
 		return out
 	}},
-	// Today's bridge (issue 12): a record the user can no longer read is
+	// The old bridge: a record the user can no longer read is
 	// taken for a tombstone.
 	{invPIMTracked, "LeftFilterTakenForTombstone", func(in PairInput) PairPlan {
 		if in.CRMEvent == LeftFilter {

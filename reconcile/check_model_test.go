@@ -1,4 +1,4 @@
-// The planner check (issue 20, CanopyCheck's role): a random base
+// The planner check (in the role of Dropbox's CanopyCheck): a random base
 // snapshot perturbed into a CRM side and a PIM side, driven through
 // Reconcile until it proposes nothing, then checked against invariants
 // computed from the perturbation alone (never from Reconcile). This file

@@ -54,7 +54,7 @@ func pimRemovalDeletesCRM(it simItem, op pimOp, crm Fields, untrackSetting bool)
 }
 
 // crmRemovalDeletesPIM is the README's "deleted in CRM" column, and
-// DESIGN.md §4 item 5 for a record that left the filter: handled like a
+// docs/sync-rules.md's "Left the filter" for a record that left it: handled like a
 // deletion in CRM, except what the user tracked from the PIM side, which
 // stays. base are the values as of the last sync.
 func crmRemovalDeletesPIM(it simItem, base Fields) bool {

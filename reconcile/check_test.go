@@ -20,8 +20,8 @@ const defaultPlannerCases = 2000
 
 // knownBroken lists invariants that fail on this branch because of a bug
 // another branch fixes; a failure of one of them is logged, not failed.
-// Empty: Reconcile itself passes every invariant (the reassignment bug of
-// issue 12 is in bridge's classification; see bridge/sim_test.go).
+// Empty: Reconcile itself passes every invariant (reassignment is classified
+// in bridge; see bridge/sim_test.go).
 var knownBroken = map[string]string{}
 
 // assertCase runs one case and fails t with the shrunk case as a test.

@@ -216,8 +216,8 @@ func (r Rule) Name() string {
 	return r.Kind.String() + "/" + r.Event.String() + "/" + w
 }
 
-// DeletionRules is DESIGN.md §4's deletion table (seed 004, "Deletion
-// Rules" and the "Important" note on reassignment) as data.
+// DeletionRules is the deletion table (docs/sync-rules.md, Deletions, and
+// Left the filter for reassignment) as data.
 //
 // Where the seed is silent the table decides: an untracked task follows
 // the task delete rule only when untrack_deletes_in_crm is set, and is

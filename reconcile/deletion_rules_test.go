@@ -1,5 +1,5 @@
-// One test per row and direction of DESIGN.md §4's deletion table; the
-// names are the acceptance list of issue 4 (item 1).
+// One test per row and direction of the deletion table
+// (docs/sync-rules.md, Deletions).
 
 package reconcile
 

@@ -1,9 +1,9 @@
 // Package reconcile makes the decisions for one mapped CRM <-> PIM pair,
-// with no I/O: the 3-way field merge of seed 004 ("OriginalXML"), the
+// with no I/O: the 3-way field merge against the last-synced snapshot, the
 // change matrix (what happened on each side against the last sync -> what
-// to do), the deletion rules of DESIGN.md §4 as a data table, the choice
-// of mappings for the verification job, the mass-deletion guard, and when
-// a user action is applied (seed 004's immediate-sync table, Appendix B).
+// to do), the deletion rules as a data table, the choice of mappings for
+// the verification job, the mass-deletion guard, and when a user action is
+// applied (the immediate-sync table). docs/sync-rules.md states the rules.
 //
 // Entry points: Reconcile (change matrix, then Merge or Decide) for one
 // pair; Merge for the field merge alone; Decide for a removal;

@@ -3,7 +3,8 @@ package reconcile
 import "fmt"
 
 // UserAction is something the user did to a PIM item between cycles
-// (seed 004, Appendix B; Inspector and Explorer are the same here).
+// (the immediate-sync table; Outlook's Inspector and Explorer are the
+// same here).
 type UserAction int
 
 // User actions.
@@ -81,7 +82,7 @@ type immKey struct {
 	primary bool
 }
 
-// immediateTable is seed 004's Appendix B. Deletions always wait for the
+// immediateTable is the immediate-sync table. Deletions always wait for the
 // next cycle; a secondary client leaves every non-e-mail change to the
 // primary; drafts are tracked when sent and never stored as drafts.
 var immediateTable = map[immKey]Timing{
@@ -105,7 +106,7 @@ var immediateTable = map[immKey]Timing{
 }
 
 // WhenApplied returns when a user action on an item of class reaches the
-// other side, on a primary or a secondary bridge (seed 004, Appendix B).
+// other side, on a primary or a secondary bridge.
 func WhenApplied(act UserAction, class ItemClass, primary bool) Timing {
 	if t, ok := immediateTable[immKey{act, class, primary}]; ok {
 		return t

@@ -2,7 +2,7 @@ package reconcile
 
 import "testing"
 
-// TestWhenApplied has one row per cell of seed 004's Appendix B.
+// TestWhenApplied has one row per cell of the immediate-sync table.
 func TestWhenApplied(t *testing.T) {
 	type row struct {
 		act                 UserAction

@@ -45,7 +45,7 @@ func (d Direction) String() string {
 
 // MergeInput is one pair with a change on at least one side.
 type MergeInput struct {
-	// Base is the snapshot of the last sync (seed 004's OriginalXML). nil
+	// Base is the snapshot of the last sync (OriginalXML). nil
 	// means no snapshot: every non-empty value then counts as changed,
 	// which is the case of re-linking a pair after the cache was lost.
 	Base Fields
@@ -85,8 +85,8 @@ type Plan struct {
 	// ToCRM and ToPIM are all writes per side.
 	ToCRM, ToPIM Fields
 	// Steps lists the non-empty writes in the order to apply them: the
-	// later side's values first (CRM->PIM then PIM->CRM when CRM is newer,
-	// seed 004), each with the snapshot to store after it, so that a crash
+	// later side's values first (CRM->PIM then PIM->CRM when CRM is
+	// newer), each with the snapshot to store after it, so that a crash
 	// between steps leaves a snapshot from which the next run finishes.
 	Steps []Step
 	// Snapshot is the new snapshot once all steps are applied (compacted).
@@ -100,7 +100,7 @@ type Plan struct {
 // there is nothing to write.
 func (p Plan) SnapshotChanged(base Fields) bool { return !p.Snapshot.Equal(base) }
 
-// Merge is the 3-way field merge of seed 004 and seed 003: a field changed
+// Merge is the 3-way field merge (docs/sync-rules.md): a field changed
 // on one side goes to the other ("John" + "Rodman" -> "John Rodman"); a
 // field changed on both sides to different values takes the value of the
 // side changed later; a field changed on both sides to the same value is

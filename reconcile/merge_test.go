@@ -31,7 +31,7 @@ func apply(t *testing.T, p Plan, crmSide, pimSide Fields) (Fields, Fields) {
 	return c.Compact(), v.Compact()
 }
 
-// TestMerge_JohnRodman is seed 003: one side changes the first name to
+// TestMerge_JohnRodman: one side changes the first name to
 // John, the other the last name to Rodman; both changes are kept.
 func TestMerge_JohnRodman(t *testing.T) {
 	base := Fields{"firstname": "Jeff", "lastname": "Smith"}
@@ -65,7 +65,7 @@ func TestMerge_JohnRodman(t *testing.T) {
 	}
 }
 
-// TestMerge_SeedABC_CRMLater is seed 004's example as written: the PIM user
+// TestMerge_SeedABC_CRMLater is the documented example as written: the PIM user
 // changes A, B and C (A1, B1, C1); later a CRM user changes A and B (A2,
 // B2). CRM->PIM runs first and copies A2, B2 to the snapshot and the PIM
 // item; then PIM->CRM copies C1 to the snapshot and CRM.

@@ -15,7 +15,7 @@ type VerifyCandidate struct {
 }
 
 // DefaultVerifyBatch is how many mappings the verification job checks
-// after each cycle ("a few items at a time", seed 004).
+// after each cycle (a few items at a time).
 const DefaultVerifyBatch = 20
 
 // SelectForVerification returns the map ids of up to n linked, not locally

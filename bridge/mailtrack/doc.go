@@ -1,5 +1,5 @@
-// Package mailtrack tracks e-mail from IMAP into CRM (DESIGN.md section 4
-// "E-mail on IMAP", seed 004's e-mail tables and Appendix B).
+// Package mailtrack tracks e-mail from IMAP into CRM (docs/sync-rules.md,
+// E-mail, and the immediate-sync table's e-mail rows).
 //
 // A message is tracked when it carries the track keyword ($CRMTracked by
 // default, compared case-insensitively) in a watched folder (INBOX and Sent

@@ -8,8 +8,8 @@ import (
 	"github.com/pimbridge/pimbridge/pim/imapmail"
 )
 
-// TestTracker_Rules runs seed 004's e-mail table and Appendix B rows that
-// apply to IMAP, against imapmemserver and Dovecot.
+// TestTracker_Rules runs the e-mail rules and the immediate-sync table's
+// rows that apply to IMAP, against imapmemserver and Dovecot.
 func TestTracker_Rules(t *testing.T) {
 	forEachServer(t, func(t *testing.T, e *env) {
 		ctx := testCtx(t)

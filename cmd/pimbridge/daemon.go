@@ -271,7 +271,7 @@ func recordMail(m *obs.Metrics, st mailtrack.Stats, err error) {
 }
 
 // refreshLoop refreshes the offline replica every offline.refresh while the
-// client is online (DESIGN.md section 3); a refresh refused because the
+// client is online; a refresh refused because the
 // client is offline is not an error worth more than a debug line.
 func refreshLoop(ctx context.Context, env *bridgeEnv, m *obs.Metrics) {
 	t := time.NewTicker(offline.RefreshInterval(env.cfg.Offline.Refresh.Duration))
@@ -325,8 +325,8 @@ func (g *globals) refreshOnce(ctx context.Context) (int64, error) {
 // errClientOffline: the user chose to be offline; no background refresh.
 var errClientOffline = errors.New("the client is offline")
 
-// pimSyncState records a full PIM cycle in the client state (seed 000:
-// Syncing while it runs, SyncError when it ended with errors), where the
+// pimSyncState records a full PIM cycle in the client state (Syncing
+// while it runs, SyncError when it ended with errors), where the
 // user has a replica to keep it in.
 func (e *bridgeEnv) pimSyncState(ctx context.Context, starting bool, err error) {
 	eng := e.endpoint.engine

@@ -57,7 +57,7 @@ func TestREADME_commandsAreWhatCIRuns(t *testing.T) {
 	}
 }
 
-// TestDemo_realClients is issue 7's first acceptance test: README's run
+// TestDemo_realClients: README's run
 // command (go run ./cmd/pimbridge demo, run as written from the repo root)
 // serves; Debian's vdirsyncer lists the demo's CRM contacts and events and
 // pushes an edit that reaches the CRM server through the bridge; Python's

@@ -7,7 +7,7 @@ import (
 )
 
 // newGoOfflineCmd is `pimbridge go-offline`: fill or refresh the replica
-// and go offline (seed 000's GoOffline).
+// and go offline (GoOffline, docs/offline.md).
 func newGoOfflineCmd(g *globals) *cobra.Command {
 	var serve bool
 	c := &cobra.Command{

@@ -12,7 +12,7 @@ import (
 )
 
 // newGoOnlineCmd is `pimbridge go-online`: replay the offline queue, then
-// refresh the replica (seed 000's GoOnline).
+// refresh the replica (GoOnline, docs/offline.md).
 func newGoOnlineCmd(g *globals) *cobra.Command {
 	var onError string
 	var allowDup bool

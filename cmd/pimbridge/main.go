@@ -1,6 +1,6 @@
 // Command pimbridge syncs CRM data with CardDAV, CalDAV and IMAP servers and
 // runs the CRM server and the offline engine. See README.md and
-// ../shared/DESIGN.md section 6 for the commands.
+// `pimbridge help` for the commands.
 package main
 
 import (

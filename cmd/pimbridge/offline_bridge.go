@@ -20,7 +20,7 @@ import (
 // API, served in-process at offline.listen, the address `status` names, so
 // that the daemon's bridge and every other tool share one local server.
 // Writes made there go to the replica and the offline queue, and reach the
-// server on go-online (DESIGN.md section 3: the PIM sync keeps working
+// server on go-online (the PIM sync keeps working
 // offline).
 type crmEndpoint struct {
 	url     string

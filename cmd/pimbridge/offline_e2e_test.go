@@ -64,7 +64,7 @@ func pimbridgeCmd(cfg string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// TestOffline_EndToEndBinary is issue 13's end-to-end offline flow through
+// TestOffline_EndToEndBinary is the end-to-end offline flow through
 // the real binary: go-offline (killed with SIGKILL once mid-run, then run
 // again), the CRM server stopped, the daemon up and serving the local API at
 // offline.listen (the address status names), a tool writing through it

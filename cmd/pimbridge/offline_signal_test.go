@@ -19,7 +19,7 @@ import (
 )
 
 // TestGoOffline_signalCancels: Ctrl-C (SIGINT) or SIGTERM in the middle of
-// go-offline leaves the client in GoOfflineCanceled (seed 000), and the
+// go-offline leaves the client in GoOfflineCanceled, and the
 // next go-offline finishes the download.
 func TestGoOffline_signalCancels(t *testing.T) {
 	ctx := context.Background()

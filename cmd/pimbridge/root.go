@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Exit codes (DESIGN.md section 6).
+// Exit codes, as README states them.
 const (
 	exitError      = 1
 	exitUsage      = 2

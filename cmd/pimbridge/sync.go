@@ -24,7 +24,7 @@ func newSyncCmd(g *globals) *cobra.Command {
 		Long: "Run one full sync cycle: CRM changes from the outlook subscription, PIM changes since the last cycle,\n" +
 			"then every pending pair merged and written, and tracked e-mail. --target offline refreshes the offline\n" +
 			"replica instead (an incremental GoOffline that stays online); --target addressbook fills the carddav.directory\n" +
-			"book with the CRM accounts and users; all does everything (seed 000's Sync(type)).\n" +
+			"book with the CRM accounts and users; all does everything.\n" +
 			"Exit code 3 means some items failed (see `pimbridge errors`).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

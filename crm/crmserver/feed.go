@@ -14,7 +14,7 @@ import (
 	"github.com/pimbridge/pimbridge/crm"
 )
 
-// Change feed (issue 19): a long-poll on a subscription.
+// Change feed: a long-poll on a subscription (docs/sync-protocol.md).
 //
 //	GET /api/sync/subscriptions/{id}/changes?cursor=C&wait=25s
 //	    -> {"cursor":"C2","changed":bool,"entities":["contact",...],"reset":bool}

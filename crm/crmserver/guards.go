@@ -13,7 +13,7 @@ import (
 )
 
 // Guards of the data API that keep it from answering more than asked
-// (issue 14): unsupported query options and taken ids.
+// or leaking what it should not: unsupported query options and taken ids.
 
 // supportedOptions are the system query options the API implements.
 var supportedOptions = []string{"$select", "$filter", "$orderby", "$top", "$skiptoken"}

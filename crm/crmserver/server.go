@@ -3,8 +3,7 @@
 // metadata, the message availability table, authentication (Basic and
 // bearer tokens), role-based security, business logic (required fields,
 // state transitions, duplicate detection, workflows, plug-ins) and the
-// server half of the sync protocol under /api/sync/ (DESIGN.md section 2,
-// seed 001).
+// server half of the sync protocol under /api/sync/ (docs/sync-protocol.md).
 //
 // It imports crm only. It declares the Store it needs (store.go);
 // crmstore implements it. The offline engine can serve the same API over
@@ -545,7 +544,7 @@ func (s *Server) handleWhoAmI(w http.ResponseWriter, r *http.Request, p *Princip
 		}
 	}
 	// roledefinitions: the roles as this server defines them, so that an
-	// offline client checks the same rights (seed 002).
+	// offline client checks the same rights as the server.
 	writeJSON(w, http.StatusOK, map[string]any{"UserId": p.UserID, "name": p.Name, "roles": roles, "privileges": privs, "roledefinitions": p.Roles})
 }
 

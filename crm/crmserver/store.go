@@ -39,7 +39,7 @@ type Store interface {
 	SyncStore
 }
 
-// SyncStore is the server half of the sync protocol (DESIGN.md section 2).
+// SyncStore is the server half of the sync protocol (docs/sync-protocol.md).
 type SyncStore interface {
 	// Subscribe returns the user's subscription of kind for clientID,
 	// creating it when missing.

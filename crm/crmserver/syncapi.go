@@ -11,7 +11,7 @@ import (
 	"github.com/pimbridge/pimbridge/crm"
 )
 
-// Sync API (DESIGN.md section 2, seed 001):
+// Sync API (docs/sync-protocol.md):
 //
 //	POST   /api/sync/subscriptions                  {"clientid","kind"} -> Subscription (get or create)
 //	GET    /api/sync/subscriptions                  the caller's subscriptions
@@ -79,7 +79,7 @@ var DefaultLocalFilters = withActivities(map[string]string{
 })
 
 // DefaultPIMSyncFilters are the fixed filters of the outlook (PIM sync)
-// subscription (seed 004: the CRM-to-Outlook filters are not editable):
+// subscription, which the user cannot edit:
 // contacts the user owns; activities the user owns or is a party of that
 // are open or were changed in the last 30 days. No user setting changes
 // them, so narrowing the offline replica never removes anything from the

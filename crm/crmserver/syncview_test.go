@@ -43,7 +43,7 @@ func nextBatch(t *testing.T, c *crmclient.Client, sub, entity string) *crm.Batch
 // filter and the caller's rights when it is encoded, also when it is sent
 // again before it is acknowledged; a record that left the caller's view is
 // sent as removed (left the filter), never with its current content
-// (issue 14 item 3).
+// (a batch is re-checked against the view as it is encoded).
 func TestSecurity_SyncBatchRechecksView(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
@@ -199,9 +199,8 @@ func TestSync_LeftFilterIsNotADeletion(t *testing.T) {
 
 // TestSync_PIMSyncFilterIsTheServers: the outlook (PIM sync) subscription
 // uses the server's fixed filters, not the user's local data filter, which
-// shapes the offline subscription only (seed 004: the CRM-to-Outlook
-// filters are not editable; seed 001: local data groups belong to the
-// offline client).
+// shapes the offline subscription only: the PIM-sync filters are not the
+// user's to edit, and local data filters belong to the offline client.
 func TestSync_PIMSyncFilterIsTheServers(t *testing.T) {
 	srv := crmtest.Start(t, nil)
 	ctx := context.Background()

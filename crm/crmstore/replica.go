@@ -11,7 +11,7 @@ import (
 )
 
 // Hooks for the offline engine, which keeps a crmstore as the local replica
-// of one user's server data (DESIGN.md section 3).
+// of one user's server data (docs/offline.md).
 
 // SQLTx returns the SQL transaction behind a Tx that Update passed to its
 // function, so that a caller can write its own tables in the same

@@ -83,7 +83,8 @@ func (s *Store) DeleteSubscription(ctx context.Context, user crm.ID, id string) 
 	return nil
 }
 
-// Prepare merges matching records into SyncEntry (seed 001's PrepareSync).
+// Prepare merges matching records into SyncEntry (PrepareSync,
+// docs/sync-protocol.md).
 //
 // For an entity whose spec hash is unchanged and a subscription with a
 // cursor, only records with a version above the cursor and tombstones above

@@ -1,4 +1,4 @@
--- 0001: the client cache (seed 004's Outlook Sync Client Cache).
+-- 0001: the client cache (the Outlook Sync Client Cache, docs/sync-rules.md).
 -- Times are INTEGER unix nanoseconds UTC; NULL is "never".
 
 CREATE TABLE idmapping (

@@ -365,7 +365,7 @@ func decodeCard(data []byte) (vcard.Card, error) {
 }
 
 // decodeCalendar parses with go-ical, which panics on some malformed lines
-// (LIBRARIES.md §5); the panic becomes ErrInvalidObject.
+// (a known go-ical bug); the panic becomes ErrInvalidObject.
 func decodeCalendar(data []byte) (cal *ical.Calendar, err error) {
 	defer func() {
 		if r := recover(); r != nil {

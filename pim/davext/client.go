@@ -1,5 +1,5 @@
 // Package davext is the small WebDAV layer pimbridge adds beside go-webdav
-// (LIBRARIES.md section 1, workaround B): collection state (getctag,
+// (go-webdav has none of these): collection state (getctag,
 // sync-token), RFC 6578 sync-collection, ETag listings, multiget of raw
 // bytes that tolerates missing hrefs, conditional PUT and DELETE, raw GET,
 // MKCOL (RFC 5689) and MKCALENDAR (RFC 4791), all over one HTTPClient seam

@@ -1,9 +1,9 @@
 // Package imapmail is pimbridge's IMAP adapter: it connects to a mail
 // server, keeps a per-mailbox change cursor, and reads, tags, files and
-// watches messages for e-mail tracking (DESIGN.md section 4).
+// watches messages for e-mail tracking (docs/sync-rules.md, E-mail).
 //
 // It owns the IMAP wire protocol over go-imap v2's imapclient, and works
-// around that library's gaps (LIBRARIES.md section 3): it applies
+// around that library's gaps: it applies
 // context.Context itself (connection deadlines, Close on ctx.Done), never
 // uses QRESYNC (expunges are found by comparing UID sets), validates
 // keywords as atoms before they reach the wire, compares keywords

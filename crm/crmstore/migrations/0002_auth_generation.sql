@@ -1,4 +1,4 @@
--- Revocation (issue 14): every user has a token generation. Disabling a user
+-- Revocation: every user has a token generation. Disabling a user
 -- or changing the password bumps it; a token is valid only while its
 -- generation is the user's current one, and the server's Basic-auth cache
 -- keys on it too.

@@ -1,4 +1,4 @@
--- 0003: custom entities made by admins (issue 13 item 6). Their tables
+-- 0003: custom entities made by admins. Their tables
 -- (e_<name>) are created by the store from the definition, like every
 -- entity table. Custom one-to-many relationships are custom lookup
 -- attributes in custom_attributes (def carries the target).
