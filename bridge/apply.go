@@ -42,8 +42,11 @@ type pair struct {
 	obj       pim.Object // current PIM object, when pimExists
 	pimExists bool
 	tracked   bool // the PIM object is tracked (in the collection / has the category)
-	base      reconcile.Fields
-	hasBase   bool
+	// pimModified is the PIM object's own modification time (zero when it
+	// carries none).
+	pimModified time.Time
+	base        reconcile.Fields
+	hasBase     bool
 	// pimBase is the mapped fields of the PIM object as the last sync left
 	// it (the snapshot's raw bytes), which can differ from base where the
 	// PIM form adds a default (PRIORITY) or drops precision.
@@ -101,7 +104,13 @@ func (b *Bridge) read(ctx context.Context, cs *cycleState, l *lane, p idmap.Pend
 			return nil, fmt.Errorf("bridge: read %s: %w", m.Entry.Href, err)
 		}
 	}
-	pr.tracked = pr.pimExists && (!b.opts.Settings.TrackByCategory || hasCategory(pr.obj.Data, b.opts.Settings.category()))
+	if pr.pimExists {
+		info, err := mapping.Inspect(pr.obj.Data)
+		// An unreadable object is not taken for untracked: mapping it
+		// reports the error as a sync error instead.
+		pr.tracked = !b.opts.Settings.TrackByCategory || err != nil || info.HasCategory(b.opts.Settings.category())
+		pr.pimModified = info.Modified
+	}
 	snap, err := b.opts.Cache.Snapshot(ctx, m.MapID)
 	switch {
 	case err == nil:
@@ -266,8 +275,8 @@ func (b *Bridge) applyOnce(ctx context.Context, cs *cycleState, l *lane, p idmap
 	in.Fields.CRMTime = modifiedOn(pr.rec, p.CRMTime)
 	in.Fields.PIMTime = p.PIMTime
 	if pr.pimExists {
-		if t := modTime(pr.obj.Data); !t.IsZero() {
-			in.Fields.PIMTime = t
+		if !pr.pimModified.IsZero() {
+			in.Fields.PIMTime = pr.pimModified
 		}
 	}
 	in.Facts = b.facts(cs, pr, pimRec)
@@ -432,6 +441,9 @@ func (b *Bridge) ensurePIM(ctx context.Context, cs *cycleState, pr *pair) error 
 
 func (b *Bridge) createOnPIM(ctx context.Context, cs *cycleState, pr *pair, plan *reconcile.Plan) error {
 	o := b.mapOpts(ctx, cs, pr)
+	if b.opts.Settings.TrackByCategory {
+		o.Categories = []string{b.opts.Settings.category()}
+	}
 	var data []byte
 	var err error
 	if pr.l.vcard {
@@ -441,9 +453,6 @@ func (b *Bridge) createOnPIM(ctx context.Context, cs *cycleState, pr *pair, plan
 	}
 	if err != nil {
 		return &itemError{Err: err}
-	}
-	if b.opts.Settings.TrackByCategory {
-		data = addCategory(data, b.opts.Settings.category())
 	}
 	name := pr.m.CRMID.String() + pr.l.ext
 	ref, err := cs.col(pr.l).Create(ctx, name, data)

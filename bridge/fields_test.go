@@ -58,39 +58,3 @@ func TestAttrsOf_EmptyClears(t *testing.T) {
 		t.Errorf("attrsOf(jobtitle: \"\") = %v, want a nil value that clears", attrs)
 	}
 }
-
-func TestRawHelpers(t *testing.T) {
-	card := []byte("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:A\r\nORG:Contoso\\, Ltd;Sales\r\nitem1.CATEGORIES:Friends,C\r\n RM\r\nREV:20260102T030405Z\r\nEND:VCARD\r\n")
-	if !hasCategory(card, "crm") {
-		t.Error("hasCategory(CRM) = false for a folded CATEGORIES line")
-	}
-	if hasCategory(card, "Work") {
-		t.Error("hasCategory(Work) = true")
-	}
-	if got := orgCompany(card); got != "Contoso, Ltd" {
-		t.Errorf("orgCompany = %q", got)
-	}
-	if got, want := modTime(card), time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC); !got.Equal(want) {
-		t.Errorf("modTime = %v, want %v", got, want)
-	}
-	ev := []byte("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:x\r\nLAST-MODIFIED:20260301T000000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
-	if got := modTime(ev); got.Month() != 3 {
-		t.Errorf("modTime(LAST-MODIFIED) = %v", got)
-	}
-	got := string(addCategory(ev, "CRM, Inc"))
-	if want := "LAST-MODIFIED:20260301T000000Z\r\nCATEGORIES:CRM\\, Inc\r\nEND:VEVENT"; !contains(got, want) {
-		t.Errorf("addCategory = %q", got)
-	}
-	if !hasCategory([]byte(got), "CRM, Inc") {
-		t.Error("hasCategory after addCategory = false")
-	}
-}
-
-func contains(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
-		}
-	}
-	return false
-}

@@ -209,11 +209,14 @@ func (b *Bridge) pimIntake(ctx context.Context, cs *cycleState, l *lane) error {
 				if !m.Linked || m.DeletedLocally || (obj.ETag != "" && obj.ETag == m.ETag) {
 					continue
 				}
+				info, ierr := mapping.Inspect(obj.Data)
 				kind := idmap.ChangeModified
-				if byCategory && !hasCategory(obj.Data, cat) {
+				if byCategory && ierr == nil && !info.HasCategory(cat) {
+					// An unreadable object is not taken for untracked: its
+					// mapping reports the error as a sync error instead.
 					kind = idmap.ChangeUntracked
 				}
-				at := modTime(obj.Data)
+				at := info.Modified
 				if at.IsZero() {
 					at = now
 				}
@@ -251,13 +254,14 @@ func (b *Bridge) pimIntake(ctx context.Context, cs *cycleState, l *lane) error {
 				}
 				continue
 			}
-			if byCategory && !hasCategory(obj.Data, cat) {
+			info, _ := mapping.Inspect(obj.Data) // it mapped, so it parses
+			if byCategory && !info.HasCategory(cat) {
 				continue
 			}
 			if err := tx.ClearSyncError(ctx, obj.Href); err != nil {
 				return err
 			}
-			at := modTime(obj.Data)
+			at := info.Modified
 			if at.IsZero() {
 				at = now
 			}

@@ -37,6 +37,7 @@ func NewICal(rec crm.Record, opts *Options) ([]byte, error) {
 	if comp == "VTODO" {
 		b.WriteString("X-CRM-ENTITY:" + rec.Entity + "\r\n")
 	}
+	b.WriteString(opts.categoriesLine())
 	b.WriteString("END:" + comp + "\r\nEND:VCALENDAR\r\n")
 	return PatchICal([]byte(b.String()), rec, opts)
 }

@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"strings"
 	"time"
 
 	"github.com/pimbridge/pimbridge/crm"
@@ -24,6 +25,9 @@ type Options struct {
 	// never read back. SetCompany false leaves the company as it is.
 	Company    string
 	SetCompany bool
+	// Categories are written as the CATEGORIES of a new object (NewVCard,
+	// NewICal); Patch* never touch CATEGORIES. Nil writes none.
+	Categories []string
 	// MaxAttachmentSize caps the size of an e-mail attachment carried into
 	// CRM; a larger one is listed with its size but without its body. Zero
 	// means 25 MiB; negative means no attachment bodies at all.
@@ -39,6 +43,21 @@ func (o *Options) now() time.Time {
 		return time.Now().UTC()
 	}
 	return o.Now().UTC()
+}
+
+// categoriesLine returns the CATEGORIES line of a new object, CRLF
+// included, or "" when there are none.
+func (o *Options) categoriesLine() string {
+	if o == nil || len(o.Categories) == 0 {
+		return ""
+	}
+	esc := make([]string, len(o.Categories))
+	for i, c := range o.Categories {
+		esc[i] = escapeText(c)
+	}
+	var b strings.Builder
+	foldLine(&b, "CATEGORIES:"+strings.Join(esc, ","), "\r\n")
+	return b.String()
 }
 
 func (o *Options) prodID() string {

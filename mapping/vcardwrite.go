@@ -15,7 +15,7 @@ func NewVCard(rec crm.Record, opts *Options) ([]byte, error) {
 		return nil, fmt.Errorf("mapping: new vcard: %w: entity %q is not a contact", crm.ErrInvalidArgument, rec.Entity)
 	}
 	skel := "BEGIN:VCARD\r\nVERSION:3.0\r\nPRODID:" + escapeText(opts.prodID()) + "\r\nUID:" + escapeText(opts.uid(rec)) +
-		"\r\nREV:" + opts.now().Format("20060102T150405Z") + "\r\nN:;;;;\r\nFN:" + escapeText(composeFN(normAttrs(rec.Attrs))) + "\r\nEND:VCARD\r\n"
+		"\r\nREV:" + opts.now().Format("20060102T150405Z") + "\r\nN:;;;;\r\nFN:" + escapeText(composeFN(normAttrs(rec.Attrs))) + "\r\n" + opts.categoriesLine() + "END:VCARD\r\n"
 	return PatchVCard([]byte(skel), rec, opts)
 }
 
