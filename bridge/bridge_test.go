@@ -20,6 +20,8 @@ import (
 	"github.com/pimbridge/pimbridge/crm/crmtest"
 	"github.com/pimbridge/pimbridge/idmap"
 	"github.com/pimbridge/pimbridge/internal/davserver"
+	"github.com/pimbridge/pimbridge/pim/davcalendar"
+	"github.com/pimbridge/pimbridge/pim/davcontacts"
 	"github.com/pimbridge/pimbridge/pim/davext"
 	"github.com/pimbridge/pimbridge/reconcile"
 )
@@ -61,8 +63,8 @@ func newEnv(t *testing.T) *env {
 	alice := cs.Alice.Client
 	return &env{crm: cs, tasks: davext.NewCollection(c, tasks, davext.Calendar), opts: bridge.Options{
 		CRM: alice, Fenced: func(g int64) bridge.CRM { return alice.WithGeneration(g) }, ClientID: "desktop", Cache: cache,
-		Contacts: bridge.NewDAVCollection(davext.NewCollection(c, book, davext.AddressBook)),
-		Tasks:    bridge.NewDAVCollection(davext.NewCollection(c, tasks, davext.Calendar)),
+		Contacts: davcontacts.New(c, book),
+		Tasks:    davcalendar.New(c, tasks),
 		Logger:   quiet,
 	}}
 }

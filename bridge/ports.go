@@ -63,4 +63,6 @@ var (
 	_ CRM        = (*crmclient.Client)(nil)
 	_ Collection = (*davcontacts.AddressBook)(nil)
 	_ Collection = (*davcalendar.Calendar)(nil)
+	_ Verifier   = (*davcontacts.AddressBook)(nil)
+	_ Verifier   = (*davcalendar.Calendar)(nil)
 )

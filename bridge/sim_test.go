@@ -22,6 +22,8 @@ import (
 	"github.com/pimbridge/pimbridge/crm/crmtest"
 	"github.com/pimbridge/pimbridge/idmap"
 	"github.com/pimbridge/pimbridge/pim"
+	"github.com/pimbridge/pimbridge/pim/davcalendar"
+	"github.com/pimbridge/pimbridge/pim/davcontacts"
 	"github.com/pimbridge/pimbridge/pim/davext"
 )
 
@@ -189,9 +191,9 @@ func (r *simRun) newBridge() *bridge.Bridge {
 	}
 	b, err := bridge.New(bridge.Options{
 		CRM: wrapCRM(c), Fenced: func(g int64) bridge.CRM { return wrapCRM(c.WithGeneration(g)) }, ClientID: "desktop", Cache: cache,
-		Contacts: wrapCol(bridge.NewDAVCollection(davext.NewCollection(dc, r.book.Href(), davext.AddressBook))),
-		Tasks:    wrapCol(bridge.NewDAVCollection(davext.NewCollection(dc, r.tasks.Href(), davext.Calendar))),
-		Calendar: wrapCol(bridge.NewDAVCollection(davext.NewCollection(dc, r.cal.Href(), davext.Calendar))),
+		Contacts: wrapCol(davcontacts.New(dc, r.book.Href())),
+		Tasks:    wrapCol(davcalendar.New(dc, r.tasks.Href())),
+		Calendar: wrapCol(davcalendar.New(dc, r.cal.Href())),
 		Settings: bridge.Settings{MassDeleteThreshold: 1},
 		Retry:    idmap.RetryPolicy{MaxAttempts: 4, Base: time.Minute, Max: time.Hour},
 		Logger:   quiet, Now: r.sh.clock.Now,

@@ -7,6 +7,7 @@ import (
 	"github.com/pimbridge/pimbridge/bridge"
 	"github.com/pimbridge/pimbridge/crm"
 	"github.com/pimbridge/pimbridge/mapping"
+	"github.com/pimbridge/pimbridge/pim/davcontacts"
 	"github.com/pimbridge/pimbridge/pim/davext"
 )
 
@@ -28,7 +29,7 @@ func (h *harness) directoryAt(path, state string) (*bridge.Bridge, *davext.Colle
 	dc := h.DAV.client(h.t)
 	b, err := bridge.New(bridge.Options{
 		CRM: h.CRM.Alice.Client, ClientID: "desktop", Cache: h.cache(state),
-		Directory: bridge.NewDAVCollection(davext.NewCollection(dc, path, davext.AddressBook)),
+		Directory: davcontacts.New(dc, path),
 		Logger:    h.logger(),
 	})
 	if err != nil {

@@ -25,6 +25,8 @@ import (
 	"github.com/pimbridge/pimbridge/internal/davserver"
 	"github.com/pimbridge/pimbridge/internal/realserver"
 	"github.com/pimbridge/pimbridge/pim"
+	"github.com/pimbridge/pimbridge/pim/davcalendar"
+	"github.com/pimbridge/pimbridge/pim/davcontacts"
 	"github.com/pimbridge/pimbridge/pim/davext"
 	"github.com/pimbridge/pimbridge/pim/pimtest"
 )
@@ -245,9 +247,9 @@ func (h *harness) bridgeFor(u crmtest.User, clientID, dir string) *bridge.Bridge
 		Fenced:   func(g int64) bridge.CRM { return wrapCRM(u.Client.WithGeneration(g)) },
 		ClientID: clientID,
 		Cache:    h.cache(dir),
-		Contacts: wrapCol(bridge.NewDAVCollection(davext.NewCollection(dc, h.DAV.Book, davext.AddressBook))),
-		Tasks:    wrapCol(bridge.NewDAVCollection(davext.NewCollection(dc, h.DAV.Tasks, davext.Calendar))),
-		Calendar: wrapCol(bridge.NewDAVCollection(davext.NewCollection(dc, h.DAV.Calendar, davext.Calendar))),
+		Contacts: wrapCol(davcontacts.New(dc, h.DAV.Book)),
+		Tasks:    wrapCol(davcalendar.New(dc, h.DAV.Tasks)),
+		Calendar: wrapCol(davcalendar.New(dc, h.DAV.Calendar)),
 		Settings: h.Settings,
 		Logger:   h.logger(),
 		Now:      h.Now,

@@ -16,6 +16,8 @@ import (
 	"github.com/pimbridge/pimbridge/crm/crmclient"
 	"github.com/pimbridge/pimbridge/idmap"
 	"github.com/pimbridge/pimbridge/internal/trace"
+	"github.com/pimbridge/pimbridge/pim/davcalendar"
+	"github.com/pimbridge/pimbridge/pim/davcontacts"
 	"github.com/pimbridge/pimbridge/pim/davext"
 )
 
@@ -120,7 +122,7 @@ func (g *globals) openBridge(ctx context.Context, cacheFile string, progress fun
 		if err != nil {
 			return nil, err
 		}
-		opts.Contacts = bridge.NewDAVCollection(davext.NewCollection(c, cfg.CardDAV.AddressBook, davext.AddressBook))
+		opts.Contacts = davcontacts.New(c, cfg.CardDAV.AddressBook)
 	}
 	if err := g.withDirectory(cfg, &opts, log); err != nil {
 		return nil, err
@@ -131,7 +133,7 @@ func (g *globals) openBridge(ctx context.Context, cacheFile string, progress fun
 			return nil, err
 		}
 		if cfg.CalDAV.Calendar != "" {
-			opts.Calendar = bridge.NewDAVCollection(davext.NewCollection(c, cfg.CalDAV.Calendar, davext.Calendar))
+			opts.Calendar = davcalendar.New(c, cfg.CalDAV.Calendar)
 		}
 		tasks := cfg.CalDAV.Tasks
 		if tasks == "" {
@@ -145,7 +147,7 @@ func (g *globals) openBridge(ctx context.Context, cacheFile string, progress fun
 			}
 		}
 		if tasks != "" {
-			opts.Tasks = bridge.NewDAVCollection(davext.NewCollection(c, tasks, davext.Calendar))
+			opts.Tasks = davcalendar.New(c, tasks)
 		}
 	}
 	if env.bridge, err = bridge.New(opts); err != nil {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/pimbridge/pimbridge/bridge"
 	"github.com/pimbridge/pimbridge/config"
-	"github.com/pimbridge/pimbridge/pim/davext"
+	"github.com/pimbridge/pimbridge/pim/davcontacts"
 )
 
 // withDirectory adds the directory address book (carddav.directory) to the
@@ -23,7 +23,7 @@ func (g *globals) withDirectory(cfg *config.Config, opts *bridge.Options, log *s
 	if err != nil {
 		return err
 	}
-	opts.Directory = bridge.NewDAVCollection(davext.NewCollection(c, cfg.CardDAV.Directory, davext.AddressBook))
+	opts.Directory = davcontacts.New(c, cfg.CardDAV.Directory)
 	return nil
 }
 

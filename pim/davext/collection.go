@@ -116,7 +116,22 @@ func decodeETagCursor(s string) (etagCursor, error) {
 //
 // A cursor the server no longer accepts gives an error wrapping
 // pim.ErrTokenExpired: start again from "". A malformed cursor does too.
+//
+// When the server fails the whole multiget of a full listing or a
+// sync-token delta with a 5xx (Xandikos does on an object it cannot
+// parse), the changes are read one object at a time instead; an object the
+// server cannot serve comes back with no Data, so that the caller can
+// report it by name while the rest of the collection syncs.
 func (col *Collection) Changes(ctx context.Context, cursor string) (changed []pim.Object, deleted []string, newCursor string, err error) {
+	changed, deleted, newCursor, err = col.changes(ctx, cursor)
+	var se *pim.StatusError
+	if err == nil || !errors.As(err, &se) || se.Code < 500 || (cursor != "" && !strings.HasPrefix(cursor, "s:")) {
+		return changed, deleted, newCursor, err
+	}
+	return col.changesOneByOne(ctx, cursor, err)
+}
+
+func (col *Collection) changes(ctx context.Context, cursor string) ([]pim.Object, []string, string, error) {
 	switch {
 	case cursor == "":
 		return col.full(ctx)
@@ -130,6 +145,52 @@ func (col *Collection) Changes(ctx context.Context, cursor string) (changed []pi
 		return col.etagDelta(ctx, ec)
 	}
 	return nil, nil, "", fmt.Errorf("davext: changes: unknown cursor form: %w", pim.ErrTokenExpired)
+}
+
+// changesOneByOne is Changes through sync-collection with each changed
+// object read by its own GET; cause is the error of the multiget.
+func (col *Collection) changesOneByOne(ctx context.Context, cursor string, cause error) (changed []pim.Object, deleted []string, newCursor string, err error) {
+	token := strings.TrimPrefix(cursor, "s:")
+	for {
+		chs, next, more, serr := col.c.SyncCollection(ctx, col.href, token, 0)
+		if serr != nil {
+			return nil, nil, "", fmt.Errorf("davext: changes of %s: %w (after %v)", col.href, serr, cause)
+		}
+		token = next
+		for _, ch := range chs {
+			if ch.Deleted {
+				if cursor != "" {
+					deleted = append(deleted, ch.Href)
+				}
+				continue
+			}
+			obj, gerr := col.Get(ctx, ch.Href)
+			var ge *pim.StatusError
+			switch {
+			case gerr == nil:
+				changed = append(changed, obj)
+			case errors.Is(gerr, pim.ErrNotFound):
+				if cursor != "" {
+					deleted = append(deleted, ch.Href)
+				}
+			case errors.As(gerr, &ge) && ge.Code >= 500:
+				changed = append(changed, pim.Object{Href: ch.Href, ETag: ch.ETag})
+			default:
+				return nil, nil, "", gerr
+			}
+		}
+		if !more {
+			break
+		}
+	}
+	return changed, deleted, "s:" + token, nil
+}
+
+// Missing returns which of hrefs are gone from the server, with one
+// addressbook-multiget or calendar-multiget REPORT (the verification job).
+func (col *Collection) Missing(ctx context.Context, hrefs []string) ([]string, error) {
+	_, missing, err := col.c.MultiGet(ctx, col.href, col.kind == Calendar, hrefs)
+	return missing, err
 }
 
 func (col *Collection) full(ctx context.Context) ([]pim.Object, []string, string, error) {

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -324,5 +327,72 @@ func TestMkcol(t *testing.T) {
 	}
 	if err := c.MkCalendar(t.Context(), "/alice/tasks/", "Tasks", "VTODO"); err == nil {
 		t.Errorf("MkCalendar(existing) = nil, want an error")
+	}
+}
+
+// A server that fails the whole multiget on one object it cannot serve
+// (Xandikos answers 500 to a multiget holding an object it cannot parse):
+// (and the query): Changes reads the objects one at a time, so the rest of the collection
+// syncs and the bad object comes back by name with no data.
+func TestChanges_MultigetFailureReadsOneByOne(t *testing.T) {
+	s := pimtest.NewFaultServer(t)
+	s.AddCollection("/b/")
+	s.Store("/b/good.vcf", []byte("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Good\r\nEND:VCARD\r\n"))
+	s.Store("/b/bad.vcf", []byte("BEGIN:VCARD\r\nFN:Bad\r\nEND:VCARD\r\n"))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if r.Method == "REPORT" && (bytes.Contains(body, []byte("multiget")) || bytes.Contains(body, []byte("-query"))) {
+			http.Error(w, "cannot parse bad.vcf", http.StatusInternalServerError)
+			return
+		}
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/bad.vcf") {
+			http.Error(w, "cannot parse bad.vcf", http.StatusInternalServerError)
+			return
+		}
+		s.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	col := davext.NewCollection(newClient(t, srv.URL, nil), "/b/", davext.AddressBook)
+	ctx := t.Context()
+	for _, cursor := range []string{"", "delta"} {
+		from := ""
+		if cursor == "delta" {
+			_, _, c, err := col.Changes(ctx, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			from = c
+			s.Store("/b/good.vcf", []byte("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Good 2\r\nEND:VCARD\r\n"))
+			s.Store("/b/bad.vcf", []byte("BEGIN:VCARD\r\nFN:Bad 2\r\nEND:VCARD\r\n"))
+			s.Store("/b/gone.vcf", []byte("BEGIN:VCARD\r\nFN:Gone\r\nEND:VCARD\r\n"))
+			s.Remove("/b/gone.vcf")
+		}
+		changed, _, next, err := col.Changes(ctx, from)
+		if err != nil {
+			t.Fatalf("%s: Changes = %v, want the objects read one at a time", cursor, err)
+		}
+		if !strings.HasPrefix(next, "s:") {
+			t.Errorf("%s: cursor %q, want a sync-token cursor", cursor, next)
+		}
+		got := map[string]string{}
+		for _, o := range changed {
+			got[o.Href] = string(o.Data)
+		}
+		if !strings.Contains(got["/b/good.vcf"], "FN:Good") {
+			t.Errorf("%s: good.vcf = %q, want its data", cursor, got["/b/good.vcf"])
+		}
+		if d, ok := got["/b/bad.vcf"]; !ok || d != "" {
+			t.Errorf("%s: bad.vcf listed %v with data %q, want listed with none", cursor, ok, d)
+		}
+	}
+	missing, err := col.Missing(ctx, []string{"/b/good.vcf", "/b/nothere.vcf"})
+	if err == nil {
+		t.Errorf("Missing through a failing multiget = %v, nil error", missing)
+	}
+	direct := davext.NewCollection(newClient(t, s.URL, nil), "/b/", davext.AddressBook)
+	missing, err = direct.Missing(ctx, []string{"/b/good.vcf", "/b/nothere.vcf"})
+	if err != nil || len(missing) != 1 || missing[0] != "/b/nothere.vcf" {
+		t.Errorf("Missing = %v, %v; want [/b/nothere.vcf]", missing, err)
 	}
 }
