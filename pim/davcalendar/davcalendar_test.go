@@ -31,13 +31,13 @@ var kinds = []struct {
 	{"Tasks", pimtest.Tasks, "VTODO"},
 }
 
-func TestCalendar_MemServer(t *testing.T) {
-	s := pimtest.NewMemServer(t)
+func TestCalendar_DAVServer(t *testing.T) {
+	s := pimtest.NewDAVServer(t)
 	c := client(t, s.URL, "alice", "x")
 	var n atomic.Int32
 	for _, k := range kinds {
 		t.Run(k.name, func(t *testing.T) {
-			pimtest.Run(t, pimtest.Options{Kind: k.kind, UIDConflict: true}, func(t *testing.T) pimtest.Collection {
+			pimtest.Run(t, pimtest.Options{Kind: k.kind, UIDConflict: true, SyncToken: true}, func(t *testing.T) pimtest.Collection {
 				return davcalendar.New(c, s.AddCalendar(fmt.Sprintf("cal%d", n.Add(1)), k.comp))
 			})
 		})
@@ -85,8 +85,8 @@ func TestDiscover(t *testing.T) {
 		name string
 		open func(t *testing.T) (*davext.Client, []cal)
 	}{
-		{"memserver", func(t *testing.T) (*davext.Client, []cal) {
-			s := pimtest.NewMemServer(t)
+		{"davserver", func(t *testing.T) (*davext.Client, []cal) {
+			s := pimtest.NewDAVServer(t)
 			return client(t, s.URL, "alice", "x"), []cal{{s.AddCalendar("appts", "VEVENT"), "VEVENT"}, {s.AddCalendar("tasks", "VTODO"), "VTODO"}}
 		}},
 		{"radicale", func(t *testing.T) (*davext.Client, []cal) {

@@ -26,11 +26,11 @@ func client(t testing.TB, url, user, pass string) *davext.Client {
 	return c
 }
 
-func TestAddressBook_MemServer(t *testing.T) {
-	s := pimtest.NewMemServer(t)
+func TestAddressBook_DAVServer(t *testing.T) {
+	s := pimtest.NewDAVServer(t)
 	c := client(t, s.URL, "alice", "x")
 	var n atomic.Int32
-	pimtest.Run(t, pimtest.Options{Kind: pimtest.Contacts, UIDConflict: true}, func(t *testing.T) pimtest.Collection {
+	pimtest.Run(t, pimtest.Options{Kind: pimtest.Contacts, UIDConflict: true, SyncToken: true}, func(t *testing.T) pimtest.Collection {
 		return davcontacts.New(c, s.AddAddressBook(fmt.Sprintf("book%d", n.Add(1))))
 	})
 }
@@ -68,8 +68,8 @@ func TestDiscover(t *testing.T) {
 		name string
 		open func(t *testing.T) (c *davext.Client, want []string)
 	}{
-		{"memserver", func(t *testing.T) (*davext.Client, []string) {
-			s := pimtest.NewMemServer(t)
+		{"davserver", func(t *testing.T) (*davext.Client, []string) {
+			s := pimtest.NewDAVServer(t)
 			return client(t, s.URL, "alice", "x"), []string{s.AddAddressBook("a"), s.AddAddressBook("b")}
 		}},
 		{"radicale", func(t *testing.T) (*davext.Client, []string) {

@@ -1,8 +1,9 @@
 // Package pimtest is the conformance suite every PIM collection connector
 // must pass (Run), plus the in-process servers the suite and other tests
-// run against: MemServer (go-webdav's handlers over memory, no sync-token)
-// and FaultServer (a raw DAV server with sync-tokens, configurable ETag
-// forms and fault injection). Test-only: never imported by production code.
+// run against: DAVServer (the project's own server, internal/davserver, in
+// memory) and FaultServer (a raw DAV server with the quirks of other
+// servers: ETag forms, no sync-token or getctag, paging, and fault
+// injection). Test-only: never imported by production code.
 package pimtest
 
 import (
