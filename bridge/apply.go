@@ -190,88 +190,28 @@ func (b *Bridge) applyOnce(ctx context.Context, cs *cycleState, l *lane, p idmap
 			return &itemError{Err: err}
 		}
 	}
-	kind, _ := reconcile.KindOf(pr.m.CRMEntity)
-	leftFilter := pr.crmExists && (p.CRMChange == idmap.ChangeDeleted || p.CRMChange == idmap.ChangeLeftFilter)
-	in := reconcile.PairInput{Kind: kind}
-	unknownOrigin := false // a re-linked object whose record cannot be read
-	switch {
-	case pr.hasBase:
-		in.Cell.HasBase = true
-		in.Fields.Base = pr.base
-		switch ev := crmRemoval(p, pr.crmExists); {
-		case ev != 0:
-			in.Cell.CRM, in.CRMEvent = reconcile.Deleted, ev
-		case !crmF.Equal(pr.base):
-			in.Cell.CRM = reconcile.Modified
-		}
-		switch {
-		case !pr.pimExists:
-			in.Cell.PIM, in.PIMEvent = reconcile.Deleted, reconcile.PIMDeleted
-		case !pr.tracked:
-			in.Cell.PIM, in.PIMEvent = reconcile.Deleted, reconcile.PIMUntracked
-		default:
-			// Only what the PIM side changed since the last sync counts
-			// as a PIM edit; the rest is the base's value.
-			adj := pr.base.Clone()
-			for _, k := range unionNames(pimF, pr.pimBase) {
-				if pimF[k] != pr.pimBase[k] {
-					adj[k] = pimF[k]
-				}
-			}
-			pimF = adj.Compact()
-			if !pimF.Equal(pr.base) {
-				in.Cell.PIM = reconcile.Modified
-			}
-		}
-	case pr.crmExists && !pr.pimExists && p.PIMChange == idmap.ChangeDeleted:
-		// No snapshot, but the server reported the removal of the object
-		// at the pair's href: a write whose outcome the bridge never
-		// learned (a create with its reply lost, or cut by a kill) did
-		// happen, and the user deleted the object. A PIM deletion, judged
-		// by the deletion table against the record as it is, not an
-		// object never written to create again.
-		in.Cell = reconcile.Cell{HasBase: true, PIM: reconcile.Deleted}
-		in.PIMEvent = reconcile.PIMDeleted
-		if ev := crmRemoval(p, true); ev != 0 {
-			in.Cell.CRM, in.CRMEvent = reconcile.Deleted, ev
-		}
-		in.Fields.Base = crmF
-	case !pr.crmExists && pr.pimExists && !pr.m.TrackedFromPIM:
-		// The object names a CRM record (X-CRM-ID) that cannot be read, and
-		// there is no snapshot (the cache was lost): a removal in CRM,
-		// judged on the PIM values. Unless a tombstone said so it left the
-		// filter, and since nothing tells whether the user tracked it from
-		// the PIM side, it is treated as tracked: kept there, unlinked.
-		in.Cell = reconcile.Cell{HasBase: true, CRM: reconcile.Deleted}
-		in.CRMEvent = crmRemoval(p, false)
-		unknownOrigin = in.CRMEvent == reconcile.LeftFilter
-		in.Fields.Base = pimF
-		pr.rec = pimRec
-	default:
-		if pr.crmExists && pr.pimExists && pr.tracked && !leftFilter {
-			// Re-linking (no snapshot): a PIM value that is what the CRM
-			// record itself would be written as (format defaults such as
-			// PRIORITY included) is not a PIM edit.
-			if genF, err := b.generated(pr); err == nil {
-				adj := reconcile.Fields{}
-				for _, k := range unionNames(pimF, genF) {
-					if pimF[k] == genF[k] {
-						adj[k] = crmF[k]
-					} else {
-						adj[k] = pimF[k]
-					}
-				}
-				pimF = adj.Compact()
-			}
-		}
-		if pr.crmExists && !leftFilter {
-			in.Cell.CRM = reconcile.New
-		}
-		if pr.pimExists && pr.tracked {
-			in.Cell.PIM = reconcile.New
+	obs := reconcile.Observation{
+		HasBase: pr.hasBase, Base: pr.base, PIMBase: pr.pimBase,
+		CRMExists: pr.crmExists, CRM: crmF,
+		PIMExists: pr.pimExists, Tracked: pr.tracked, PIM: pimF,
+		TrackedFromPIM:      pr.m.TrackedFromPIM,
+		CRMReport:           crmReport(p.CRMChange),
+		PIMDeletionReported: p.PIMChange == idmap.ChangeDeleted,
+	}
+	if !pr.hasBase && pr.crmExists && pr.pimExists && pr.tracked && obs.CRMReport == reconcile.CRMReportNone {
+		if genF, err := b.generated(pr); err == nil {
+			obs.Generated = genF
 		}
 	}
-	in.Fields.CRM, in.Fields.PIM = crmF, pimF
+	d := reconcile.Deltas(obs)
+	if d.PIMStandsForRecord {
+		pr.rec = pimRec
+	}
+	pimF = d.PIM
+	kind, _ := reconcile.KindOf(pr.m.CRMEntity)
+	in := reconcile.PairInput{Kind: kind, Cell: d.Cell, CRMEvent: d.CRMEvent, PIMEvent: d.PIMEvent}
+	in.Fields.Base = d.Base
+	in.Fields.CRM, in.Fields.PIM = d.CRM, d.PIM
 	in.Fields.CRMTime = modifiedOn(pr.rec, p.CRMTime)
 	in.Fields.PIMTime = p.PIMTime
 	if pr.pimExists {
@@ -283,7 +223,7 @@ func (b *Bridge) applyOnce(ctx context.Context, cs *cycleState, l *lane, p idmap
 	if in.CRMEvent == reconcile.LeftFilter && !pr.crmExists {
 		// A record the user can no longer read is no longer theirs.
 		in.Facts.UserIsOwner, in.Facts.UserIsOrganizer = false, false
-		in.Facts.TrackedFromPIM = in.Facts.TrackedFromPIM || unknownOrigin
+		in.Facts.TrackedFromPIM = in.Facts.TrackedFromPIM || d.UnknownOrigin
 	}
 	plan := reconcile.Reconcile(in)
 	if plan.Merge != nil {
@@ -326,20 +266,15 @@ func (b *Bridge) applyOnce(ctx context.Context, cs *cycleState, l *lane, p idmap
 	return nil
 }
 
-// crmRemoval is the CRM side's removal of a pair, or 0. Only a deletion the
-// sync protocol reported (a tombstone) whose record is gone is a deletion in
-// CRM; a record that left the user's view, that is still readable after a
-// delete row (a server without left-filter rows), or that the user can no
-// longer read with no tombstone reported has left the filter
-// (docs/sync-rules.md): what was tracked from the PIM side then stays there.
-func crmRemoval(p idmap.Pending, crmExists bool) reconcile.Event {
-	switch {
-	case p.CRMChange == idmap.ChangeDeleted && !crmExists:
-		return reconcile.CRMDeleted
-	case p.CRMChange == idmap.ChangeDeleted, p.CRMChange == idmap.ChangeLeftFilter, !crmExists:
-		return reconcile.LeftFilter
+// crmReport is what the CRM sync reported of a pair beyond an edit.
+func crmReport(c idmap.ChangeKind) reconcile.CRMReport {
+	switch c {
+	case idmap.ChangeDeleted:
+		return reconcile.CRMReportDeleted
+	case idmap.ChangeLeftFilter:
+		return reconcile.CRMReportLeftFilter
 	}
-	return 0
+	return reconcile.CRMReportNone
 }
 
 func (b *Bridge) facts(cs *cycleState, pr *pair, pimRec crm.Record) reconcile.Facts {
@@ -745,19 +680,4 @@ func (b *Bridge) generated(pr *pair) (reconcile.Fields, error) {
 		return nil, err
 	}
 	return fieldsOf(rec)
-}
-
-func unionNames(a, b reconcile.Fields) []string {
-	m := map[string]bool{}
-	for k := range a {
-		m[k] = true
-	}
-	for k := range b {
-		m[k] = true
-	}
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }

@@ -84,20 +84,3 @@ func (i ObjectInfo) HasCategory(name string) bool {
 	}
 	return false
 }
-
-// splitList splits a TEXT list value (CATEGORIES) at unescaped commas and
-// unescapes each item.
-func splitList(s string) []string {
-	var out []string
-	start := 0
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '\\':
-			i++
-		case ',':
-			out = append(out, unescapeText(s[start:i]))
-			start = i + 1
-		}
-	}
-	return append(out, unescapeText(s[start:]))
-}

@@ -63,14 +63,22 @@ func escapeText(s string) string {
 // splitStructured splits a structured value (N, ADR, ORG) at unescaped
 // semicolons and unescapes each component. Unescaped commas are kept as
 // commas.
-func splitStructured(s string) []string {
+func splitStructured(s string) []string { return splitEscaped(s, ';') }
+
+// splitList splits a TEXT list value (CATEGORIES) at unescaped commas and
+// unescapes each item.
+func splitList(s string) []string { return splitEscaped(s, ',') }
+
+// splitEscaped splits s at each sep not escaped by a backslash and
+// unescapes each part.
+func splitEscaped(s string, sep byte) []string {
 	var out []string
 	start := 0
 	for i := 0; i < len(s); i++ {
 		switch s[i] {
 		case '\\':
 			i++
-		case ';':
+		case sep:
 			out = append(out, unescapeText(s[start:i]))
 			start = i + 1
 		}

@@ -5,8 +5,9 @@
 // the verification job, the mass-deletion guard, and when a user action is
 // applied (the immediate-sync table). docs/sync-rules.md states the rules.
 //
-// Entry points: Reconcile (change matrix, then Merge or Decide) for one
-// pair; Merge for the field merge alone; Decide for a removal;
+// Entry points: Deltas (what the bridge observed of a pair -> its cell of
+// the change matrix); Reconcile (change matrix, then Merge or Decide) for
+// one pair; Merge for the field merge alone; Decide for a removal;
 // SelectForVerification; Guard.Check; WhenApplied.
 //
 // It owns no state and must not import idmap, bridge, mapping or any pim
