@@ -27,6 +27,7 @@ type cycleState struct {
 	me       crm.ID
 	crmSeen  map[crm.ID]crm.Record
 	pimSeen  map[string]pim.Object
+	found    map[int64]bool // pairs whose PIM create met an object there: no pending base
 	accounts map[crm.ID]string
 	stats    Stats
 	plan     *[]PlannedWrite // dry run: the decisions
