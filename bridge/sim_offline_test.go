@@ -106,6 +106,10 @@ type offSim struct {
 	// rejected are the offline sync errors (discarded at GoOnline).
 	rejected []offline.Rejection
 
+	// replay runs the engine's GoOnline; nil: offline.Engine.GoOnline
+	// (a broken rule replaces it).
+	replay func(ctx context.Context, eng *offline.Engine, r offline.Remote, opts offline.ReplayOptions) error
+
 	mu      sync.Mutex
 	killAt  int // request of the engine's run that kills it (0: none)
 	reqs    int
@@ -280,12 +284,16 @@ func (o *offSim) goOnline() {
 		for _, q := range rows {
 			o.queued[q.RowNumber] = q
 		}
-		_, err = o.eng.GoOnline(ctx, o.remote, offline.ReplayOptions{
+		opts := offline.ReplayOptions{
 			Cred: offline.Credentials{User: o.r.alice.Name, Password: o.r.alice.Password},
 			Prompt: func(errs []offline.Rejection) offline.OnError {
 				o.rejected = append(o.rejected, errs...)
 				return offline.Discard
-			}})
+			}}
+		if o.replay != nil {
+			return o.replay(ctx, o.eng, o.remote, opts)
+		}
+		_, err = o.eng.GoOnline(ctx, o.remote, opts)
 		return err
 	})
 }
@@ -453,11 +461,18 @@ func e2eOfflineRun(t testing.TB, seed uint64) ([]e2eViolation, *simRun, *offSim)
 // e2eOfflineRunWith is e2eOfflineRun with wrap applied to the engine's
 // client of the server (the broken rules of sim_offline_broken_test.go).
 func e2eOfflineRunWith(t testing.TB, seed uint64, wrap func(offline.Remote) offline.Remote) ([]e2eViolation, *simRun, *offSim) {
+	return e2eOfflineRunBroken(t, seed, wrap, nil)
+}
+
+// e2eOfflineRunBroken is e2eOfflineRunWith with goOnline in place of the
+// engine's GoOnline when not nil.
+func e2eOfflineRunBroken(t testing.TB, seed uint64, wrap func(offline.Remote) offline.Remote,
+	goOnline func(context.Context, *offline.Engine, offline.Remote, offline.ReplayOptions) error) ([]e2eViolation, *simRun, *offSim) {
 	uuid.SetRand(rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8), byte(seed >> 16), byte(seed >> 24), 'o', 'f', 'f'}))
 	t.Cleanup(func() { uuid.SetRand(nil) })
 	rc := &replayCounter{applied: map[crm.ID]int{}, creates: map[crm.ID]int{}}
 	r := newSimRun(t, newSimSharedOffline(t, rc), seed)
-	o := &offSim{r: r, rc: rc, path: filepath.Join(r.dir, "replica.db"), queued: map[int64]offline.QueueRow{}}
+	o := &offSim{r: r, rc: rc, path: filepath.Join(r.dir, "replica.db"), queued: map[int64]offline.QueueRow{}, replay: goOnline}
 	remote, err := crmclient.New(r.sh.crm.URL, &crmclient.Options{User: r.alice.Name, Password: r.alice.Password,
 		HTTPClient: &http.Client{Transport: engineTransport{o}, Timeout: 30 * time.Second}})
 	if err != nil {
