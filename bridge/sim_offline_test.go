@@ -491,7 +491,7 @@ const defaultOfflineRuns = 30
 
 // TestRandomizedBridgeOffline: seeded runs that go offline in the middle.
 // PIMBRIDGE_SEED=N replays run N alone; PIMBRIDGE_OFFLINE_RUNS=N changes
-// the count.
+// the count; PIMBRIDGE_SOAK=10m runs from a time-chosen seed for that long.
 func TestRandomizedBridgeOffline(t *testing.T) {
 	seeds := []uint64{}
 	if s := os.Getenv("PIMBRIDGE_SEED"); s != "" {
@@ -516,13 +516,31 @@ func TestRandomizedBridgeOffline(t *testing.T) {
 			seeds = append(seeds, s)
 		}
 	}
+	var soak time.Duration
+	if d := os.Getenv("PIMBRIDGE_SOAK"); d != "" && len(seeds) != 1 {
+		var err error
+		if soak, err = time.ParseDuration(d); err != nil {
+			t.Fatalf("PIMBRIDGE_SOAK=%q: %v", d, err)
+		}
+		seeds = nil
+	}
+	first := uint64(time.Now().UnixNano() % 1e9)
 	start := time.Now()
 	known := map[string][]uint64{}
 	var failed []uint64
-	for _, seed := range seeds {
-		if len(failed) >= 5 {
+	runs := 0
+	for i := 0; ; i++ {
+		var seed uint64
+		switch {
+		case soak > 0 && time.Since(start) < soak:
+			seed = first + uint64(i)
+		case soak == 0 && i < len(seeds):
+			seed = seeds[i]
+		}
+		if seed == 0 || len(failed) >= 5 {
 			break
 		}
+		runs++
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			vs, r, o := e2eOfflineRun(t, seed)
 			for _, v := range vs {
@@ -538,6 +556,10 @@ func TestRandomizedBridgeOffline(t *testing.T) {
 		})
 	}
 	el := time.Since(start)
-	t.Logf("%d offline end-to-end runs in %v (%.2f runs/s); failing seeds: %v; known-broken seeds: %v",
-		len(seeds), el.Round(time.Millisecond), float64(len(seeds))/el.Seconds(), failed, known)
+	msg := fmt.Sprintf("%d offline end-to-end runs in %v (%.2f runs/s); failing seeds: %v; known-broken seeds: %v",
+		runs, el.Round(time.Millisecond), float64(runs)/el.Seconds(), failed, known)
+	t.Log(msg)
+	if soak > 0 {
+		fmt.Println("soak offline: " + msg)
+	}
 }
