@@ -38,11 +38,12 @@ faults: testdeps
 	PIMBRIDGE_KILL_POINTS=30 $(GO) test -run 'TestCrash_KillNine|TestFaults_' -timeout $(TIMEOUT) -v ./integration/
 
 # The randomized checks at their full count (2,000 planner
-# cases, 100 end-to-end runs, 30 end-to-end runs that go offline mid-run);
-# the -race build of `test` runs a few end-to-end seeds only, its SQLite
-# servers being several times slower.
+# cases, 100 end-to-end runs, 30 end-to-end runs that go offline mid-run,
+# 20 e-mail runs against the in-process IMAP server); the -race build of
+# `test` runs a few end-to-end seeds only, its SQLite servers being
+# several times slower.
 randomized:
-	$(GO) test -count=1 -timeout $(TIMEOUT) -run 'TestRandomized' ./reconcile/ ./bridge/
+	$(GO) test -count=1 -timeout $(TIMEOUT) -run 'TestRandomized' ./reconcile/ ./bridge/ ./bridge/mailtrack/
 
 # The randomized checks (planner and end to end) for SOAK each,
 # side by side (default 30m); prints cases/s and the seeds of any failure.

@@ -112,6 +112,26 @@ func (b *Bridge) read(ctx context.Context, cs *cycleState, l *lane, p idmap.Pend
 		pr.pimModified = info.Modified
 	}
 	snap, err := b.opts.Cache.Snapshot(ctx, m.MapID)
+	if err == nil && pendingCreate(m, snap) && cs.found[m.MapID] {
+		err = idmap.ErrNoSnapshot // a re-link, as with no snapshot
+	} else if err == nil && pendingCreate(m, snap) && !pr.pimExists {
+		// A create on the PIM side whose outcome the bridge never learned:
+		// if the object is not there, it was never written (unless the
+		// server reported its removal: the user deleted it).
+		if p.PIMChange == idmap.ChangeNone {
+			if obj, gerr := cs.col(l).Get(ctx, m.Entry.Href); gerr == nil {
+				pr.obj, pr.pimExists = obj, true
+				info, ierr := mapping.Inspect(obj.Data)
+				pr.tracked = !b.opts.Settings.TrackByCategory || ierr != nil || info.HasCategory(b.opts.Settings.category())
+				pr.pimModified = info.Modified
+			} else if !errors.Is(gerr, pim.ErrNotFound) {
+				return nil, fmt.Errorf("bridge: read %s: %w", m.Entry.Href, gerr)
+			}
+		}
+		if !pr.pimExists && p.PIMChange != idmap.ChangeDeleted {
+			err = idmap.ErrNoSnapshot
+		}
+	}
 	switch {
 	case err == nil:
 		pr.base, err = reconcile.UnmarshalSnapshot(snap.Fields)
@@ -132,6 +152,13 @@ func (b *Bridge) read(ctx context.Context, cs *cycleState, l *lane, p idmap.Pend
 		return nil, err
 	}
 	return pr, nil
+}
+
+// pendingCreate reports whether snap is the base createOnPIM stored
+// before its write, with no reply since: neither the mapping nor the
+// snapshot has an ETag.
+func pendingCreate(m idmap.Mapping, snap idmap.Snapshot) bool {
+	return m.ETag == "" && snap.ETag == "" && len(snap.Raw) > 0
 }
 
 // withObj returns a copy of pr holding raw as its PIM object.
@@ -389,6 +416,14 @@ func (b *Bridge) createOnPIM(ctx context.Context, cs *cycleState, pr *pair, plan
 	if err != nil {
 		return &itemError{Err: err}
 	}
+	// What is written is the pair's base even if the reply is lost: a
+	// snapshot with no ETag (pendingCreate), so that a later edit of the
+	// object counts as a PIM edit, not a side of a base-less link.
+	if err := b.opts.Cache.Tx(ctx, func(tx *idmap.Tx) error {
+		return tx.PutSnapshot(ctx, pr.m.MapID, idmap.Snapshot{Fields: plan.Snapshot.MarshalSnapshot(), Raw: data})
+	}); err != nil {
+		return err
+	}
 	name := pr.m.CRMID.String() + pr.l.ext
 	ref, err := cs.col(pr.l).Create(ctx, name, data)
 	if errors.Is(err, pim.ErrPreconditionFailed) || errors.Is(err, pim.ErrUIDConflict) {
@@ -399,6 +434,10 @@ func (b *Bridge) createOnPIM(ctx context.Context, cs *cycleState, pr *pair, plan
 			return &itemError{Err: fmt.Errorf("bridge: create %s: %w", pr.m.Entry.Href, err)}
 		}
 		cs.pimSeen[obj.Href] = obj
+		if cs.found == nil {
+			cs.found = map[int64]bool{}
+		}
+		cs.found[pr.m.MapID] = true
 		return errReread
 	}
 	if err != nil {

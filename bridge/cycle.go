@@ -27,6 +27,7 @@ type cycleState struct {
 	me       crm.ID
 	crmSeen  map[crm.ID]crm.Record
 	pimSeen  map[string]pim.Object
+	found    map[int64]bool // pairs whose PIM create met an object there: no pending base
 	accounts map[crm.ID]string
 	stats    Stats
 	plan     *[]PlannedWrite // dry run: the decisions
@@ -489,6 +490,9 @@ func (b *Bridge) subscribe(ctx context.Context, c CRM, dry bool) (crmclient.Subs
 		if !restart && !dry {
 			restart, err = b.initialCut(ctx, sub.ID)
 		}
+		if restart && serr == nil && id != sub.ID && !dry && err == nil {
+			restart, err = b.resume(ctx, id, sub.ID)
+		}
 		if restart && err == nil {
 			if !dry {
 				if err = c.DeleteSubscription(ctx, sub.ID); err == nil {
@@ -499,6 +503,9 @@ func (b *Bridge) subscribe(ctx context.Context, c CRM, dry bool) (crmclient.Subs
 				err = b.opts.Cache.Tx(ctx, func(tx *idmap.Tx) error {
 					if !dry {
 						if err := b.markInitial(ctx, tx, sub.ID); err != nil {
+							return err
+						}
+						if err := b.switchSubs(ctx, tx, id, sub.ID); err != nil {
 							return err
 						}
 					}

@@ -3,6 +3,8 @@ package bridge
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 
 	"github.com/pimbridge/pimbridge/crm"
 	"github.com/pimbridge/pimbridge/idmap"
@@ -107,5 +109,70 @@ func (b *Bridge) absentFromFullSet(ctx context.Context, l *lane, ent string, see
 			}
 		}
 		return tx.SetSetting(ctx, initialKey(ent), "")
+	})
+}
+
+// settingLeftSubs lists the subscriptions this cache left at an endpoint
+// switch with every entity's full set wholly read (space-separated, the
+// latest last). Going back to one resumes it: the endpoint reports every
+// change since the cache's last acknowledged batch, deletions included,
+// where a restart's full set can only take a missing record for one that
+// left the view.
+const settingLeftSubs = "outlook.left"
+
+const maxLeftSubs = 4
+
+func (b *Bridge) leftSubs(ctx context.Context) ([]string, error) {
+	v, err := b.opts.Cache.Setting(ctx, settingLeftSubs)
+	if errors.Is(err, idmap.ErrNoSetting) {
+		return nil, nil
+	}
+	return strings.Fields(v), err
+}
+
+// switchSubs records, in tx, that the cache leaves subscription old (when
+// its full sets were wholly read) for cur, which is no longer one to
+// resume once it is read from.
+func (b *Bridge) switchSubs(ctx context.Context, tx *idmap.Tx, old, cur string) error {
+	left, err := b.leftSubs(ctx)
+	if err != nil {
+		return err
+	}
+	left = slices.DeleteFunc(left, func(s string) bool { return s == cur || s == old })
+	if old != "" {
+		done := true
+		for _, ent := range b.initialEntities() {
+			v, err := b.initialMark(ctx, ent)
+			if err != nil {
+				return err
+			}
+			if v == old || v == old+partialMark {
+				done = false
+			}
+		}
+		if done {
+			left = append(left, old)
+		}
+	}
+	if len(left) > maxLeftSubs {
+		left = left[len(left)-maxLeftSubs:]
+	}
+	return tx.SetSetting(ctx, settingLeftSubs, strings.Join(left, " "))
+}
+
+// resume switches the cache from subscription old back to cur when cur is
+// one it left with its full sets read, and reports whether cur must start
+// over instead.
+func (b *Bridge) resume(ctx context.Context, old, cur string) (restart bool, err error) {
+	left, err := b.leftSubs(ctx)
+	if err != nil || !slices.Contains(left, cur) {
+		return true, err
+	}
+	b.log.Info("bridge: resuming the subscription of this endpoint", "subscription", cur)
+	return false, b.opts.Cache.Tx(ctx, func(tx *idmap.Tx) error {
+		if err := b.switchSubs(ctx, tx, old, cur); err != nil {
+			return err
+		}
+		return tx.SetSetting(ctx, settingSubscription, cur)
 	})
 }

@@ -86,7 +86,7 @@ var brokenBridges = []struct {
 			}}
 		}
 	}},
-	{e2eWritesKept, "SubjectNeverWrittenToCRM", 4, func(r *simRun) {
+	{e2eWritesKept, "SubjectNeverWrittenToCRM", 8, func(r *simRun) {
 		r.wrapCRM = func(c bridge.CRM) bridge.CRM {
 			return brokenCRM{CRM: c, update: func(ctx context.Context, rec crm.Record, o *crmclient.WriteOptions) (crm.Record, error) {
 				delete(rec.Attrs, "subject")

@@ -40,25 +40,7 @@ type knownBug struct {
 }
 
 // e2eKnownBroken: the lead removes an entry once its fix is merged.
-var e2eKnownBroken = []knownBug{
-	// A limit of bug G's fix (seed 27): a subscription that starts over at
-	// an endpoint switch sends no delete rows, and a record the user
-	// deleted cannot be told from one reassigned away (both read as not
-	// found), so a mapped record missing from the full set is taken as
-	// having left the filter. An item tracked from the PIM side whose
-	// record was deleted in CRM around the switch stays there, unlinked,
-	// where the deletion table removes it.
-	{e2eDeletionTable, "offline: a tracked-from-PIM item deleted in CRM around an endpoint switch stays on the PIM side, unlinked (taken as left the filter)",
-		func(o *simObj) bool { return o.atSwitch && o.crmDeleted && o.fromPIM }},
-	// Found by the offline runs (seed 4; bug G's fix, which keeps the bases
-	// across an endpoint switch, does not cover it): a record created
-	// offline whose PIM create the bridge wrote with the reply lost has no
-	// base; a PIM edit made before go-online then meets the record as the
-	// replay created it on the server, whose modifiedon is the replay's
-	// time, so the no-base link (later side wins) takes the CRM value.
-	{e2eWritesKept, "new (offline): a replayed create's modifiedon beats an earlier PIM edit of a pair whose create reply was lost",
-		func(o *simObj) bool { return o.atSwitch && o.pimEdits > 0 && o.unconfirmed && !o.fromPIM }},
-}
+var e2eKnownBroken = []knownBug{}
 
 func knownFor(v e2eViolation) (string, bool) {
 	for _, k := range e2eKnownBroken {

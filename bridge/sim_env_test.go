@@ -10,6 +10,7 @@
 package bridge_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -84,10 +85,15 @@ const (
 	fault412
 	faultReset    // the request never reaches the server
 	faultLostResp // the server applied it; the reply is lost
-	faultDelay
+	// faultReorder: the server answers, the reply is held back and a
+	// user's action (a concurrent request) is answered first; the bridge
+	// then gets its reply, already stale. The bridge sends one request at
+	// a time, so this is the reordering of concurrent responses it can
+	// meet: with the user's own clients.
+	faultReorder
 )
 
-var faultNames = [...]string{"none", "503", "412", "reset", "lost-reply", "delay"}
+var faultNames = [...]string{"none", "503", "412", "reset", "lost-reply", "reorder"}
 
 // faultTransport wraps the bridge's transports (CRM and DAV). Every
 // decision comes from the run's generator, in request order: the bridge
@@ -130,8 +136,23 @@ func (f *faultTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			resp.Body.Close()
 		}
 		return nil, fmt.Errorf("sim: reply of %s %s lost: %w", req.Method, req.URL.Path, syscall.ECONNRESET)
-	case faultDelay:
-		time.Sleep(time.Millisecond)
+	case faultReorder:
+		resp, err := f.base.RoundTrip(req)
+		if err != nil {
+			return nil, err
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		f.run.mu.Lock()
+		op := f.run.reorderRng.IntN(1 << 30)
+		f.run.mu.Unlock()
+		f.run.note("(reply of %s %s held back)", req.Method, req.URL.Path)
+		f.run.userOp(op)
+		return resp, nil
 	}
 	return f.base.RoundTrip(req)
 }

@@ -46,9 +46,10 @@ func isReplay(origin string) bool { return strings.HasPrefix(strings.ToLower(ori
 
 func TestRandomizedBridgeOffline_CatchesBrokenRule(t *testing.T) {
 	cases := []struct {
-		name string
-		inv  string
-		wrap func(offline.Remote) offline.Remote
+		name     string
+		inv      string
+		wrap     func(offline.Remote) offline.Remote
+		goOnline func(context.Context, *offline.Engine, offline.Remote, offline.ReplayOptions) error
 	}{
 		// Every replayed write is sent twice, the second time without its
 		// replay key (as a replay that ignores the server's answer and
@@ -76,7 +77,7 @@ func TestRandomizedBridgeOffline_CatchesBrokenRule(t *testing.T) {
 					}
 					return r.Batch(ctx, again)
 				}}
-		}},
+		}, nil},
 		// The replay acknowledges every queued write without sending it:
 		// the user's offline writes never reach CRM and are no sync error.
 		{"ReplayAcknowledgedNotSent", e2eWritesKept + "|" + e2eNothingLost, func(r offline.Remote) offline.Remote {
@@ -91,14 +92,18 @@ func TestRandomizedBridgeOffline_CatchesBrokenRule(t *testing.T) {
 					}
 					return out, nil
 				}}
-		}},
+		}, nil},
+		// GoOnline reports success before it replays: the client stays
+		// offline with its queue, while the bridge goes back to the server.
+		{"GoOnlineDoneBeforeReplay", e2eOfflineState, nil,
+			func(context.Context, *offline.Engine, offline.Remote, offline.ReplayOptions) error { return nil }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			for seed := uint64(1); seed <= 20; seed++ {
 				var caught bool
 				t.Run("", func(t *testing.T) {
-					vs, _, _ := e2eOfflineRunWith(t, seed, c.wrap)
+					vs, _, _ := e2eOfflineRunBroken(t, seed, c.wrap, c.goOnline)
 					for _, v := range vs {
 						if strings.Contains("|"+c.inv+"|", "|"+v.inv+"|") {
 							if _, known := knownFor(v); !known {

@@ -106,6 +106,10 @@ type offSim struct {
 	// rejected are the offline sync errors (discarded at GoOnline).
 	rejected []offline.Rejection
 
+	// replay runs the engine's GoOnline; nil: offline.Engine.GoOnline
+	// (a broken rule replaces it).
+	replay func(ctx context.Context, eng *offline.Engine, r offline.Remote, opts offline.ReplayOptions) error
+
 	mu      sync.Mutex
 	killAt  int // request of the engine's run that kills it (0: none)
 	reqs    int
@@ -280,12 +284,16 @@ func (o *offSim) goOnline() {
 		for _, q := range rows {
 			o.queued[q.RowNumber] = q
 		}
-		_, err = o.eng.GoOnline(ctx, o.remote, offline.ReplayOptions{
+		opts := offline.ReplayOptions{
 			Cred: offline.Credentials{User: o.r.alice.Name, Password: o.r.alice.Password},
 			Prompt: func(errs []offline.Rejection) offline.OnError {
 				o.rejected = append(o.rejected, errs...)
 				return offline.Discard
-			}})
+			}}
+		if o.replay != nil {
+			return o.replay(ctx, o.eng, o.remote, opts)
+		}
+		_, err = o.eng.GoOnline(ctx, o.remote, opts)
 		return err
 	})
 }
@@ -453,11 +461,18 @@ func e2eOfflineRun(t testing.TB, seed uint64) ([]e2eViolation, *simRun, *offSim)
 // e2eOfflineRunWith is e2eOfflineRun with wrap applied to the engine's
 // client of the server (the broken rules of sim_offline_broken_test.go).
 func e2eOfflineRunWith(t testing.TB, seed uint64, wrap func(offline.Remote) offline.Remote) ([]e2eViolation, *simRun, *offSim) {
+	return e2eOfflineRunBroken(t, seed, wrap, nil)
+}
+
+// e2eOfflineRunBroken is e2eOfflineRunWith with goOnline in place of the
+// engine's GoOnline when not nil.
+func e2eOfflineRunBroken(t testing.TB, seed uint64, wrap func(offline.Remote) offline.Remote,
+	goOnline func(context.Context, *offline.Engine, offline.Remote, offline.ReplayOptions) error) ([]e2eViolation, *simRun, *offSim) {
 	uuid.SetRand(rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8), byte(seed >> 16), byte(seed >> 24), 'o', 'f', 'f'}))
 	t.Cleanup(func() { uuid.SetRand(nil) })
 	rc := &replayCounter{applied: map[crm.ID]int{}, creates: map[crm.ID]int{}}
 	r := newSimRun(t, newSimSharedOffline(t, rc), seed)
-	o := &offSim{r: r, rc: rc, path: filepath.Join(r.dir, "replica.db"), queued: map[int64]offline.QueueRow{}}
+	o := &offSim{r: r, rc: rc, path: filepath.Join(r.dir, "replica.db"), queued: map[int64]offline.QueueRow{}, replay: goOnline}
 	remote, err := crmclient.New(r.sh.crm.URL, &crmclient.Options{User: r.alice.Name, Password: r.alice.Password,
 		HTTPClient: &http.Client{Transport: engineTransport{o}, Timeout: 30 * time.Second}})
 	if err != nil {
@@ -476,7 +491,7 @@ const defaultOfflineRuns = 30
 
 // TestRandomizedBridgeOffline: seeded runs that go offline in the middle.
 // PIMBRIDGE_SEED=N replays run N alone; PIMBRIDGE_OFFLINE_RUNS=N changes
-// the count.
+// the count; PIMBRIDGE_SOAK=10m runs from a time-chosen seed for that long.
 func TestRandomizedBridgeOffline(t *testing.T) {
 	seeds := []uint64{}
 	if s := os.Getenv("PIMBRIDGE_SEED"); s != "" {
@@ -501,13 +516,31 @@ func TestRandomizedBridgeOffline(t *testing.T) {
 			seeds = append(seeds, s)
 		}
 	}
+	var soak time.Duration
+	if d := os.Getenv("PIMBRIDGE_SOAK"); d != "" && len(seeds) != 1 {
+		var err error
+		if soak, err = time.ParseDuration(d); err != nil {
+			t.Fatalf("PIMBRIDGE_SOAK=%q: %v", d, err)
+		}
+		seeds = nil
+	}
+	first := uint64(time.Now().UnixNano() % 1e9)
 	start := time.Now()
 	known := map[string][]uint64{}
 	var failed []uint64
-	for _, seed := range seeds {
-		if len(failed) >= 5 {
+	runs := 0
+	for i := 0; ; i++ {
+		var seed uint64
+		switch {
+		case soak > 0 && time.Since(start) < soak:
+			seed = first + uint64(i)
+		case soak == 0 && i < len(seeds):
+			seed = seeds[i]
+		}
+		if seed == 0 || len(failed) >= 5 {
 			break
 		}
+		runs++
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			vs, r, o := e2eOfflineRun(t, seed)
 			for _, v := range vs {
@@ -523,6 +556,10 @@ func TestRandomizedBridgeOffline(t *testing.T) {
 		})
 	}
 	el := time.Since(start)
-	t.Logf("%d offline end-to-end runs in %v (%.2f runs/s); failing seeds: %v; known-broken seeds: %v",
-		len(seeds), el.Round(time.Millisecond), float64(len(seeds))/el.Seconds(), failed, known)
+	msg := fmt.Sprintf("%d offline end-to-end runs in %v (%.2f runs/s); failing seeds: %v; known-broken seeds: %v",
+		runs, el.Round(time.Millisecond), float64(runs)/el.Seconds(), failed, known)
+	t.Log(msg)
+	if soak > 0 {
+		fmt.Println("soak offline: " + msg)
+	}
 }

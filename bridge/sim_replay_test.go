@@ -16,7 +16,8 @@ import (
 )
 
 // TestRandomizedBridge_Regressions replays the seeds kept in
-// testdata/randomized/bridge-seeds.txt (one per line, # comments).
+// testdata/randomized/bridge-seeds.txt (one per line, # comments; a seed
+// followed by "clean" must also leave no sync error).
 func TestRandomizedBridge_Regressions(t *testing.T) {
 	data, err := os.ReadFile("testdata/randomized/bridge-seeds.txt")
 	if err != nil {
@@ -24,18 +25,29 @@ func TestRandomizedBridge_Regressions(t *testing.T) {
 	}
 	n := 0
 	for _, line := range strings.Split(string(data), "\n") {
-		line = strings.TrimSpace(strings.SplitN(line, "#", 2)[0])
-		if line == "" {
+		f := strings.Fields(strings.SplitN(line, "#", 2)[0])
+		if len(f) == 0 {
 			continue
 		}
-		seed, err := strconv.ParseUint(line, 10, 64)
-		if err != nil {
-			t.Fatalf("bridge-seeds.txt: %q: %v", line, err)
+		seed, err := strconv.ParseUint(f[0], 10, 64)
+		if err != nil || len(f) > 2 || len(f) == 2 && f[1] != "clean" {
+			t.Fatalf("bridge-seeds.txt: %q: want a seed and an optional \"clean\" (%v)", line, err)
 		}
+		clean := len(f) == 2
 		n++
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			vs, r := e2eRun(t, seed)
 			e2eReport(t, seed, vs, r, false)
+			if clean {
+				// "clean": the run must also end with no sync error.
+				errs, err := r.cache.SyncErrors(r.ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, e := range errs {
+					t.Errorf("seed %d: sync error left: %s: %s", seed, e.Item, e.Message)
+				}
+			}
 		})
 	}
 	if n == 0 {

@@ -80,6 +80,7 @@ type simRun struct {
 
 	mu          sync.Mutex
 	rng         *rand.Rand
+	reorderRng  *rand.Rand // the user's actions that overtake a held reply (faultReorder)
 	faultsOn    bool
 	faultRate   int // percent of requests
 	agitateRate int // percent of requests preceded by a user edit
@@ -115,7 +116,7 @@ const simOwnerFields = "ownerid"
 
 func newSimRun(t testing.TB, sh *simShared, seed uint64) *simRun {
 	ctx := context.Background()
-	r := &simRun{t: t, sh: sh, seed: seed, ctx: ctx, rng: newRand(seed), faults: map[string]int{}, dir: t.TempDir(), lostWrites: map[string]bool{}}
+	r := &simRun{t: t, sh: sh, seed: seed, ctx: ctx, rng: newRand(seed), reorderRng: rand.New(rand.NewPCG(seed, 0x0e0d)), faults: map[string]int{}, dir: t.TempDir(), lostWrites: map[string]bool{}}
 	r.alice, r.bob = sh.crm.Alice, sh.crm.Bob
 	r.admin = sh.crm.Admin.Client
 	tasks, err := sh.dav.CreateCalendar(ctx, "alice", fmt.Sprintf("r%d-tasks", seed), "Tasks", "VTODO")

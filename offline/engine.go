@@ -137,7 +137,9 @@ func Open(ctx context.Context, opts *Options) (*Engine, error) {
 		e.opts.ReplayChunkBytes = 4 << 20
 	}
 	e.opts.Batch = e.opts.Batch.withDefaults()
-	st, err := crmstore.Open(ctx, e.opts.Path, &crmstore.Options{Logger: e.log, Now: e.opts.Now, MaxOpenConns: 4})
+	// The replica holds one user's data: the bridge's subscription, new
+	// at every go-offline, learns of the deletions made before it.
+	st, err := crmstore.Open(ctx, e.opts.Path, &crmstore.Options{Logger: e.log, Now: e.opts.Now, MaxOpenConns: 4, FullSetReportsTombstones: true})
 	if err != nil {
 		return nil, fmt.Errorf("offline: open replica: %w", err)
 	}

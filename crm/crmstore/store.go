@@ -77,6 +77,13 @@ type Options struct {
 	Now func() time.Time
 	// MaxOpenConns bounds the connection pool; 0 means 4.
 	MaxOpenConns int
+	// FullSetReportsTombstones gives a subscription's full set a delete
+	// row for every tombstone, so a client whose subscription started
+	// over learns of a deletion made before it existed rather than
+	// taking the missing record for one that left its view. Only for a
+	// store of one user's data (the offline engine's replica): on a
+	// shared server it would list every deleted id.
+	FullSetReportsTombstones bool
 }
 
 // Store is the SQLite store. It is safe for concurrent use.
@@ -85,6 +92,8 @@ type Store struct {
 	log  *slog.Logger
 	now  func() time.Time
 	cost int
+
+	fullSetTombstones bool
 
 	dummyOnce sync.Once
 	dummy     []byte // see dummyHash
@@ -103,7 +112,7 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
-	s := &Store{log: opts.Logger, now: opts.Now, cost: opts.BcryptCost}
+	s := &Store{log: opts.Logger, now: opts.Now, cost: opts.BcryptCost, fullSetTombstones: opts.FullSetReportsTombstones}
 	if s.log == nil {
 		s.log = slog.Default()
 	}

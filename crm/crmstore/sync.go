@@ -167,6 +167,15 @@ func (t *txn) prepareEntity(ctx context.Context, sub string, sp crmserver.SyncSp
 			SELECT ?, ?, t.id, 1, t.versionnumber, ? FROM `+tbl+` t WHERE `+cond+upsertEntry, append([]any{sub, e.Name, gen}, args...)...); err != nil {
 			return err
 		}
+		// A one-user replica reports its deletions to a subscription that
+		// started over (Options.FullSetReportsTombstones).
+		if t.s.fullSetTombstones && !sp.Excluded {
+			if err := exec(`INSERT INTO syncentry (sub, entity, objectid, state, version, gen)
+				SELECT ?, ?, tb.id, 2, tb.version, ? FROM tombstones tb WHERE tb.entity = ?
+				ON CONFLICT (sub, entity, objectid) DO NOTHING`, sub, e.Name, gen, e.Name); err != nil {
+				return err
+			}
+		}
 	} else {
 		if err := exec(`INSERT INTO syncentry (sub, entity, objectid, state, version, gen)
 			SELECT ?, ?, t.id, 1, t.versionnumber, ? FROM `+tbl+` t WHERE t.versionnumber > ? AND `+cond+upsertEntry,

@@ -1,0 +1,5 @@
+//go:build !race
+
+package mailtrack
+
+const raceDetector = false
