@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -33,13 +34,38 @@ var funcs = template.FuncMap{
 		}
 		return d.String() + " ago"
 	},
-	"pct": func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) },
+	"fields": bodyFields,
+	"dur":    func(d time.Duration) string { return d.Round(time.Millisecond).String() },
+	"pct":    func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) },
 	"entities": func(st *bridge.Stats) []entityRow {
 		if st == nil {
 			return nil
 		}
 		return entityRows(*st)
 	},
+}
+
+// bodyFields is a queued request's JSON body as "name = value" pairs in
+// name order ("" for no body or one that is not a JSON object), so that
+// the user sees which change the server refused.
+func bodyFields(body []byte) string {
+	var m map[string]any
+	if len(body) == 0 || json.Unmarshal(body, &m) != nil {
+		return ""
+	}
+	var parts []string
+	for k, v := range m {
+		if strings.HasPrefix(k, "@") {
+			continue
+		}
+		val := fmt.Sprint(v)
+		if len(val) > 60 {
+			val = val[:57] + "..."
+		}
+		parts = append(parts, k+" = "+val)
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ", ")
 }
 
 // entityRow is one line of the per-entity table.

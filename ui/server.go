@@ -128,7 +128,7 @@ func (s *Server) guard(loopback bool, next http.Handler) http.Handler {
 		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer") // the sign-in URL carries the key
+		h.Set("Referrer-Policy", "same-origin") // the key never leaves in a Referer (and "no-referrer" would make Origin null)
 		h.Set("Cache-Control", "no-store")
 		if loopback && !loopbackHost(r.Host) {
 			// A DNS name pointed at 127.0.0.1 (rebinding) is not this page.
@@ -245,7 +245,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, nav string, err er
 
 // messages are the outcomes an action redirects with (?msg=...).
 var messages = map[string]string{
-	"synced":      "The cycle ran.",
+	"synced":      "The cycle ran; its outcome is below.",
 	"retry":       "The item will be retried at the next sync.",
 	"discard":     "The sync error was discarded.",
 	"allow-dup":   "The item will be created in CRM at the next sync, duplicates or not.",

@@ -30,7 +30,7 @@ func newDaemonCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			defer g.reloadLevelOnHUP(ctx)() // SIGHUP: log.level from the config file again
-			page := &uiBackend{g: g}
+			page := newUIBackend(g)
 			stopUI, err := g.startUI(ctx, page) // the web page outlives the rewirings
 			if err != nil {
 				return err
@@ -73,6 +73,11 @@ func (g *globals) daemonOnce(ctx context.Context, confirm bool, page *uiBackend)
 		for {
 			select {
 			case <-dctx.Done():
+				return
+			case <-page.rewireWanted():
+				env.log.Info("pimbridge: the web page took the client offline; rewiring")
+				close(flipped)
+				cancel()
 				return
 			case <-t.C:
 				if env.endpoint.stateChanged(dctx) {

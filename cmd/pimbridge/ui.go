@@ -125,9 +125,22 @@ func (g *globals) startUI(ctx context.Context, b *uiBackend) (stop func(), err e
 // uiBackend is ui.Backend over the running daemon: the control socket's
 // daemonCtl of the current wiring, and the offline commands' code paths.
 type uiBackend struct {
-	g  *globals
-	mu sync.Mutex
-	dc *daemonCtl // nil while the daemon rewires
+	g      *globals
+	rewire chan struct{} // buffered 1: the wiring should be redone
+	mu     sync.Mutex
+	dc     *daemonCtl // nil while the daemon rewires
+}
+
+func newUIBackend(g *globals) *uiBackend { return &uiBackend{g: g, rewire: make(chan struct{}, 1)} }
+
+// rewireWanted receives when the page changed the client state in a way
+// the daemon's own watch does not see (the first go-offline: the daemon
+// was wired without a replica). Nil (never ready) on a nil backend.
+func (u *uiBackend) rewireWanted() <-chan struct{} {
+	if u == nil {
+		return nil
+	}
+	return u.rewire
 }
 
 var _ ui.Backend = (*uiBackend)(nil)
@@ -182,8 +195,8 @@ func (u *uiBackend) SyncNow(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	res, err := dc.SyncNow(ctx, ctl.SyncOptions{})
-	return errors.Join(err, res.Err, res.EmailErr)
+	_, err = dc.SyncNow(ctx, ctl.SyncOptions{}) // the cycle's own outcome shows on the status page
+	return err
 }
 
 func (u *uiBackend) SyncErrors(ctx context.Context) ([]idmap.SyncError, error) {
@@ -367,7 +380,14 @@ func (u *uiBackend) GoOffline(ctx context.Context, progress func(offline.Progres
 		return offline.Report{}, err
 	}
 	defer env.engine.Close()
-	return env.engine.GoOffline(ctx, env.remote, env.cred)
+	rep, err := env.engine.GoOffline(ctx, env.remote, env.cred)
+	if err == nil {
+		select {
+		case u.rewire <- struct{}{}:
+		default: // one is already asked for
+		}
+	}
+	return rep, err
 }
 
 // GoOnline is `pimbridge go-online --on-error=onError`.
