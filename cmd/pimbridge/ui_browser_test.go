@@ -128,6 +128,7 @@ func (b *browser) screenshot(name string) {
 func TestUI_Browser(t *testing.T) {
 	start := time.Now()
 	b := startBrowser(t)
+	t.Logf("%s: browser started", time.Since(start).Round(time.Millisecond))
 	ctx := context.Background()
 	srv := crmtest.Start(t, nil)
 	if _, err := srv.Bob.Client.Create(ctx, crm.Record{Entity: crm.EntityContact, Attrs: map[string]any{
@@ -214,6 +215,7 @@ func TestUI_Browser(t *testing.T) {
 		st, err := c.Status(ctx)
 		return err == nil && st.Cycles >= 1, err
 	})
+	t.Logf("%s: daemon ready", time.Since(start).Round(time.Millisecond))
 	out, err := runCmd("ui")
 	if err != nil {
 		t.Fatalf("pimbridge ui: %v\n%s", err, out)
@@ -225,7 +227,7 @@ func TestUI_Browser(t *testing.T) {
 	}
 
 	// Sign-in: refused without the key or with a wrong one.
-	t.Log("sign-in")
+	t.Logf("%s: sign-in", time.Since(start).Round(time.Millisecond))
 	b.do("open without key", chromedp.Navigate(base+"/errors"))
 	if got := b.text("main"); !strings.Contains(got, "needs the daemon's access key") || strings.Contains(got, "Sync errors") {
 		t.Fatalf("page without key shows %q, want the sign-in notice only", got)
@@ -248,7 +250,7 @@ func TestUI_Browser(t *testing.T) {
 	b.do("desktop width", chromedp.EmulateViewport(1100, 900))
 
 	// Two duplicates made on the phone.
-	t.Log("duplicates")
+	t.Logf("%s: duplicates", time.Since(start).Round(time.Millisecond))
 	card := func(uid, fn, n, email string) []byte {
 		return []byte("BEGIN:VCARD\r\nVERSION:3.0\r\nUID:" + uid + "\r\nFN:" + fn + "\r\nN:" + n + "\r\nEMAIL:" + email + "\r\nEND:VCARD\r\n")
 	}
@@ -272,7 +274,7 @@ func TestUI_Browser(t *testing.T) {
 
 	// Another origin (same site, other port; and another site) posts a
 	// form and fetches: nothing changes, nothing is read.
-	t.Log("cross-origin")
+	t.Logf("%s: cross-origin", time.Since(start).Round(time.Millisecond))
 	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
 		fmt.Fprintf(w, `<!doctype html><body><form id="f" method="post" action="%[1]s/errors/%[2]d/discard"><input name="confirm" value="yes"><input name="csrf" value="guess"></form>
@@ -315,7 +317,7 @@ fetch(%[1]q + "/errors/%[3]d/allow-duplicate", {method: "POST", mode: "no-cors",
 	b.screenshot("errors")
 
 	// Resolve eve.vcf by linking it to Bob's Eve, found by a search.
-	t.Log("link")
+	t.Logf("%s: link", time.Since(start).Round(time.Millisecond))
 	b.do("link", chromedp.Click(chromedp.CSS(fmt.Sprintf("#error-%d a.link", ids["eve.vcf"]))), chromedp.WaitVisible(chromedp.CSS("#q")),
 		chromedp.SendKeys(chromedp.CSS("#q"), "Existing"), chromedp.Click(chromedp.CSS("#search")))
 	b.waitText(".matches", "Eve Existing <eve@example.com>")
@@ -323,7 +325,7 @@ fetch(%[1]q + "/errors/%[3]d/allow-duplicate", {method: "POST", mode: "no-cors",
 	b.do("link to Eve", chromedp.Click(chromedp.CSS(".matches button.link-to")))
 	b.waitText(".msg", "Linked")
 	// And dana.vcf by allowing the duplicate.
-	t.Log("allow duplicate")
+	t.Logf("%s: allow duplicate", time.Since(start).Round(time.Millisecond))
 	b.do("allow duplicate", chromedp.Click(chromedp.CSS(fmt.Sprintf("#error-%d button.allow-duplicate", ids["dana.vcf"]))))
 	b.waitText(".msg", "duplicates or not")
 	syncNow()
@@ -340,7 +342,7 @@ fetch(%[1]q + "/errors/%[3]d/allow-duplicate", {method: "POST", mode: "no-cors",
 	b.waitText("#cycles", "contact")
 
 	// A mass deletion on the phone is held back, listed, and confirmed.
-	t.Log("mass deletion")
+	t.Logf("%s: mass deletion", time.Since(start).Round(time.Millisecond))
 	objs, err := dav.ListObjects(ctx, book)
 	if err != nil {
 		t.Fatal(err)
@@ -377,7 +379,7 @@ fetch(%[1]q + "/errors/%[3]d/allow-duplicate", {method: "POST", mode: "no-cors",
 	b.waitText("#health", "ok")
 
 	// Go offline with the progress bar.
-	t.Log("go offline")
+	t.Logf("%s: go offline", time.Since(start).Round(time.Millisecond))
 	b.do("offline page", chromedp.Navigate(base+"/offline"), chromedp.Click(chromedp.CSS("#go-offline")))
 	b.waitText("#job h2", "done")
 	b.waitText("#percent", "100%")
@@ -392,7 +394,7 @@ fetch(%[1]q + "/errors/%[3]d/allow-duplicate", {method: "POST", mode: "no-cors",
 
 	// A write made offline that the server rejects on replay (a
 	// duplicate), discarded from the page.
-	t.Log("go online")
+	t.Logf("%s: go online", time.Since(start).Round(time.Millisecond))
 	eng, err := offline.Open(ctx, &offline.Options{Path: filepath.Join(dir, "state", "offline-alice.db")})
 	if err != nil {
 		t.Fatal(err)
