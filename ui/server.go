@@ -236,11 +236,11 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, name s
 
 // fail renders a failed action or read.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, nav string, err error) {
-	code := http.StatusInternalServerError
+	code, live := http.StatusInternalServerError, false
 	if errors.Is(err, ErrNotRunning) {
-		code = http.StatusServiceUnavailable
+		code, live = http.StatusServiceUnavailable, true // it comes back in a moment
 	}
-	s.render(w, r, code, "failed", page{Title: "Failed", Nav: nav, Err: err.Error()})
+	s.render(w, r, code, "failed", page{Title: "Failed", Nav: nav, Err: err.Error(), Live: live})
 }
 
 // messages are the outcomes an action redirects with (?msg=...).

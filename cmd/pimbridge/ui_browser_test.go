@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/pimbridge/pimbridge/crm"
@@ -22,6 +25,7 @@ import (
 	"github.com/pimbridge/pimbridge/ctl"
 	"github.com/pimbridge/pimbridge/idmap"
 	"github.com/pimbridge/pimbridge/offline"
+	"github.com/pimbridge/pimbridge/reconcile"
 	"github.com/pimbridge/pimbridge/ui"
 )
 
@@ -420,5 +424,48 @@ fetch(%[1]q + "/errors/%[3]d/allow-duplicate", {method: "POST", mode: "no-cors",
 		t.Errorf("%d contacts eve@example.com after the discard, want 1", n)
 	}
 	b.screenshot("offline-online")
+
+	// Reading works without JavaScript (once the daemon has rewired
+	// itself online).
+	t.Logf("%s: without JavaScript", time.Since(start).Round(time.Millisecond))
+	octx, ocancel := context.WithTimeout(ctx, 60*time.Second)
+	defer ocancel()
+	waitFor(t, octx, "the daemon wired online again", func() (bool, error) {
+		c, err := ctl.Dial(ctx, filepath.Join(dir, "state", ctl.SocketName))
+		if err != nil {
+			return false, nil
+		}
+		defer c.Close()
+		st, err := c.Status(ctx)
+		return err == nil && !st.Offline, nil
+	})
+	b.do("scripts off", func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tg, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true})
+		return chromedp.Void{}, err
+	})
+	for _, p := range []struct{ path, want string }{{"/", "Offline queue"}, {"/errors", "No sync errors."}, {"/plan", "No deletion is held back"}, {"/offline", "Go online"}} {
+		b.do("open "+p.path+" without scripts", chromedp.Navigate(base+p.path))
+		tctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+		got, err := chromedp.Run(tctx, chromedp.Text(chromedp.CSS("main")))
+		cancel()
+		if err != nil || !strings.Contains(got, p.want) {
+			t.Errorf("%s without JavaScript shows %q, %v; want %q", p.path, got, err, p.want)
+		}
+	}
 	t.Logf("browser test took %s; screenshots in %s", time.Since(start).Round(time.Millisecond), b.shot)
+}
+
+// TestMassDeletes_allCollections: the plan page lists every collection the
+// guard held back, not only the first one errors.As would find.
+func TestMassDeletes_allCollections(t *testing.T) {
+	a := &reconcile.MassDeleteError{Collection: "/a/", Deletes: 3, Total: 4, Threshold: 0.5}
+	b := &reconcile.MassDeleteError{Collection: "/b/", Deletes: 2, Total: 2, Threshold: 0.5}
+	err := errors.Join(fmt.Errorf("bridge: %w; confirm", a), fmt.Errorf("bridge: %w; confirm", b))
+	got := massDeletes(fmt.Errorf("outer: %w", err))
+	if len(got) != 2 || got[0] != a || got[1] != b {
+		t.Errorf("massDeletes = %v, want both collections", got)
+	}
+	if got := massDeletes(errors.New("other")); got != nil {
+		t.Errorf("massDeletes(other) = %v, want none", got)
+	}
 }
