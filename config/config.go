@@ -31,6 +31,7 @@ type Config struct {
 	Sync    Sync    `toml:"sync"`
 	Offline Offline `toml:"offline"`
 	Metrics Metrics `toml:"metrics"`
+	UI      UI      `toml:"ui"`
 	Log     Log     `toml:"log"`
 }
 
@@ -147,6 +148,12 @@ type Metrics struct {
 	AllowRemote bool   `toml:"allow_remote"` // needed for a non-loopback Listen
 }
 
+// UI is the [ui] table: the daemon's local web page.
+type UI struct {
+	Listen      string `toml:"listen"`       // "" disables it; default 127.0.0.1:8484
+	AllowRemote bool   `toml:"allow_remote"` // needed for a non-loopback Listen
+}
+
 // loopback reports whether a listen address (host:port) binds only to the
 // loopback interface: 127.0.0.0/8, ::1 or localhost. An empty host binds
 // every interface.
@@ -195,6 +202,7 @@ func Default() *Config {
 			Duplicates: "ask",
 		},
 		Log: Log{Level: "info"},
+		UI:  UI{Listen: "127.0.0.1:8484"},
 		Offline: Offline{
 			Listen: "127.0.0.1:2525", RowsBatchSize: 100000,
 			MinBatchTime: Duration{10 * time.Second}, MaxBatchTime: Duration{60 * time.Second},
@@ -358,7 +366,7 @@ func (c *Config) Validate() error {
 	for _, l := range []struct {
 		field, addr string
 		allow       bool
-	}{{"offline.listen", c.Offline.Listen, c.Offline.AllowRemote}, {"metrics.listen", c.Metrics.Listen, c.Metrics.AllowRemote}} {
+	}{{"offline.listen", c.Offline.Listen, c.Offline.AllowRemote}, {"metrics.listen", c.Metrics.Listen, c.Metrics.AllowRemote}, {"ui.listen", c.UI.Listen, c.UI.AllowRemote}} {
 		if l.addr != "" && !l.allow && !loopback(l.addr) {
 			return &FieldError{Field: l.field, Value: l.addr, Err: fmt.Errorf("%w: not a loopback address; set allow_remote = true in the same table to serve other machines", ErrInvalid)}
 		}

@@ -5,8 +5,8 @@ import (
 	"testing"
 )
 
-// TestValidate_ListenNonLoopbackNeedsOptIn: offline.listen and
-// metrics.listen on an address other than loopback need allow_remote =
+// TestValidate_ListenNonLoopbackNeedsOptIn: offline.listen,
+// metrics.listen and ui.listen on an address other than loopback need allow_remote =
 // true; loopback addresses need nothing.
 func TestValidate_ListenNonLoopbackNeedsOptIn(t *testing.T) {
 	tests := []struct {
@@ -23,6 +23,9 @@ func TestValidate_ListenNonLoopbackNeedsOptIn(t *testing.T) {
 		{"loopback v4", "[offline]\nlisten = \"127.0.0.1:2525\"\n[metrics]\nlisten = \"127.0.0.2:9090\"\n", "", true},
 		{"loopback v6", "[metrics]\nlisten = \"[::1]:9090\"\n", "", true},
 		{"localhost", "[metrics]\nlisten = \"localhost:9090\"\n", "", true},
+		{"ui any", "[ui]\nlisten = \"0.0.0.0:8484\"\n", "ui.listen", false},
+		{"ui opt-in", "[ui]\nlisten = \"0.0.0.0:8484\"\nallow_remote = true\n", "", true},
+		{"ui off", "[ui]\nlisten = \"\"\n", "", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -38,5 +41,13 @@ func TestValidate_ListenNonLoopbackNeedsOptIn(t *testing.T) {
 				t.Errorf("Parse(%q) = %v, want a FieldError on %s", tt.in, err, tt.field)
 			}
 		})
+	}
+}
+
+// TestDefault_UIListenLoopback: the web page is on by default, on
+// 127.0.0.1:8484.
+func TestDefault_UIListenLoopback(t *testing.T) {
+	if got := Default().UI.Listen; got != "127.0.0.1:8484" {
+		t.Errorf("Default().UI.Listen = %q, want 127.0.0.1:8484", got)
 	}
 }

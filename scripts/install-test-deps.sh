@@ -6,9 +6,13 @@
 # fetched with apt-get download and only unpacked (dpkg -x) into
 # /opt/pimbridge-cyrus, where internal/realserver looks for its imapd; the
 # rest of Cyrus installs beside Dovecot.
+#
+# chromium: the web page tests (cmd/pimbridge TestUI_Browser) drive it
+# headless.
 set -euo pipefail
 pkgs=(radicale xandikos dovecot-imapd vdirsyncer python3-caldav systemd
-  cyrus-common cyrus-caldav cyrus-admin sasl2-bin)
+  cyrus-common cyrus-caldav cyrus-admin sasl2-bin
+  chromium fonts-dejavu-core)
 cyrus_root=/opt/pimbridge-cyrus
 cyrus_imapd=$cyrus_root/usr/lib/cyrus/bin/imapd
 missing=()

@@ -41,6 +41,9 @@ type bridgeEnv struct {
 	// refresh, when set, refreshes the offline replica and returns the
 	// queue length; the daemon runs it every offline.refresh.
 	refresh func(context.Context) (int64, error)
+	// page, when set, is the daemon's web page; runDaemon hands it the
+	// control of each wiring.
+	page *uiBackend
 }
 
 func (e *bridgeEnv) Close() error {

@@ -116,12 +116,13 @@ type daemonCtl struct {
 	cycles    int
 	lastCycle time.Time
 	lastErr   string
+	lastStats *bridge.Stats // the last full cycle's figures
 }
 
 var _ ctl.Daemon = (*daemonCtl)(nil)
 
 // cycleDone records a full cycle for Status.
-func (d *daemonCtl) cycleDone(light bool, err error) {
+func (d *daemonCtl) cycleDone(light bool, st bridge.Stats, err error) {
 	if light {
 		return
 	}
@@ -129,7 +130,7 @@ func (d *daemonCtl) cycleDone(light bool, err error) {
 	defer d.mu.Unlock()
 	d.cycles++
 	d.lastCycle = time.Now()
-	d.lastErr = ""
+	d.lastErr, d.lastStats = "", &st
 	if err != nil {
 		d.lastErr = err.Error()
 	}

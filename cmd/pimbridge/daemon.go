@@ -30,8 +30,14 @@ func newDaemonCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			defer g.reloadLevelOnHUP(ctx)() // SIGHUP: log.level from the config file again
+			page := newUIBackend(g)
+			stopUI, err := g.startUI(ctx, page) // the web page outlives the rewirings
+			if err != nil {
+				return err
+			}
+			defer stopUI()
 			for {
-				rewire, err := g.daemonOnce(ctx, confirm)
+				rewire, err := g.daemonOnce(ctx, confirm, page)
 				if !rewire || ctx.Err() != nil {
 					return err
 				}
@@ -45,12 +51,13 @@ func newDaemonCmd(g *globals) *cobra.Command {
 // daemonOnce wires the bridge for the current online/offline state and runs
 // it until ctx ends or the state flips (go-offline, go-online in another
 // process), in which case it returns rewire = true.
-func (g *globals) daemonOnce(ctx context.Context, confirm bool) (rewire bool, err error) {
+func (g *globals) daemonOnce(ctx context.Context, confirm bool, page *uiBackend) (rewire bool, err error) {
 	env, err := g.openBridge(ctx, "", newCycleProgress(g.stderr).report)
 	if err != nil {
 		return false, err
 	}
 	defer env.Close()
+	env.page = page
 	if err := env.withMail(ctx); err != nil {
 		return false, err
 	}
@@ -66,6 +73,11 @@ func (g *globals) daemonOnce(ctx context.Context, confirm bool) (rewire bool, er
 		for {
 			select {
 			case <-dctx.Done():
+				return
+			case <-page.rewireWanted():
+				env.log.Info("pimbridge: the web page took the client offline; rewiring")
+				close(flipped)
+				cancel()
 				return
 			case <-t.C:
 				if env.endpoint.stateChanged(dctx) {
@@ -163,7 +175,7 @@ func runDaemon(ctx context.Context, env *bridgeEnv, confirm bool, ready func()) 
 		if !light {
 			env.pimSyncState(ctx, false, err)
 		}
-		dc.cycleDone(light, err)
+		dc.cycleDone(light, st, err)
 		args := []any{"light", light, "primary", st.Primary, "to_crm", st.ToCRM, "to_pim", st.ToPIM, "failed", st.Failed, "pending", st.Pending, "duration", st.Duration}
 		switch {
 		case err == nil:
@@ -175,6 +187,11 @@ func runDaemon(ctx context.Context, env *bridgeEnv, confirm bool, ready func()) 
 		default:
 			env.log.Error("pimbridge: cycle failed", append(args, "err", err)...)
 		}
+	}
+
+	if env.page != nil { // the web page drives this wiring until it ends
+		env.page.set(dc)
+		defer env.page.set(nil)
 	}
 
 	ctx, cancel := context.WithCancel(ctx)

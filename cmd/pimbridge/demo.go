@@ -78,6 +78,12 @@ and stops on Ctrl-C. --data keeps the state between runs.`,
 			if err := benv.withMail(ctx); err != nil {
 				return err
 			}
+			benv.page = newUIBackend(&dg) // the web page: pimbridge --config <it> ui --open
+			stopUI, err := dg.startUI(ctx, benv.page)
+			if err != nil {
+				return err
+			}
+			defer stopUI()
 			human := g.stdout
 			if printJSON {
 				human = g.stderr
@@ -167,7 +173,7 @@ func printDemo(w io.Writer, e *demo.Env, cfgPath string) {
   CalDAV            %s   calendar %s   tasks %s
   IMAP              %s   (no TLS; tag a message $CRMTracked to track it)
   state             %s
-  bridge config     %s   (pimbridge --config %s status | errors | plan)
+  bridge config     %s   (pimbridge --config %s status | errors | plan | ui --open)
 
 Try:
   curl -u %s:%s '%s/api/data/contacts?$select=fullname,emailaddress1&$top=5'

@@ -89,6 +89,7 @@ var commands = []func(*globals) *cobra.Command{
 	newSetPrimaryCmd,
 	newDemoCmd,
 	newLogLevelCmd,
+	newUICmd,
 }
 
 // isUsage reports whether err is one of cobra's own argument errors.
