@@ -22,7 +22,10 @@ import (
 // reports a deletion; the record cannot tell it apart, since a record the
 // user may no longer read is not found either. The pair's apply re-reads
 // the record and judges the removal by the deletion table: an item tracked
-// from the PIM side stays there, unlinked.
+// from the PIM side stays there, unlinked. Going back to an endpoint whose
+// subscription the cache left with its full set read resumes it instead
+// (resume): it reports deletions as such, and its first pass judges only
+// the pairs linked on the other endpoint (settingAbsentFloor).
 
 // initialKey is the cache setting of an entity whose initial full set of
 // the subscription it names has not been wholly read yet; partialMark
