@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/pimbridge/pimbridge/crm"
@@ -21,7 +22,10 @@ import (
 // reports a deletion; the record cannot tell it apart, since a record the
 // user may no longer read is not found either. The pair's apply re-reads
 // the record and judges the removal by the deletion table: an item tracked
-// from the PIM side stays there, unlinked.
+// from the PIM side stays there, unlinked. Going back to an endpoint whose
+// subscription the cache left with its full set read resumes it instead
+// (resume): it reports deletions as such, and its first pass judges only
+// the pairs linked on the other endpoint (settingAbsentFloor).
 
 // initialKey is the cache setting of an entity whose initial full set of
 // the subscription it names has not been wholly read yet; partialMark
@@ -61,14 +65,49 @@ func (b *Bridge) initialCut(ctx context.Context, subID string) (bool, error) {
 			return false, err
 		}
 		if v == subID+partialMark {
-			return true, nil
+			floor, err := b.absentFloor(ctx)
+			if err != nil || floor == 0 {
+				return err == nil, err
+			}
+			// A resumed subscription's first pass cut off: starting
+			// over would lose the deletions it reports; its pairs
+			// linked elsewhere go unjudged instead.
+			b.log.Info("bridge: resumed subscription's first pass cut off", "subscription", subID)
+			return false, b.opts.Cache.Tx(ctx, func(tx *idmap.Tx) error {
+				for _, ent := range b.initialEntities() {
+					if err := tx.SetSetting(ctx, initialKey(ent), ""); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
 		}
 	}
 	return false, nil
 }
 
+func (b *Bridge) absentFloor(ctx context.Context) (int64, error) {
+	v, err := b.opts.Cache.Setting(ctx, settingAbsentFloor)
+	if errors.Is(err, idmap.ErrNoSetting) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	n, _ := strconv.ParseInt(v, 10, 64)
+	return n, nil
+}
+
+// settingAbsentFloor is the map id at or below which absentFromFullSet
+// judges no pair: 0 after a restart (a full set), the map id at which a
+// resumed subscription was left after a resume.
+const settingAbsentFloor = "outlook.absent.floor"
+
 // markInitial records that every entity's full set of subID is to come.
 func (b *Bridge) markInitial(ctx context.Context, tx *idmap.Tx, subID string) error {
+	if err := tx.SetSetting(ctx, settingAbsentFloor, "0"); err != nil {
+		return err
+	}
 	for _, ent := range b.initialEntities() {
 		if err := tx.SetSetting(ctx, initialKey(ent), subID); err != nil {
 			return err
@@ -86,9 +125,13 @@ func (b *Bridge) absentFromFullSet(ctx context.Context, l *lane, ent string, see
 	if err != nil {
 		return err
 	}
+	floor, err := b.absentFloor(ctx)
+	if err != nil {
+		return err
+	}
 	var out []int64
 	for _, m := range ms {
-		if m.CRMEntity != ent || seen[m.CRMID] {
+		if m.CRMEntity != ent || seen[m.CRMID] || m.MapID <= floor {
 			continue
 		}
 		// A pair never synced (no snapshot) may have no record yet (a
@@ -122,24 +165,54 @@ const settingLeftSubs = "outlook.left"
 
 const maxLeftSubs = 4
 
-func (b *Bridge) leftSubs(ctx context.Context) ([]string, error) {
+// leftSubs returns the subscriptions left, each with the highest map id
+// at the time (the pairs linked since may be unknown to it).
+func (b *Bridge) leftSubs(ctx context.Context) (map[string]int64, []string, error) {
 	v, err := b.opts.Cache.Setting(ctx, settingLeftSubs)
 	if errors.Is(err, idmap.ErrNoSetting) {
-		return nil, nil
+		return map[string]int64{}, nil, nil
 	}
-	return strings.Fields(v), err
+	if err != nil {
+		return nil, nil, err
+	}
+	hw := map[string]int64{}
+	var order []string
+	for _, f := range strings.Fields(v) {
+		id, n, _ := strings.Cut(f, "@")
+		hw[id], _ = strconv.ParseInt(n, 10, 64)
+		order = append(order, id)
+	}
+	return hw, order, nil
+}
+
+// maxMapID is the highest map id of the linked pairs of every lane.
+func (b *Bridge) maxMapID(ctx context.Context) (int64, error) {
+	var hw int64
+	for _, l := range b.lanes {
+		ms, err := b.opts.Cache.List(ctx, idmap.ListFilter{Collection: l.col.Href(), LinkedOnly: true})
+		if err != nil {
+			return 0, err
+		}
+		for _, m := range ms {
+			hw = max(hw, m.MapID)
+		}
+	}
+	return hw, nil
 }
 
 // switchSubs records, in tx, that the cache leaves subscription old (when
 // its full sets were wholly read) for cur, which is no longer one to
 // resume once it is read from.
 func (b *Bridge) switchSubs(ctx context.Context, tx *idmap.Tx, old, cur string) error {
-	left, err := b.leftSubs(ctx)
+	hw, left, err := b.leftSubs(ctx)
 	if err != nil {
 		return err
 	}
 	left = slices.DeleteFunc(left, func(s string) bool { return s == cur || s == old })
-	if old != "" {
+	if old != "" && old != cur {
+		if hw[old], err = b.maxMapID(ctx); err != nil {
+			return err
+		}
 		done := true
 		for _, ent := range b.initialEntities() {
 			v, err := b.initialMark(ctx, ent)
@@ -157,19 +230,34 @@ func (b *Bridge) switchSubs(ctx context.Context, tx *idmap.Tx, old, cur string) 
 	if len(left) > maxLeftSubs {
 		left = left[len(left)-maxLeftSubs:]
 	}
-	return tx.SetSetting(ctx, settingLeftSubs, strings.Join(left, " "))
+	var out []string
+	for _, id := range left {
+		out = append(out, id+"@"+strconv.FormatInt(hw[id], 10))
+	}
+	return tx.SetSetting(ctx, settingLeftSubs, strings.Join(out, " "))
 }
 
 // resume switches the cache from subscription old back to cur when cur is
 // one it left with its full sets read, and reports whether cur must start
 // over instead.
 func (b *Bridge) resume(ctx context.Context, old, cur string) (restart bool, err error) {
-	left, err := b.leftSubs(ctx)
+	hw, left, err := b.leftSubs(ctx)
 	if err != nil || !slices.Contains(left, cur) {
 		return true, err
 	}
 	b.log.Info("bridge: resuming the subscription of this endpoint", "subscription", cur)
+	// The pairs linked since the cache left cur came from the other
+	// endpoint: their records were made or changed since cur's last
+	// batch, so its next pass lists each one still in the filter. One it
+	// leaves out (cur never held it, so it reports no removal) left the
+	// filter: absentFromFullSet judges those pairs only.
 	return false, b.opts.Cache.Tx(ctx, func(tx *idmap.Tx) error {
+		if err := b.markInitial(ctx, tx, cur); err != nil {
+			return err
+		}
+		if err := tx.SetSetting(ctx, settingAbsentFloor, strconv.FormatInt(hw[cur], 10)); err != nil {
+			return err
+		}
 		if err := b.switchSubs(ctx, tx, old, cur); err != nil {
 			return err
 		}

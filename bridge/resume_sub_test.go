@@ -24,6 +24,8 @@ func (o otherEndpoint) Subscribe(ctx context.Context, _ string, kind string) (cr
 // starting it over, so a record deleted meanwhile comes as a deletion: a
 // task tracked from the PIM side and deleted in CRM leaves the PIM side,
 // where a restarted full set would take it for left the view and keep it.
+// A task made while away and reassigned before the server's subscription
+// held it leaves the PIM side too: the resumed pass does not list it.
 func TestBridge_SwitchBackResumesTheSubscription(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
@@ -68,6 +70,18 @@ func TestBridge_SwitchBackResumesTheSubscription(t *testing.T) {
 	fenced := e.opts.Fenced
 	offline.Fenced = func(g int64) bridge.CRM { return otherEndpoint{fenced(g)} }
 	cycles(offline)
+	// Made while away and linked through the other endpoint, then moved
+	// out of the user's view before the server's subscription ever held
+	// it: it reports no removal of it, but its first pass leaves it out.
+	away := e.task(t, "made while away")
+	cycles(offline)
+	if _, err := e.tasks.Get(ctx, e.href(away.ID)); err != nil {
+		t.Fatalf("the task made while away did not reach the PIM side: %v", err)
+	}
+	if _, err := e.crm.Admin.Client.Update(ctx, crm.Record{Entity: crm.EntityTask, ID: away.ID,
+		Attrs: map[string]any{"ownerid": crm.Ref{Entity: crm.EntitySystemUser, ID: e.crm.Bob.ID}}}, nil); err != nil {
+		t.Fatal(err)
+	}
 	// Deleted before the bridge reads the other endpoint again.
 	if err := e.crm.Alice.Client.Delete(ctx, crm.EntityTask, id, nil); err != nil {
 		t.Fatal(err)
@@ -75,5 +89,8 @@ func TestBridge_SwitchBackResumesTheSubscription(t *testing.T) {
 	cycles(online)
 	if _, err := e.tasks.Get(ctx, tracked); err == nil {
 		t.Errorf("the task tracked from the PIM side and deleted in CRM is still on the PIM side")
+	}
+	if _, err := e.tasks.Get(ctx, e.href(away.ID)); err == nil {
+		t.Errorf("the task made while away and reassigned is still on the PIM side")
 	}
 }
