@@ -2,7 +2,6 @@ package crmstore
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 
@@ -11,7 +10,7 @@ import (
 
 // loadCustomEntities appends the stored custom entities to m in creation
 // order.
-func loadCustomEntities(ctx context.Context, db *sql.DB, m *crm.Metadata) error {
+func loadCustomEntities(ctx context.Context, db querier, m *crm.Metadata) error {
 	rows, err := db.QueryContext(ctx, "SELECT name, def FROM custom_entities ORDER BY seq")
 	if err != nil {
 		return fmt.Errorf("crmstore: custom entities: %w", err)
@@ -61,7 +60,7 @@ func (s *Store) AddEntity(ctx context.Context, e crm.Entity) (*crm.Metadata, err
 	if err != nil {
 		return nil, fmt.Errorf("crmstore: add entity: %w", err)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.beginWrite(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("crmstore: add entity: %w", err)
 	}
@@ -75,11 +74,14 @@ func (s *Store) AddEntity(ctx context.Context, e crm.Entity) (*crm.Metadata, err
 	}
 	m.Entities = append(m.Entities, ne)
 	m.RebuildRelationships()
-	if err := ensureTable(ctx, tx, ne); err != nil {
+	if err := s.ensureTable(ctx, tx, ne); err != nil {
 		return nil, err
 	}
 	if err := tx.QueryRowContext(ctx, "UPDATE meta SET version = version + 1 WHERE id = 1 RETURNING version").Scan(&m.Version); err != nil {
 		return nil, fmt.Errorf("crmstore: add entity: %w", err)
+	}
+	if err := s.metaChanged(ctx, tx); err != nil {
+		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("crmstore: add entity: %w", err)
@@ -112,7 +114,7 @@ func (s *Store) AddRelationship(ctx context.Context, rel crm.Relationship) (*crm
 	if err != nil {
 		return nil, rel, fmt.Errorf("crmstore: add relationship: %w", err)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.beginWrite(ctx)
 	if err != nil {
 		return nil, rel, fmt.Errorf("crmstore: add relationship: %w", err)
 	}
@@ -123,11 +125,14 @@ func (s *Store) AddRelationship(ctx context.Context, rel crm.Relationship) (*crm
 	}
 	e.Attributes = append(e.Attributes, a)
 	m.RebuildRelationships()
-	if err := ensureTable(ctx, tx, e); err != nil {
+	if err := s.ensureTable(ctx, tx, e); err != nil {
 		return nil, rel, err
 	}
 	if err := tx.QueryRowContext(ctx, "UPDATE meta SET version = version + 1 WHERE id = 1 RETURNING version").Scan(&m.Version); err != nil {
 		return nil, rel, fmt.Errorf("crmstore: add relationship: %w", err)
+	}
+	if err := s.metaChanged(ctx, tx); err != nil {
+		return nil, rel, err
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, rel, fmt.Errorf("crmstore: add relationship: %w", err)
