@@ -43,7 +43,8 @@ func defaultDBPath() (string, error) {
 }
 
 // openStore opens the CRM database at path (default location when empty),
-// creating its directory.
+// creating its directory; a postgres:// URL opens PostgreSQL. The path it
+// returns is for messages: a URL's password is masked.
 func openStore(ctx context.Context, cf *crmFlags, path string, log *slog.Logger) (*crmstore.Store, string, error) {
 	if path == "" {
 		var err error
@@ -51,8 +52,10 @@ func openStore(ctx context.Context, cf *crmFlags, path string, log *slog.Logger)
 			return nil, "", err
 		}
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, "", fmt.Errorf("create data directory: %w", err)
+	if !crmstore.IsPostgresURL(path) {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, "", fmt.Errorf("create data directory: %w", err)
+		}
 	}
 	if cf.bcryptCost < 4 || cf.bcryptCost > 31 {
 		return nil, "", usageErr(fmt.Errorf("--bcrypt-cost %d out of range 4-31", cf.bcryptCost))
@@ -61,7 +64,7 @@ func openStore(ctx context.Context, cf *crmFlags, path string, log *slog.Logger)
 	if err != nil {
 		return nil, "", err
 	}
-	return st, path, nil
+	return st, crmstore.Redact(path), nil
 }
 
 // quietLogger drops everything below warnings (for admin commands).

@@ -2,7 +2,6 @@ package crmstore
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 
@@ -11,7 +10,7 @@ import (
 
 // loadCustomEntities appends the stored custom entities to m in creation
 // order.
-func loadCustomEntities(ctx context.Context, db *sql.DB, m *crm.Metadata) error {
+func loadCustomEntities(ctx context.Context, db querier, m *crm.Metadata) error {
 	rows, err := db.QueryContext(ctx, "SELECT name, def FROM custom_entities ORDER BY seq")
 	if err != nil {
 		return fmt.Errorf("crmstore: custom entities: %w", err)
@@ -40,6 +39,13 @@ func loadCustomEntities(ctx context.Context, db *sql.DB, m *crm.Metadata) error 
 // crm.ErrInvalidArgument (crm.ErrUnknownType for an attribute type this
 // version does not know).
 func (s *Store) AddEntity(ctx context.Context, e crm.Entity) (*crm.Metadata, error) {
+	// The write lock before the metadata lock: a write transaction holding
+	// the former reads the metadata.
+	tx, err := s.beginWrite(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("crmstore: add entity: %w", err)
+	}
+	defer tx.Rollback()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m := s.meta.Clone()
@@ -61,11 +67,6 @@ func (s *Store) AddEntity(ctx context.Context, e crm.Entity) (*crm.Metadata, err
 	if err != nil {
 		return nil, fmt.Errorf("crmstore: add entity: %w", err)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("crmstore: add entity: %w", err)
-	}
-	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, `INSERT INTO custom_entities (name, setname, def, seq)
 		VALUES (?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM custom_entities))`, ne.Name, ne.SetName, string(def)); err != nil {
 		if isUniqueErr(err) {
@@ -75,11 +76,14 @@ func (s *Store) AddEntity(ctx context.Context, e crm.Entity) (*crm.Metadata, err
 	}
 	m.Entities = append(m.Entities, ne)
 	m.RebuildRelationships()
-	if err := ensureTable(ctx, tx, ne); err != nil {
+	if err := s.ensureTable(ctx, tx, ne); err != nil {
 		return nil, err
 	}
 	if err := tx.QueryRowContext(ctx, "UPDATE meta SET version = version + 1 WHERE id = 1 RETURNING version").Scan(&m.Version); err != nil {
 		return nil, fmt.Errorf("crmstore: add entity: %w", err)
+	}
+	if err := s.metaChanged(ctx, tx); err != nil {
+		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("crmstore: add entity: %w", err)
@@ -94,6 +98,13 @@ func (s *Store) AddEntity(ctx context.Context, e crm.Entity) (*crm.Metadata, err
 // rel.Referenced (a built-in entity). rel.Name is set from the three. It
 // bumps the metadata version.
 func (s *Store) AddRelationship(ctx context.Context, rel crm.Relationship) (*crm.Metadata, crm.Relationship, error) {
+	// The write lock before the metadata lock: a write transaction holding
+	// the former reads the metadata.
+	tx, err := s.beginWrite(ctx)
+	if err != nil {
+		return nil, rel, fmt.Errorf("crmstore: add relationship: %w", err)
+	}
+	defer tx.Rollback()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m := s.meta.Clone()
@@ -112,22 +123,20 @@ func (s *Store) AddRelationship(ctx context.Context, rel crm.Relationship) (*crm
 	if err != nil {
 		return nil, rel, fmt.Errorf("crmstore: add relationship: %w", err)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, rel, fmt.Errorf("crmstore: add relationship: %w", err)
-	}
-	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, `INSERT INTO custom_attributes (entity, name, def, seq)
 		VALUES (?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM custom_attributes))`, e.Name, a.Name, string(def)); err != nil {
 		return nil, rel, fmt.Errorf("crmstore: add relationship: %w", err)
 	}
 	e.Attributes = append(e.Attributes, a)
 	m.RebuildRelationships()
-	if err := ensureTable(ctx, tx, e); err != nil {
+	if err := s.ensureTable(ctx, tx, e); err != nil {
 		return nil, rel, err
 	}
 	if err := tx.QueryRowContext(ctx, "UPDATE meta SET version = version + 1 WHERE id = 1 RETURNING version").Scan(&m.Version); err != nil {
 		return nil, rel, fmt.Errorf("crmstore: add relationship: %w", err)
+	}
+	if err := s.metaChanged(ctx, tx); err != nil {
+		return nil, rel, err
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, rel, fmt.Errorf("crmstore: add relationship: %w", err)
