@@ -2,7 +2,6 @@ package crmstore
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 
@@ -11,7 +10,7 @@ import (
 
 // loadCustomEntities appends the stored custom entities to m in creation
 // order.
-func loadCustomEntities(ctx context.Context, db *sql.DB, m *crm.Metadata) error {
+func loadCustomEntities(ctx context.Context, db querier, m *crm.Metadata) error {
 	rows, err := db.QueryContext(ctx, "SELECT name, def FROM custom_entities ORDER BY seq")
 	if err != nil {
 		return fmt.Errorf("crmstore: custom entities: %w", err)
