@@ -6,9 +6,15 @@
 # fetched with apt-get download and only unpacked (dpkg -x) into
 # /opt/pimbridge-cyrus, where internal/realserver looks for its imapd; the
 # rest of Cyrus installs beside Dovecot.
+#
+# PostgreSQL (the CRM server's second backend): tests run initdb and
+# postgres from /usr/lib/postgresql/*/bin in a temp dir on 127.0.0.1; as
+# root they run them as the package's "postgres" system user (runuser),
+# since PostgreSQL refuses to run as root. The package's own cluster is not
+# used.
 set -euo pipefail
 pkgs=(radicale xandikos dovecot-imapd vdirsyncer python3-caldav systemd
-  cyrus-common cyrus-caldav cyrus-admin sasl2-bin)
+  cyrus-common cyrus-caldav cyrus-admin sasl2-bin postgresql)
 cyrus_root=/opt/pimbridge-cyrus
 cyrus_imapd=$cyrus_root/usr/lib/cyrus/bin/imapd
 missing=()
