@@ -234,10 +234,11 @@ func runMultiUser(b *testing.B, cfg muConfig) {
 	b.ReportMetric(float64(noChange.pct(0.5).Microseconds())/1000, "nochange-p50-ms")
 	b.ReportMetric(float64(tenChange.pct(0.5).Microseconds())/1000, "10change-p50-ms")
 	b.ReportMetric(float64(writes.pct(0.5).Microseconds())/1000, "write-p50-ms")
-	p99 := noChange.pct(0.99)
-	b.Logf("LIMIT multi-user %d users, %-8s %d node: %6.1f cycles/s %6.1f writes/s | no-change p50 %s p99 %s | 10-change p50 %s p99 %s | write p50 %s p99 %s (%d rounds in %v) vs no-change p99 2s -> %s",
-		users, cfg.backend, cfg.nodes, cycles, wps, ms(noChange.pct(0.5)), ms(p99), ms(tenChange.pct(0.5)), ms(tenChange.pct(0.99)),
-		ms(writes.pct(0.5)), ms(writes.pct(0.99)), rounds, took.Round(time.Millisecond), verdict(p99 <= 2*time.Second))
+	// The issue sets no limit: the lines are figures to compare side by
+	// side (bench.sh sorts them together).
+	b.Logf("LIMIT multi-user %d users, %-8s %d node: %6.1f cycles/s %6.1f writes/s | no-change p50 %s p99 %s | 10-change p50 %s p99 %s | write p50 %s p99 %s (%d rounds in %v) vs no limit -> reported",
+		users, cfg.backend, cfg.nodes, cycles, wps, ms(noChange.pct(0.5)), ms(noChange.pct(0.99)), ms(tenChange.pct(0.5)), ms(tenChange.pct(0.99)),
+		ms(writes.pct(0.5)), ms(writes.pct(0.99)), rounds, took.Round(time.Millisecond))
 }
 
 // muCycle is one PIM-sync cycle of the CRM side as the bridge runs it:
