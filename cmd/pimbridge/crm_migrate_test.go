@@ -162,6 +162,11 @@ func TestCRMMigrate_SyncClientContinues(t *testing.T) {
 			if !strings.Contains(out.String(), "verified") {
 				t.Errorf("crm migrate said %q", out.String())
 			}
+			for _, want := range []string{"migrate: copy contact records: 5 of 5 rows", "migrate: verify new_project records: 4 of 4 rows", "migrate: copy users: 2 of 2 rows"} {
+				if !strings.Contains(errb.String(), want) {
+					t.Errorf("progress lacks %q:\n%s", want, errb.String())
+				}
+			}
 			// A second run into the same, now used, target is refused.
 			if err := run(ctx, []string{"crm", "migrate", "--from", "sqlite:" + srcDB, "--to", target}, nil, io.Discard, io.Discard); !errors.Is(err, crmstore.ErrNotEmpty) {
 				t.Errorf("migrate into a used target = %v, want ErrNotEmpty", err)
