@@ -52,9 +52,10 @@ const (
 // feedEvent is one committed write: its entity and its owners before and
 // after (zero when none).
 type feedEvent struct {
-	seq    uint64
-	entity string
-	owners [2]crm.ID
+	seq      uint64
+	entity   string
+	owners   [2]crm.ID
+	anyOwner bool // owners unknown (another node's commit, see SharedFeed)
 }
 
 // feed is the broadcaster.
@@ -108,7 +109,7 @@ func (sc feedScope) matches(e feedEvent) bool {
 	case !ok:
 		return false
 	case s == ScopeOwn:
-		return e.owners[0] == sc.user || e.owners[1] == sc.user
+		return e.anyOwner || e.owners[0] == sc.user || e.owners[1] == sc.user
 	}
 	return true
 }
@@ -240,14 +241,24 @@ func WithFeed(st Store) Store {
 	if fs, ok := st.(*feedStore); ok {
 		return fs
 	}
-	return &feedStore{Store: st, feed: newFeed()}
+	fs := &feedStore{Store: st, feed: newFeed()}
+	if sh, ok := st.(SharedFeed); ok {
+		sh.HearCommits(func(evs []FeedEvent) { fs.feed.publish(fromFeedEvents(evs)) })
+	}
+	return fs
 }
 
 func (fs *feedStore) Update(ctx context.Context, fn func(Tx) error) error {
 	var evs []feedEvent
 	err := fs.Store.Update(ctx, func(tx Tx) error {
 		evs = evs[:0] // a retried transaction starts over
-		return fn(&feedTx{Tx: tx, evs: &evs})
+		if err := fn(&feedTx{Tx: tx, evs: &evs}); err != nil {
+			return err
+		}
+		if sh, ok := fs.Store.(SharedFeed); ok {
+			return sh.AnnounceTx(ctx, tx, toFeedEvents(evs))
+		}
+		return nil
 	})
 	if err == nil {
 		fs.feed.publish(evs)

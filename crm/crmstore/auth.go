@@ -32,7 +32,7 @@ func (s *Store) ensureRoles(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("crmstore: roles: %w", err)
 		}
-		if _, err := s.db.ExecContext(ctx, "INSERT OR IGNORE INTO roles (name, def) VALUES (?, ?)", r.Name, string(def)); err != nil {
+		if _, err := s.x.ExecContext(ctx, "INSERT OR IGNORE INTO roles (name, def) VALUES (?, ?)", r.Name, string(def)); err != nil {
 			return fmt.Errorf("crmstore: roles: %w", err)
 		}
 	}
@@ -218,7 +218,7 @@ func (s *Store) RemoveUser(ctx context.Context, name string) error {
 	if err := s.DisableUser(ctx, name, true); err != nil {
 		return err
 	}
-	res, err := s.db.ExecContext(ctx, "DELETE FROM users WHERE name = ?", name)
+	res, err := s.x.ExecContext(ctx, "DELETE FROM users WHERE name = ?", name)
 	if err != nil {
 		return fmt.Errorf("crmstore: remove user: %w", err)
 	}
@@ -237,7 +237,7 @@ func (s *Store) DeleteRole(ctx context.Context, name string) error {
 			return fmt.Errorf("%w: role %q is built in", crm.ErrInvalidArgument, name)
 		}
 	}
-	res, err := s.db.ExecContext(ctx, "DELETE FROM roles WHERE name = ?", name)
+	res, err := s.x.ExecContext(ctx, "DELETE FROM roles WHERE name = ?", name)
 	if err != nil {
 		return fmt.Errorf("crmstore: delete role: %w", err)
 	}
@@ -249,7 +249,7 @@ func (s *Store) DeleteRole(ctx context.Context, name string) error {
 
 // Users lists the logins.
 func (s *Store) Users(ctx context.Context) ([]User, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT u.id, u.name, u.disabled, coalesce(group_concat(r.role), '')
+	rows, err := s.x.QueryContext(ctx, `SELECT u.id, u.name, u.disabled, coalesce(group_concat(r.role), '')
 		FROM users u LEFT JOIN user_roles r ON r.user = u.id GROUP BY u.id ORDER BY u.name`)
 	if err != nil {
 		return nil, fmt.Errorf("crmstore: users: %w", err)
@@ -302,7 +302,7 @@ func (s *Store) RemoveRole(ctx context.Context, userName, role string) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.db.ExecContext(ctx, "DELETE FROM user_roles WHERE user = ? AND role = ?", u.ID.String(), role)
+	res, err := s.x.ExecContext(ctx, "DELETE FROM user_roles WHERE user = ? AND role = ?", u.ID.String(), role)
 	if err != nil {
 		return fmt.Errorf("crmstore: remove role: %w", err)
 	}
@@ -315,7 +315,7 @@ func (s *Store) RemoveRole(ctx context.Context, userName, role string) error {
 // Role returns a role by name.
 func (s *Store) Role(ctx context.Context, name string) (crmserver.Role, error) {
 	var def string
-	if err := s.db.QueryRowContext(ctx, "SELECT def FROM roles WHERE name = ?", name).Scan(&def); err != nil {
+	if err := s.x.QueryRowContext(ctx, "SELECT def FROM roles WHERE name = ?", name).Scan(&def); err != nil {
 		return crmserver.Role{}, notFound(err, "role "+name)
 	}
 	var r crmserver.Role
@@ -327,7 +327,7 @@ func (s *Store) Role(ctx context.Context, name string) (crmserver.Role, error) {
 
 // Roles lists every role.
 func (s *Store) Roles(ctx context.Context) ([]crmserver.Role, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT def FROM roles ORDER BY name")
+	rows, err := s.x.QueryContext(ctx, "SELECT def FROM roles ORDER BY name")
 	if err != nil {
 		return nil, fmt.Errorf("crmstore: roles: %w", err)
 	}
@@ -361,7 +361,7 @@ func (s *Store) SaveRole(ctx context.Context, r crmserver.Role) error {
 	if err != nil {
 		return fmt.Errorf("crmstore: save role: %w", err)
 	}
-	if _, err := s.db.ExecContext(ctx, "INSERT INTO roles (name, def) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET def = excluded.def", r.Name, string(def)); err != nil {
+	if _, err := s.x.ExecContext(ctx, "INSERT INTO roles (name, def) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET def = excluded.def", r.Name, string(def)); err != nil {
 		return fmt.Errorf("crmstore: save role: %w", err)
 	}
 	return nil
@@ -385,7 +385,7 @@ var errBadLogin = fmt.Errorf("%w: bad user name or password", crm.ErrUnauthentic
 func (s *Store) Authenticate(ctx context.Context, name, password string) (*crmserver.Principal, error) {
 	var id, hash string
 	var disabled bool
-	err := s.db.QueryRowContext(ctx, "SELECT id, pwhash, disabled FROM users WHERE name = ?", name).Scan(&id, &hash, &disabled)
+	err := s.x.QueryRowContext(ctx, "SELECT id, pwhash, disabled FROM users WHERE name = ?", name).Scan(&id, &hash, &disabled)
 	if err != nil {
 		bcrypt.CompareHashAndPassword(s.dummyHash(), []byte(password))
 		if err == errNoRows {
@@ -409,14 +409,14 @@ func (s *Store) Authenticate(ctx context.Context, name, password string) (*crmse
 func (s *Store) Principal(ctx context.Context, uid crm.ID) (*crmserver.Principal, error) {
 	p := &crmserver.Principal{UserID: uid}
 	var disabled bool
-	err := s.db.QueryRowContext(ctx, "SELECT name, disabled, generation FROM users WHERE id = ?", uid.String()).Scan(&p.Name, &disabled, &p.Generation)
+	err := s.x.QueryRowContext(ctx, "SELECT name, disabled, generation FROM users WHERE id = ?", uid.String()).Scan(&p.Name, &disabled, &p.Generation)
 	if err == errNoRows || err == nil && disabled {
 		return nil, fmt.Errorf("%w: no such user or user disabled", crm.ErrUnauthenticated)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("crmstore: principal: %w", err)
 	}
-	rows, err := s.db.QueryContext(ctx, "SELECT r.def FROM user_roles ur JOIN roles r ON r.name = ur.role WHERE ur.user = ? ORDER BY r.name", uid.String())
+	rows, err := s.x.QueryContext(ctx, "SELECT r.def FROM user_roles ur JOIN roles r ON r.name = ur.role WHERE ur.user = ? ORDER BY r.name", uid.String())
 	if err != nil {
 		return nil, fmt.Errorf("crmstore: roles: %w", err)
 	}
@@ -450,8 +450,8 @@ func (s *Store) IssueToken(ctx context.Context, user crm.ID, ttl time.Duration) 
 	}
 	tok := "pbt_" + base64.RawURLEncoding.EncodeToString(raw[:])
 	exp := s.now().Add(ttl).UTC().Truncate(time.Second)
-	res, err := s.db.ExecContext(ctx, `INSERT INTO tokens (hash, user, expires, generation)
-		SELECT ?, id, ?, generation FROM users WHERE id = ? AND NOT disabled`, tokenHash(tok), unix(exp), user.String())
+	res, err := s.x.ExecContext(ctx, `INSERT INTO tokens (hash, user, expires, generation)
+		SELECT ?, id, ?, generation FROM users WHERE id = ? AND disabled = 0`, tokenHash(tok), unix(exp), user.String())
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("crmstore: token: %w", err)
 	}
@@ -459,7 +459,7 @@ func (s *Store) IssueToken(ctx context.Context, user crm.ID, ttl time.Duration) 
 		return "", time.Time{}, fmt.Errorf("%w: no such user or user disabled", crm.ErrUnauthenticated)
 	}
 	// Expired tokens are of no use to anyone; drop them now and then.
-	if _, err := s.db.ExecContext(ctx, "DELETE FROM tokens WHERE expires < ?", unix(s.now())); err != nil {
+	if _, err := s.x.ExecContext(ctx, "DELETE FROM tokens WHERE expires < ?", unix(s.now())); err != nil {
 		return "", time.Time{}, fmt.Errorf("crmstore: token: %w", err)
 	}
 	return tok, exp, nil
@@ -472,7 +472,7 @@ func (s *Store) AuthenticateToken(ctx context.Context, tok string) (*crmserver.P
 	h := tokenHash(tok)
 	var stored, user string
 	var exp, gen int64
-	err := s.db.QueryRowContext(ctx, "SELECT hash, user, expires, generation FROM tokens WHERE hash = ?", h).Scan(&stored, &user, &exp, &gen)
+	err := s.x.QueryRowContext(ctx, "SELECT hash, user, expires, generation FROM tokens WHERE hash = ?", h).Scan(&stored, &user, &exp, &gen)
 	if err != nil || subtle.ConstantTimeCompare([]byte(stored), []byte(h)) != 1 || exp < unix(s.now()) {
 		if err != nil && err != errNoRows {
 			return nil, fmt.Errorf("crmstore: token: %w", err)

@@ -14,7 +14,7 @@ import (
 // a real user, so the time does not tell which names exist.
 func TestAuthenticate_SameTimeForUnknownUser(t *testing.T) {
 	ctx := context.Background()
-	st, err := crmstore.Open(ctx, t.TempDir()+"/crm.db", &crmstore.Options{BcryptCost: 10})
+	st, err := crmstore.Open(ctx, dsnFor(t, t.TempDir()), &crmstore.Options{BcryptCost: 10})
 	if err != nil {
 		t.Fatal(err)
 	}

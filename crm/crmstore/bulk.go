@@ -39,7 +39,7 @@ func (s *Store) BulkInsert(ctx context.Context, entity string, recs []crm.Record
 			names = append(names, q(c))
 		}
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.beginWrite(ctx)
 	if err != nil {
 		return fmt.Errorf("crmstore: bulk insert: %w", err)
 	}

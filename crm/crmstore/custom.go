@@ -60,7 +60,7 @@ func (s *Store) AddEntity(ctx context.Context, e crm.Entity) (*crm.Metadata, err
 	if err != nil {
 		return nil, fmt.Errorf("crmstore: add entity: %w", err)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.beginWrite(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("crmstore: add entity: %w", err)
 	}
@@ -74,11 +74,14 @@ func (s *Store) AddEntity(ctx context.Context, e crm.Entity) (*crm.Metadata, err
 	}
 	m.Entities = append(m.Entities, ne)
 	m.RebuildRelationships()
-	if err := ensureTable(ctx, tx, ne); err != nil {
+	if err := s.ensureTable(ctx, tx, ne); err != nil {
 		return nil, err
 	}
 	if err := tx.QueryRowContext(ctx, "UPDATE meta SET version = version + 1 WHERE id = 1 RETURNING version").Scan(&m.Version); err != nil {
 		return nil, fmt.Errorf("crmstore: add entity: %w", err)
+	}
+	if err := s.metaChanged(ctx, tx); err != nil {
+		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("crmstore: add entity: %w", err)
@@ -111,7 +114,7 @@ func (s *Store) AddRelationship(ctx context.Context, rel crm.Relationship) (*crm
 	if err != nil {
 		return nil, rel, fmt.Errorf("crmstore: add relationship: %w", err)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.beginWrite(ctx)
 	if err != nil {
 		return nil, rel, fmt.Errorf("crmstore: add relationship: %w", err)
 	}
@@ -122,11 +125,14 @@ func (s *Store) AddRelationship(ctx context.Context, rel crm.Relationship) (*crm
 	}
 	e.Attributes = append(e.Attributes, a)
 	m.RebuildRelationships()
-	if err := ensureTable(ctx, tx, e); err != nil {
+	if err := s.ensureTable(ctx, tx, e); err != nil {
 		return nil, rel, err
 	}
 	if err := tx.QueryRowContext(ctx, "UPDATE meta SET version = version + 1 WHERE id = 1 RETURNING version").Scan(&m.Version); err != nil {
 		return nil, rel, fmt.Errorf("crmstore: add relationship: %w", err)
+	}
+	if err := s.metaChanged(ctx, tx); err != nil {
+		return nil, rel, err
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, rel, fmt.Errorf("crmstore: add relationship: %w", err)

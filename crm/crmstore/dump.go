@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/pimbridge/pimbridge/crm"
@@ -22,6 +23,14 @@ var tableName = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 // Export runs fn over one consistent read snapshot of the whole store in
 // the store-neutral form of crmserver.DumpTable.
 func (s *Store) Export(ctx context.Context, fn func(crmserver.DumpReader) error) error {
+	if s.pg {
+		tx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+		if err != nil {
+			return fmt.Errorf("crmstore: export: %w", err)
+		}
+		defer tx.Rollback()
+		return fn(dumpReader{q: pgQuerier{tx}, pg: true})
+	}
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("crmstore: export: %w", err)
@@ -34,13 +43,41 @@ func (s *Store) Export(ctx context.Context, fn func(crmserver.DumpReader) error)
 	return fn(dumpReader{q: conn})
 }
 
-type dumpReader struct{ q querier }
-
-func (r dumpReader) Tables(ctx context.Context) ([]crmserver.DumpTable, error) {
-	return dumpTables(ctx, r.q)
+type dumpReader struct {
+	q  querier
+	pg bool
 }
 
-func dumpTables(ctx context.Context, q querier) ([]crmserver.DumpTable, error) {
+func (r dumpReader) Tables(ctx context.Context) ([]crmserver.DumpTable, error) {
+	return dumpTables(ctx, r.q, r.pg)
+}
+
+func dumpTables(ctx context.Context, q querier, pg bool) ([]crmserver.DumpTable, error) {
+	var names []string
+	if pg {
+		var err error
+		if names, err = pgDumpTables(ctx, q); err != nil {
+			return nil, err
+		}
+		slices.Sort(names)
+	} else {
+		var err error
+		if names, err = sqliteTables(ctx, q); err != nil {
+			return nil, err
+		}
+	}
+	var out []crmserver.DumpTable
+	for _, n := range names {
+		t, err := dumpTable(ctx, q, n, pg)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+func sqliteTables(ctx context.Context, q querier) ([]string, error) {
 	rows, err := q.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("crmstore: tables: %w", err)
@@ -58,26 +95,25 @@ func dumpTables(ctx context.Context, q querier) ([]crmserver.DumpTable, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("crmstore: tables: %w", err)
 	}
-	var out []crmserver.DumpTable
-	for _, n := range names {
-		t, err := dumpTable(ctx, q, n)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, nil
+	return names, nil
 }
 
-// dumpTable describes one table from its schema; ok is false when it does
-// not exist.
-func dumpTable(ctx context.Context, q querier, name string) (crmserver.DumpTable, error) {
+// dumpTable describes one table from its schema.
+func dumpTable(ctx context.Context, q querier, name string, pg bool) (crmserver.DumpTable, error) {
 	t := crmserver.DumpTable{Name: name}
 	if !tableName.MatchString(name) {
 		return t, fmt.Errorf("%w: table name %q", crm.ErrInvalidArgument, name)
 	}
 	if e, ok := strings.CutPrefix(name, "e_"); ok {
 		t.Entity = e
+	}
+	if pg {
+		var err error
+		t.Columns, t.Key, err = pgColumns(ctx, q, name)
+		if err == nil && len(t.Columns) == 0 {
+			err = fmt.Errorf("%w: table %q", crm.ErrNotFound, name)
+		}
+		return t, err
 	}
 	rows, err := q.QueryContext(ctx, "SELECT name, pk FROM pragma_table_info(?) ORDER BY cid", name)
 	if err != nil {
@@ -132,7 +168,10 @@ func (r dumpReader) Rows(ctx context.Context, t crmserver.DumpTable, fn func(val
 	}
 	order := make([]string, len(t.Key))
 	for i, c := range t.Key {
-		order[i] = q(c) + " COLLATE BINARY"
+		order[i] = q(c)
+		if !r.pg { // PostgreSQL's text columns are COLLATE "C" already
+			order[i] += " COLLATE BINARY"
+		}
 	}
 	query := "SELECT " + strings.Join(cols, ", ") + " FROM " + q(t.Name)
 	if len(order) > 0 {
@@ -163,6 +202,9 @@ func (r dumpReader) Rows(ctx context.Context, t crmserver.DumpTable, fn func(val
 }
 
 func (r dumpReader) Counters(ctx context.Context) (map[string]int64, error) {
+	if r.pg {
+		return pgCounters(ctx, r.q)
+	}
 	rows, err := r.q.QueryContext(ctx, "SELECT name, seq FROM sqlite_sequence ORDER BY name")
 	if err != nil {
 		return nil, fmt.Errorf("crmstore: counters: %w", err)
@@ -189,12 +231,12 @@ func (r dumpReader) Counters(ctx context.Context) (map[string]int64, error) {
 // version), and either all of them commit or none. The in-memory metadata
 // is reloaded afterwards.
 func (s *Store) Import(ctx context.Context, fn func(crmserver.DumpWriter) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.beginWrite(ctx)
 	if err != nil {
 		return fmt.Errorf("crmstore: import: %w", err)
 	}
 	defer tx.Rollback()
-	tables, err := dumpTables(ctx, tx)
+	tables, err := dumpTables(ctx, tx, s.pg)
 	if err != nil {
 		return err
 	}
@@ -223,11 +265,14 @@ func (s *Store) Import(ctx context.Context, fn func(crmserver.DumpWriter) error)
 			return fmt.Errorf("crmstore: import: %w", err)
 		}
 	}
-	w := &dumpWriter{tx: tx, known: map[string]crmserver.DumpTable{}}
+	w := &dumpWriter{s: s, tx: tx, known: map[string]crmserver.DumpTable{}}
 	for _, t := range tables {
 		w.known[t.Name] = t
 	}
 	if err := fn(w); err != nil {
+		return err
+	}
+	if err := s.metaChanged(ctx, tx); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
@@ -237,7 +282,8 @@ func (s *Store) Import(ctx context.Context, fn func(crmserver.DumpWriter) error)
 }
 
 type dumpWriter struct {
-	tx    *sql.Tx
+	s     *Store
+	tx    *writeTx
 	known map[string]crmserver.DumpTable
 }
 
@@ -282,11 +328,11 @@ func (w *dumpWriter) Schema(ctx context.Context) error {
 		return err
 	}
 	for _, e := range m.Entities {
-		if err := ensureTable(ctx, w.tx, e); err != nil {
+		if err := w.s.ensureTable(ctx, w.tx, e); err != nil {
 			return err
 		}
 	}
-	tables, err := dumpTables(ctx, w.tx)
+	tables, err := dumpTables(ctx, w.tx, w.s.pg)
 	if err != nil {
 		return err
 	}
@@ -297,6 +343,9 @@ func (w *dumpWriter) Schema(ctx context.Context) error {
 }
 
 func (w *dumpWriter) SetCounters(ctx context.Context, c map[string]int64) error {
+	if w.s.pg {
+		return pgSetCounters(ctx, w.tx, c)
+	}
 	for _, name := range sortedKeys(c) {
 		res, err := w.tx.ExecContext(ctx, "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = ?", c[name], name)
 		if err != nil {

@@ -292,6 +292,14 @@ func (t *txn) Query(ctx context.Context, e *crm.Entity, qy crm.Query, opts crmse
 		if o.Desc {
 			c += " DESC"
 		}
+		if t.s.pg {
+			// SQLite's order of NULLs, which afterCondition spells out.
+			if o.Desc {
+				c += " NULLS LAST"
+			} else {
+				c += " NULLS FIRST"
+			}
+		}
 		order = append(order, c)
 	}
 	order = append(order, "t.id")
@@ -555,7 +563,7 @@ func afterCondition(e *crm.Entity, orderBy []crm.Order, rec crm.Record) (string,
 		case sv == nil && !o.Desc:
 			strict = col + " IS NOT NULL"
 		case sv == nil:
-			strict = "0"
+			strict = "false"
 		case !o.Desc:
 			strict, strictArgs = col+" > ?", []any{sv}
 		default:
@@ -625,7 +633,7 @@ func compileFilter(e *crm.Entity, x crm.Expr, en env) (string, []any, error) {
 			if err := walk(x.X); err != nil {
 				return err
 			}
-			b.WriteString(", 0)")
+			b.WriteString(", false)")
 		case *crm.Func:
 			if x.Name == "isparty" {
 				id := en.me

@@ -86,7 +86,11 @@ func ApplyBatch(ctx context.Context, t crmserver.Tx, e *crm.Entity, b *crm.Batch
 		return fmt.Errorf("crmstore: apply batch: %w", err)
 	}
 	ph := strings.TrimSuffix(strings.Repeat("?, ", len(names)), ", ")
-	stmt, err := tx.PrepareContext(ctx, "INSERT OR REPLACE INTO "+table(e)+" ("+strings.Join(names, ", ")+") VALUES ("+ph+")")
+	text := "INSERT OR REPLACE INTO " + table(e) + " (" + strings.Join(names, ", ") + ") VALUES (" + ph + ")"
+	if x.s.pg {
+		text = pgText(text)
+	}
+	stmt, err := tx.PrepareContext(ctx, text)
 	if err != nil {
 		return fmt.Errorf("crmstore: apply batch: %w", err)
 	}

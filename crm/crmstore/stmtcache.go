@@ -108,6 +108,8 @@ func sqlTx(q querier) (*sql.Tx, bool) {
 		return x.Tx, true
 	case *sql.Tx:
 		return x, true
+	case pgTx:
+		return x.tx, true
 	}
 	return nil, false
 }

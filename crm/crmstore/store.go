@@ -63,7 +63,7 @@ import (
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 )
 
-//go:embed migrations/*.sql
+//go:embed migrations/*.sql migrations/postgres/*.sql
 var migrations embed.FS
 
 // Options configure Open. The zero value is usable.
@@ -81,7 +81,14 @@ type Options struct {
 
 // Store is the SQLite store. It is safe for concurrent use.
 type Store struct {
-	db   *sql.DB
+	db  *sql.DB
+	x   querier // db, on PostgreSQL through pgQuerier
+	pg  bool    // PostgreSQL (see dialect.go, postgres.go)
+	dsn string
+	// schema is the PostgreSQL schema (current_schema()) that keys the
+	// store's locks and channels.
+	schema string
+	listener
 	log  *slog.Logger
 	now  func() time.Time
 	cost int
@@ -98,7 +105,9 @@ type Store struct {
 var _ crmserver.Store = (*Store)(nil)
 
 // Open opens (creating if needed) the database at path, applies migrations
-// and creates the entity tables.
+// and creates the entity tables. A path that is a postgres:// or
+// postgresql:// URL opens a PostgreSQL database instead (see postgres.go);
+// anything else is a SQLite file.
 func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	if opts == nil {
 		opts = &Options{}
@@ -110,6 +119,38 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	var db *sql.DB
+	var err error
+	if IsPostgresURL(path) {
+		db, err = s.openPostgres(path, opts)
+	} else {
+		db, err = s.openSQLite(path, opts)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.db = db
+	s.x = s.on(db)
+	s.stmts = newStmtCache(db)
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.loadMetadata(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.ensureRoles(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if s.pg {
+		s.startListener()
+	}
+	return s, nil
+}
+
+func (s *Store) openSQLite(path string, opts *Options) (*sql.DB, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("crmstore: open %s: %w", path, err)
@@ -130,25 +171,12 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	}
 	db.SetMaxOpenConns(n)
 	db.SetMaxIdleConns(n)
-	s.db = db
-	s.stmts = newStmtCache(db)
-	if err := s.migrate(ctx); err != nil {
-		db.Close()
-		return nil, err
-	}
-	if err := s.loadMetadata(ctx); err != nil {
-		db.Close()
-		return nil, err
-	}
-	if err := s.ensureRoles(ctx); err != nil {
-		db.Close()
-		return nil, err
-	}
-	return s, nil
+	return db, nil
 }
 
 // Close closes the database.
 func (s *Store) Close() error {
+	s.stopListener()
 	s.stmts.close()
 	err := s.db.Close()
 	s.stmts.wg.Wait()
@@ -160,8 +188,11 @@ func (s *Store) Close() error {
 func (s *Store) DB() *sql.DB { return s.db }
 
 func (s *Store) migrate(ctx context.Context) error {
+	if s.pg {
+		return s.migratePostgres(ctx)
+	}
 	var cur int
-	if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&cur); err != nil {
+	if err := s.x.QueryRowContext(ctx, "PRAGMA user_version").Scan(&cur); err != nil {
 		return fmt.Errorf("crmstore: read schema version: %w", err)
 	}
 	names, err := migrations.ReadDir("migrations")
@@ -170,6 +201,9 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	sort.Slice(names, func(i, j int) bool { return names[i].Name() < names[j].Name() })
 	for _, f := range names {
+		if f.IsDir() {
+			continue // postgres/: the PostgreSQL set
+		}
 		var num int
 		if _, err := fmt.Sscanf(f.Name(), "%04d_", &num); err != nil {
 			return fmt.Errorf("crmstore: migration name %q: %w", f.Name(), err)
@@ -204,17 +238,17 @@ func (s *Store) migrate(ctx context.Context) error {
 // loadMetadata builds the metadata from crm.Builtin() plus the stored custom
 // attributes, and makes sure every entity table has every column.
 func (s *Store) loadMetadata(ctx context.Context) error {
-	m, err := buildMetadata(ctx, s.db)
+	m, err := buildMetadata(ctx, s.x)
 	if err != nil {
 		return err
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.beginWrite(ctx)
 	if err != nil {
 		return fmt.Errorf("crmstore: schema: %w", err)
 	}
 	defer tx.Rollback()
 	for _, e := range m.Entities {
-		if err := ensureTable(ctx, tx, e); err != nil {
+		if err := s.ensureTable(ctx, tx, e); err != nil {
 			return err
 		}
 	}
@@ -309,13 +343,18 @@ func sqlType(a *crm.Attribute) string {
 	return "TEXT"
 }
 
-func ensureTable(ctx context.Context, tx *sql.Tx, e *crm.Entity) error {
-	if _, err := tx.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+table(e)+
-		` (id TEXT PRIMARY KEY, versionnumber INTEGER NOT NULL) WITHOUT ROWID`); err != nil {
+func (s *Store) ensureTable(ctx context.Context, tx querier, e *crm.Entity) error {
+	create := ` (id TEXT PRIMARY KEY, versionnumber INTEGER NOT NULL) WITHOUT ROWID`
+	info := "SELECT name FROM pragma_table_info(?)"
+	if s.pg {
+		create = ` (id TEXT COLLATE "C" PRIMARY KEY, versionnumber BIGINT NOT NULL)`
+		info = "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ?"
+	}
+	if _, err := tx.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+table(e)+create); err != nil {
 		return fmt.Errorf("crmstore: create table %s: %w", e.Name, err)
 	}
 	have := map[string]bool{}
-	rows, err := tx.QueryContext(ctx, "SELECT name FROM pragma_table_info(?)", "e_"+e.Name)
+	rows, err := tx.QueryContext(ctx, info, "e_"+e.Name)
 	if err != nil {
 		return fmt.Errorf("crmstore: table info %s: %w", e.Name, err)
 	}
@@ -337,6 +376,9 @@ func ensureTable(ctx context.Context, tx *sql.Tx, e *crm.Entity) error {
 			typ := sqlType(a)
 			if j == 1 {
 				typ = "TEXT"
+			}
+			if s.pg {
+				typ = pgType(typ)
 			}
 			if _, err := tx.ExecContext(ctx, "ALTER TABLE "+table(e)+" ADD COLUMN "+q(c)+" "+typ); err != nil {
 				return fmt.Errorf("crmstore: add column %s.%s: %w", e.Name, c, err)
@@ -391,7 +433,7 @@ func (s *Store) AddAttribute(ctx context.Context, entity string, a crm.Attribute
 	if err != nil {
 		return nil, fmt.Errorf("crmstore: add attribute: %w", err)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.beginWrite(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("crmstore: add attribute: %w", err)
 	}
@@ -401,11 +443,14 @@ func (s *Store) AddAttribute(ctx context.Context, entity string, a crm.Attribute
 		return nil, fmt.Errorf("crmstore: add attribute: %w", err)
 	}
 	e.Attributes = append(e.Attributes, a)
-	if err := ensureTable(ctx, tx, e); err != nil {
+	if err := s.ensureTable(ctx, tx, e); err != nil {
 		return nil, err
 	}
 	if err := tx.QueryRowContext(ctx, "UPDATE meta SET version = version + 1 WHERE id = 1 RETURNING version").Scan(&m.Version); err != nil {
 		return nil, fmt.Errorf("crmstore: add attribute: %w", err)
+	}
+	if err := s.metaChanged(ctx, tx); err != nil {
+		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("crmstore: add attribute: %w", err)
@@ -417,6 +462,14 @@ func (s *Store) AddAttribute(ctx context.Context, entity string, a crm.Attribute
 
 // View runs fn in a read transaction.
 func (s *Store) View(ctx context.Context, fn func(crmserver.Tx) error) error {
+	if s.pg {
+		tx, err := s.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+		if err != nil {
+			return fmt.Errorf("crmstore: view: %w", err)
+		}
+		defer tx.Rollback()
+		return fn(&txn{s: s, q: pgQuerier{tx}})
+	}
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("crmstore: view: %w", err)
@@ -431,8 +484,14 @@ func (s *Store) View(ctx context.Context, fn func(crmserver.Tx) error) error {
 	return fn(&txn{s: s, q: conn})
 }
 
-// Update runs fn in one write transaction.
+// Update runs fn in one write transaction. Write transactions are
+// serialized: SQLite's BEGIN IMMEDIATE, PostgreSQL's write lock (see
+// beginWrite), so that fn sees every earlier commit and version numbers
+// commit in order on every node.
 func (s *Store) Update(ctx context.Context, fn func(crmserver.Tx) error) error {
+	if s.pg {
+		return s.updatePostgres(ctx, fn)
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("crmstore: begin: %w", err)
@@ -465,14 +524,10 @@ func nextVersion(ctx context.Context, q querier) (int64, error) {
 // CurrentVersion returns the highest version number handed out so far.
 func (s *Store) CurrentVersion(ctx context.Context) (int64, error) {
 	var v int64
-	if err := s.db.QueryRowContext(ctx, "SELECT v FROM seq WHERE id = 1").Scan(&v); err != nil {
+	if err := s.x.QueryRowContext(ctx, "SELECT v FROM seq WHERE id = 1").Scan(&v); err != nil {
 		return 0, fmt.Errorf("crmstore: version: %w", err)
 	}
 	return v, nil
-}
-
-func isUniqueErr(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
 }
 
 var errNoRows = sql.ErrNoRows

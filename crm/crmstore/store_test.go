@@ -10,18 +10,46 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/pimbridge/pimbridge/crm"
 	"github.com/pimbridge/pimbridge/crm/crmserver"
 	"github.com/pimbridge/pimbridge/crm/crmstore"
+	"github.com/pimbridge/pimbridge/crm/crmtest"
 	"golang.org/x/crypto/bcrypt"
 )
 
+// dsnFor returns the store DSN of a test folder: a SQLite file in it, or
+// (PIMBRIDGE_TEST_CRM_DB=postgres) a PostgreSQL database made for it, the
+// same one each time, so that reopening sees the same data.
+func dsnFor(tb testing.TB, dir string) string {
+	tb.Helper()
+	if !crmtest.Postgres() {
+		return dir + "/crm.db"
+	}
+	pgDSNs.mu.Lock()
+	defer pgDSNs.mu.Unlock()
+	if pgDSNs.m == nil {
+		pgDSNs.m = map[string]string{}
+	}
+	if d, ok := pgDSNs.m[dir]; ok {
+		return d
+	}
+	d := crmtest.PostgresServer(tb).NewDatabase(tb)
+	pgDSNs.m[dir] = d
+	return d
+}
+
+var pgDSNs struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
 func openTest(tb testing.TB, dir string) *crmstore.Store {
 	tb.Helper()
-	st, err := crmstore.Open(context.Background(), dir+"/crm.db", &crmstore.Options{BcryptCost: bcrypt.MinCost})
+	st, err := crmstore.Open(context.Background(), dsnFor(tb, dir), &crmstore.Options{BcryptCost: bcrypt.MinCost})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -180,7 +208,7 @@ var fixtures = map[int]*fixture{}
 var bigRows = flag.Int("crmstore.bigrows", 1_000_000, "contacts in the large benchmark data set")
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := crmtest.Main(m)
 	for _, fx := range fixtures {
 		fx.st.Close()
 		os.RemoveAll(fx.dir)

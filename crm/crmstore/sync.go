@@ -33,11 +33,11 @@ func (s *Store) Subscribe(ctx context.Context, user crm.ID, clientID, kind strin
 	if clientID == "" || len(clientID) > 200 {
 		return crmserver.Subscription{}, fmt.Errorf("%w: client id must have 1 to 200 bytes", crm.ErrInvalidArgument)
 	}
-	if _, err := s.db.ExecContext(ctx, "INSERT OR IGNORE INTO subscriptions (id, user, client, kind, created) VALUES (?, ?, ?, ?, ?)",
+	if _, err := s.x.ExecContext(ctx, "INSERT OR IGNORE INTO subscriptions (id, user, client, kind, created) VALUES (?, ?, ?, ?, ?)",
 		crm.NewID().String(), user.String(), clientID, kind, unix(s.now())); err != nil {
 		return crmserver.Subscription{}, fmt.Errorf("crmstore: subscribe: %w", err)
 	}
-	sub, err := scanSub(s.db.QueryRowContext(ctx, "SELECT "+subCols+" FROM subscriptions WHERE user = ? AND client = ? AND kind = ?", user.String(), clientID, kind))
+	sub, err := scanSub(s.x.QueryRowContext(ctx, "SELECT "+subCols+" FROM subscriptions WHERE user = ? AND client = ? AND kind = ?", user.String(), clientID, kind))
 	if err != nil {
 		return sub, notFound(err, "subscription")
 	}
@@ -46,7 +46,7 @@ func (s *Store) Subscribe(ctx context.Context, user crm.ID, clientID, kind strin
 
 // Subscriptions lists a user's subscriptions.
 func (s *Store) Subscriptions(ctx context.Context, user crm.ID) ([]crmserver.Subscription, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+subCols+" FROM subscriptions WHERE user = ? ORDER BY created, id", user.String())
+	rows, err := s.x.QueryContext(ctx, "SELECT "+subCols+" FROM subscriptions WHERE user = ? ORDER BY created, id", user.String())
 	if err != nil {
 		return nil, fmt.Errorf("crmstore: subscriptions: %w", err)
 	}
@@ -64,7 +64,7 @@ func (s *Store) Subscriptions(ctx context.Context, user crm.ID) ([]crmserver.Sub
 
 // Subscription returns one of a user's subscriptions.
 func (s *Store) Subscription(ctx context.Context, user crm.ID, id string) (crmserver.Subscription, error) {
-	sub, err := scanSub(s.db.QueryRowContext(ctx, "SELECT "+subCols+" FROM subscriptions WHERE user = ? AND id = ?", user.String(), id))
+	sub, err := scanSub(s.x.QueryRowContext(ctx, "SELECT "+subCols+" FROM subscriptions WHERE user = ? AND id = ?", user.String(), id))
 	if err != nil {
 		return sub, notFound(err, "subscription "+id)
 	}
@@ -73,7 +73,7 @@ func (s *Store) Subscription(ctx context.Context, user crm.ID, id string) (crmse
 
 // DeleteSubscription removes a subscription with its SyncEntry rows.
 func (s *Store) DeleteSubscription(ctx context.Context, user crm.ID, id string) error {
-	res, err := s.db.ExecContext(ctx, "DELETE FROM subscriptions WHERE user = ? AND id = ?", user.String(), id)
+	res, err := s.x.ExecContext(ctx, "DELETE FROM subscriptions WHERE user = ? AND id = ?", user.String(), id)
 	if err != nil {
 		return fmt.Errorf("crmstore: delete subscription: %w", err)
 	}
@@ -136,9 +136,9 @@ func (t *txn) prepareEntity(ctx context.Context, sub string, sp crmserver.SyncSp
 		return fmt.Errorf("crmstore: prepare %s: %w", e.Name, err)
 	}
 	full := cursor == 0 || err == errNoRows || oldHash != sp.Hash
-	cond, args := "1", []any(nil)
+	cond, args := "true", []any(nil)
 	if sp.Excluded {
-		cond = "0"
+		cond = "false"
 	} else if sp.Filter != nil {
 		if err := e.CheckQuery(crm.Query{Filter: sp.Filter}); err != nil {
 			return err
@@ -147,7 +147,7 @@ func (t *txn) prepareEntity(ctx context.Context, sub string, sp crmserver.SyncSp
 		if err != nil {
 			return err
 		}
-		cond, args = "coalesce(("+c+"), 0)", a
+		cond, args = "coalesce(("+c+"), false)", a
 	}
 	exec := func(query string, a ...any) error {
 		if _, err := t.q.ExecContext(ctx, query, a...); err != nil {
@@ -306,9 +306,9 @@ func viewCond(req crmserver.SyncBatchRequest) (string, []any, error) {
 	sp := req.Spec
 	switch {
 	case sp.Excluded:
-		return "0", nil, nil
+		return "false", nil, nil
 	case sp.Filter == nil:
-		return "1", nil, nil
+		return "true", nil, nil
 	}
 	if err := sp.Entity.CheckQuery(crm.Query{Filter: sp.Filter}); err != nil {
 		return "", nil, err
@@ -317,7 +317,7 @@ func viewCond(req crmserver.SyncBatchRequest) (string, []any, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	return "coalesce((" + c + "), 0)", a, nil
+	return "coalesce((" + c + "), false)", a, nil
 }
 
 func (t *txn) encodeBatch(ctx context.Context, sub string, req crmserver.SyncBatchRequest, b batchRange) ([]byte, int, error) {
@@ -613,7 +613,7 @@ func (s *Store) AddSyncInfo(ctx context.Context, sub crmserver.Subscription, inf
 	if err != nil {
 		return fmt.Errorf("crmstore: syncinfo: %w", err)
 	}
-	if _, err := s.db.ExecContext(ctx, "INSERT INTO syncinfo (sub, info) VALUES (?, ?)", sub.ID, string(b)); err != nil {
+	if _, err := s.x.ExecContext(ctx, "INSERT INTO syncinfo (sub, info) VALUES (?, ?)", sub.ID, string(b)); err != nil {
 		return fmt.Errorf("crmstore: syncinfo: %w", err)
 	}
 	return nil
@@ -624,7 +624,7 @@ func (s *Store) SyncInfo(ctx context.Context, sub crmserver.Subscription, limit 
 	if limit <= 0 {
 		limit = 20
 	}
-	rows, err := s.db.QueryContext(ctx, "SELECT info FROM syncinfo WHERE sub = ? ORDER BY id DESC LIMIT ?", sub.ID, limit)
+	rows, err := s.x.QueryContext(ctx, "SELECT info FROM syncinfo WHERE sub = ? ORDER BY id DESC LIMIT ?", sub.ID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("crmstore: syncinfo: %w", err)
 	}
@@ -654,7 +654,7 @@ func userKey(u crm.ID) string {
 // LocalFilter returns the user's filter for an entity, else the default.
 // A locked default wins over the user's own.
 func (s *Store) LocalFilter(ctx context.Context, user crm.ID, entity string) (crmserver.LocalFilter, bool, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT user, filter, locked FROM localfilters WHERE entity = ? AND user IN (?, '')", entity, userKey(user))
+	rows, err := s.x.QueryContext(ctx, "SELECT user, filter, locked FROM localfilters WHERE entity = ? AND user IN (?, '')", entity, userKey(user))
 	if err != nil {
 		return crmserver.LocalFilter{}, false, fmt.Errorf("crmstore: local filter: %w", err)
 	}
@@ -689,7 +689,7 @@ func (s *Store) LocalFilter(ctx context.Context, user crm.ID, entity string) (cr
 
 // SetLocalFilter stores a user's filter or (user zero) a default.
 func (s *Store) SetLocalFilter(ctx context.Context, user crm.ID, f crmserver.LocalFilter) error {
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO localfilters (user, entity, filter, locked) VALUES (?, ?, ?, ?)
+	if _, err := s.x.ExecContext(ctx, `INSERT INTO localfilters (user, entity, filter, locked) VALUES (?, ?, ?, ?)
 		ON CONFLICT (user, entity) DO UPDATE SET filter = excluded.filter, locked = excluded.locked`,
 		userKey(user), f.Entity, f.Filter, f.Locked && user == (crm.ID{})); err != nil {
 		return fmt.Errorf("crmstore: local filter: %w", err)
@@ -704,7 +704,7 @@ func (s *Store) ClaimPrimary(ctx context.Context, user crm.ID, clientID string) 
 	}
 	p := crmserver.Primary{ClientID: clientID}
 	now := s.now().UTC().Truncate(time.Second)
-	err := s.db.QueryRowContext(ctx, `INSERT INTO primaries (user, client, generation, claimed) VALUES (?, ?, 1, ?)
+	err := s.x.QueryRowContext(ctx, `INSERT INTO primaries (user, client, generation, claimed) VALUES (?, ?, 1, ?)
 		ON CONFLICT (user) DO UPDATE SET client = excluded.client, generation = primaries.generation + 1, claimed = excluded.claimed
 		RETURNING generation`, user.String(), clientID, unix(now)).Scan(&p.Generation)
 	if err != nil {
@@ -718,7 +718,7 @@ func (s *Store) ClaimPrimary(ctx context.Context, user crm.ID, clientID string) 
 func (s *Store) Primary(ctx context.Context, user crm.ID) (crmserver.Primary, error) {
 	var p crmserver.Primary
 	var claimed int64
-	err := s.db.QueryRowContext(ctx, "SELECT client, generation, claimed FROM primaries WHERE user = ?", user.String()).Scan(&p.ClientID, &p.Generation, &claimed)
+	err := s.x.QueryRowContext(ctx, "SELECT client, generation, claimed FROM primaries WHERE user = ?", user.String()).Scan(&p.ClientID, &p.Generation, &claimed)
 	if err == errNoRows {
 		return p, nil
 	}

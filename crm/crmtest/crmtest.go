@@ -99,7 +99,7 @@ func Start(t testing.TB, opts *Options) *Server {
 	logs := &SafeBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx := context.Background()
-	st, err := crmstore.Open(ctx, t.TempDir()+"/crm.db", &crmstore.Options{Logger: logger, BcryptCost: bcrypt.MinCost, Now: opts.Now})
+	st, err := crmstore.Open(ctx, DSN(t), &crmstore.Options{Logger: logger, BcryptCost: bcrypt.MinCost, Now: opts.Now})
 	if err != nil {
 		t.Fatalf("crmtest: open store: %v", err)
 	}
