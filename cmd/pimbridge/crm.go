@@ -51,8 +51,10 @@ func openStore(ctx context.Context, cf *crmFlags, path string, log *slog.Logger)
 			return nil, "", err
 		}
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, "", fmt.Errorf("create data directory: %w", err)
+	if !crmstore.IsPostgresURL(path) {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, "", fmt.Errorf("create data directory: %w", err)
+		}
 	}
 	if cf.bcryptCost < 4 || cf.bcryptCost > 31 {
 		return nil, "", usageErr(fmt.Errorf("--bcrypt-cost %d out of range 4-31", cf.bcryptCost))

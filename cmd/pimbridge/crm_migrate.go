@@ -59,23 +59,25 @@ type migrateStore interface {
 // openMigrateStore opens "sqlite:FILE", a plain path, or a postgres:// URL.
 // A source must exist.
 func (m *crmMigrateCmd) openMigrateStore(ctx context.Context, spec string, mustExist bool) (migrateStore, error) {
-	switch {
-	case strings.HasPrefix(spec, "postgres://"), strings.HasPrefix(spec, "postgresql://"):
-		return nil, usageErr(fmt.Errorf("%s: this build has no PostgreSQL backend", redactDSN(spec)))
-	case spec == "":
+	if spec == "" {
 		return nil, usageErr(errors.New("--from and --to are required"))
 	}
 	path := strings.TrimPrefix(spec, "sqlite:")
-	if mustExist {
+	switch {
+	case crmstore.IsPostgresURL(spec):
+		path = spec
+	case mustExist:
 		if _, err := os.Stat(path); err != nil {
 			return nil, fmt.Errorf("source %s: %w", path, err)
 		}
-	} else if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("create data directory: %w", err)
+	default:
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("create data directory: %w", err)
+		}
 	}
 	st, err := crmstore.Open(ctx, path, &crmstore.Options{Logger: quietLogger(m.g), BcryptCost: m.cf.bcryptCost})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", redactDSN(spec), err)
 	}
 	return st, nil
 }

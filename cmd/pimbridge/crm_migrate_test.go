@@ -57,6 +57,7 @@ var migrateTargets = []struct {
 	db   func(t *testing.T) string
 }{
 	{"sqlite", func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "target.db") }},
+	{"postgres", func(t *testing.T) string { return crmtest.PostgresServer(t).NewDatabase(t) }},
 }
 
 // drainContacts fetches and acknowledges contact batches until none is

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,9 +19,22 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-func openStore(t *testing.T) *crmstore.Store {
+// TestMain shares one PostgreSQL server among the tests.
+func TestMain(m *testing.M) { os.Exit(crmtest.Main(m)) }
+
+// dsn is a fresh, empty database of a backend.
+func dsn(t *testing.T, backend string) string {
+	if backend == "postgres" {
+		return crmtest.PostgresServer(t).NewDatabase(t)
+	}
+	return filepath.Join(t.TempDir(), "target.db")
+}
+
+func openStore(t *testing.T) *crmstore.Store { return openBackend(t, "sqlite") }
+
+func openBackend(t *testing.T, backend string) *crmstore.Store {
 	t.Helper()
-	st, err := crmstore.Open(context.Background(), filepath.Join(t.TempDir(), "target.db"),
+	st, err := crmstore.Open(context.Background(), dsn(t, backend),
 		&crmstore.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), BcryptCost: bcrypt.MinCost})
 	if err != nil {
 		t.Fatal(err)
@@ -33,8 +47,14 @@ func openStore(t *testing.T) *crmstore.Store {
 // alice's outlook subscription mid-sync: one contact batch sent and not
 // acknowledged, the task batch acknowledged.
 func source(t *testing.T) (*crmtest.Server, crmtest.Population) {
+	return sourceOn(t, "sqlite")
+}
+
+// sourceOn is source on a given backend.
+func sourceOn(t *testing.T, backend string) (*crmtest.Server, crmtest.Population) {
 	t.Helper()
 	ctx := context.Background()
+	t.Setenv(crmtest.EnvBackend, backend)
 	srv := crmtest.Start(t, nil)
 	pop := crmtest.Populate(t, srv.Admin.Client, srv.Alice.Client, 3)
 	c := srv.Alice.Client
@@ -90,9 +110,15 @@ func counts(t *testing.T, s crmmigrate.Source) map[string]int64 {
 // working passwords and tokens, sync state, filters, primaries, replay
 // keys, the version counter.
 func TestMigrate_CopiesEveryKindOfState(t *testing.T) {
+	for _, dir := range [][2]string{{"sqlite", "sqlite"}, {"sqlite", "postgres"}, {"postgres", "sqlite"}, {"postgres", "postgres"}} {
+		t.Run(dir[0]+"-to-"+dir[1], func(t *testing.T) { testCopiesEveryKindOfState(t, dir[0], dir[1]) })
+	}
+}
+
+func testCopiesEveryKindOfState(t *testing.T, from, to string) {
 	ctx := context.Background()
-	srv, pop := source(t)
-	dst := openStore(t)
+	srv, pop := sourceOn(t, from)
+	dst := openBackend(t, to)
 	var phases []string
 	rep, err := crmmigrate.Migrate(ctx, srv.Store, dst, &crmmigrate.Options{ChunkRows: 7, Progress: func(p crmmigrate.Progress) {
 		phases = append(phases, p.Phase+" "+p.Table.Name)

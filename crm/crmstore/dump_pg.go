@@ -127,6 +127,13 @@ func pgSetCounters(ctx context.Context, q querier, c map[string]int64) error {
 		return err
 	}
 	for _, n := range names {
+		cols, _, err := pgColumns(ctx, q, n)
+		if err != nil {
+			return err
+		}
+		if !containsStr(cols, "id") {
+			continue
+		}
 		seq, err := pgSequence(ctx, q, n)
 		if err != nil {
 			return err
