@@ -155,4 +155,3 @@ func pgSetCounters(ctx context.Context, q querier, c map[string]int64) error {
 	}
 	return nil
 }
-
