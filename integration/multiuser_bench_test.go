@@ -19,6 +19,7 @@ import (
 	"github.com/pimbridge/pimbridge/crm/crmclient"
 	"github.com/pimbridge/pimbridge/crm/crmserver"
 	"github.com/pimbridge/pimbridge/crm/crmstore"
+	"github.com/pimbridge/pimbridge/crm/crmtest"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -271,6 +272,11 @@ func muCycle(ctx context.Context, c *crmclient.Client, sub string) (int, error) 
 	return n, nil
 }
 
-// muPostgresConfigs are the PostgreSQL lines (none until crmstore opens
-// postgres:// URLs).
-var muPostgresConfigs []muConfig
+// muPostgresConfigs are the PostgreSQL lines: a server of their own, a
+// fresh database per run.
+var muPostgresConfigs = []muConfig{
+	{"postgres", 1, muPostgresDB},
+	{"postgres", 2, muPostgresDB},
+}
+
+func muPostgresDB(b *testing.B) string { return crmtest.PostgresServer(b).NewDatabase(b) }

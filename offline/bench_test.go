@@ -50,7 +50,14 @@ var goOfflineBackends = []struct {
 	name  string
 	start func(b *testing.B) *crmtest.Server
 }{
-	{"sqlite", func(b *testing.B) *crmtest.Server { return crmtest.Start(b, nil) }},
+	{"sqlite", func(b *testing.B) *crmtest.Server {
+		b.Setenv(crmtest.EnvBackend, "sqlite")
+		return crmtest.Start(b, nil)
+	}},
+	{"postgres", func(b *testing.B) *crmtest.Server {
+		b.Setenv(crmtest.EnvBackend, "postgres")
+		return crmtest.Start(b, nil)
+	}},
 }
 
 func benchGoOffline(b *testing.B, backend string, start func(b *testing.B) *crmtest.Server) {
