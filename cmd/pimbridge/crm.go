@@ -43,7 +43,8 @@ func defaultDBPath() (string, error) {
 }
 
 // openStore opens the CRM database at path (default location when empty),
-// creating its directory.
+// creating its directory; a postgres:// URL opens PostgreSQL. The path it
+// returns is for messages: a URL's password is masked.
 func openStore(ctx context.Context, cf *crmFlags, path string, log *slog.Logger) (*crmstore.Store, string, error) {
 	if path == "" {
 		var err error
@@ -63,7 +64,7 @@ func openStore(ctx context.Context, cf *crmFlags, path string, log *slog.Logger)
 	if err != nil {
 		return nil, "", err
 	}
-	return st, path, nil
+	return st, crmstore.Redact(path), nil
 }
 
 // quietLogger drops everything below warnings (for admin commands).

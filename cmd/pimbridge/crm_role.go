@@ -30,7 +30,7 @@ included, or * (every entity without its own entry);
 --access is create, read, write or delete (repeatable); --scope own or all.`,
 	}
 	var db string
-	c.PersistentFlags().StringVar(&db, "db", "", "database file (default $XDG_DATA_HOME/pimbridge/crm.db)")
+	c.PersistentFlags().StringVar(&db, "db", "", "database: a SQLite file (default $XDG_DATA_HOME/pimbridge/crm.db) or a postgres:// URL")
 
 	list := &cobra.Command{
 		Use:  "list",

@@ -42,7 +42,7 @@ once to stderr.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return s.run(cmd.Context()) },
 	}
 	f := c.Flags()
-	f.StringVar(&s.db, "db", "", "database file (default $XDG_DATA_HOME/pimbridge/crm.db)")
+	f.StringVar(&s.db, "db", "", "database: a SQLite file (default $XDG_DATA_HOME/pimbridge/crm.db) or a postgres:// URL")
 	f.StringVar(&s.listen, "listen", "127.0.0.1:5555", "address to listen on")
 	f.StringVar(&s.tlsCert, "tls-cert", "", "TLS certificate file (PEM); serve HTTPS with --tls-key")
 	f.StringVar(&s.tlsKey, "tls-key", "", "TLS key file (PEM)")

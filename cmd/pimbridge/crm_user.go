@@ -13,7 +13,7 @@ import (
 func newCRMUserCmd(g *globals, cf *crmFlags) *cobra.Command {
 	c := &cobra.Command{Use: "user", Short: "Manage CRM users"}
 	var db string
-	c.PersistentFlags().StringVar(&db, "db", "", "database file (default $XDG_DATA_HOME/pimbridge/crm.db)")
+	c.PersistentFlags().StringVar(&db, "db", "", "database: a SQLite file (default $XDG_DATA_HOME/pimbridge/crm.db) or a postgres:// URL")
 
 	var roles []string
 	var pwStdin bool

@@ -39,6 +39,9 @@ type Options struct {
 	// Now is the store's clock (createdon, modifiedon); nil means
 	// time.Now. Give Server.Now the same clock.
 	Now func() time.Time
+	// Postgres runs the server on PostgreSQL whatever EnvBackend says
+	// (tests of several nodes on one database).
+	Postgres bool
 }
 
 // User is one login of the test server.
@@ -53,6 +56,7 @@ type User struct {
 // Server is a running test server.
 type Server struct {
 	URL   string // base URL, e.g. http://127.0.0.1:41234
+	DSN   string // the store's --db value (a SQLite file or a PostgreSQL URL)
 	Store *crmstore.Store
 	API   *crmserver.Server
 	// Alice and Bob are salespeople, Admin has the admin role.
@@ -96,10 +100,39 @@ func Start(t testing.TB, opts *Options) *Server {
 	if opts == nil {
 		opts = &Options{}
 	}
+	dsn := DSN(t)
+	if opts.Postgres && !Postgres() {
+		dsn = PostgresServer(t).NewDatabase(t)
+	}
+	s := startNode(t, dsn, opts)
+	s.Alice = s.AddUser(t, "alice", AlicePassword, crmserver.RoleSalesperson)
+	s.Bob = s.AddUser(t, "bob", BobPassword, crmserver.RoleSalesperson)
+	s.Admin = s.AddUser(t, "admin", AdminPassword, crmserver.RoleAdmin)
+	return s
+}
+
+// StartNode starts another server process ("node") on the same database
+// as s, for tests of several nodes on one PostgreSQL database; its users
+// are s's, with clients of the new node. It stops when the test ends.
+func (s *Server) StartNode(t testing.TB, opts *Options) *Server {
+	t.Helper()
+	if opts == nil {
+		opts = &Options{}
+	}
+	n := startNode(t, s.DSN, opts)
+	for _, u := range []struct{ from, to *User }{{&s.Alice, &n.Alice}, {&s.Bob, &n.Bob}, {&s.Admin, &n.Admin}} {
+		*u.to = *u.from
+		u.to.Client = n.Client(t, u.from.Name, u.from.Password)
+	}
+	return n
+}
+
+func startNode(t testing.TB, dsn string, opts *Options) *Server {
+	t.Helper()
 	logs := &SafeBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx := context.Background()
-	st, err := crmstore.Open(ctx, DSN(t), &crmstore.Options{Logger: logger, BcryptCost: bcrypt.MinCost, Now: opts.Now})
+	st, err := crmstore.Open(ctx, dsn, &crmstore.Options{Logger: logger, BcryptCost: bcrypt.MinCost, Now: opts.Now})
 	if err != nil {
 		t.Fatalf("crmtest: open store: %v", err)
 	}
@@ -109,14 +142,11 @@ func Start(t testing.TB, opts *Options) *Server {
 	}
 	api := crmserver.New(st, &so)
 	hs := httptest.NewServer(api)
-	s := &Server{URL: hs.URL, Store: st, API: api, Logs: logs, http: hs}
+	s := &Server{URL: hs.URL, DSN: dsn, Store: st, API: api, Logs: logs, http: hs}
 	t.Cleanup(func() {
 		hs.Close()
 		st.Close()
 	})
-	s.Alice = s.AddUser(t, "alice", AlicePassword, crmserver.RoleSalesperson)
-	s.Bob = s.AddUser(t, "bob", BobPassword, crmserver.RoleSalesperson)
-	s.Admin = s.AddUser(t, "admin", AdminPassword, crmserver.RoleAdmin)
 	return s
 }
 
