@@ -70,6 +70,26 @@ func (s *muStats) pct(p float64) time.Duration {
 	return l[min(len(l)-1, int(float64(len(l))*p))]
 }
 
+// muLog keeps what the servers log.
+type muLog struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (l *muLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = append(l.buf, p...)
+	return len(p), nil
+}
+
+// tail returns the last few KB logged.
+func (l *muLog) tail() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.buf[max(0, len(l.buf)-4096):])
+}
+
 func ms(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d.Microseconds())/1000) }
 
 // BenchmarkMultiUser: 200 simulated users (MU_USERS), each with 50 contacts
@@ -100,13 +120,16 @@ func runMultiUser(b *testing.B, cfg muConfig) {
 	ctx := context.Background()
 	db := cfg.open(b)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	// Server errors (a 500's cause) are kept for the failure message.
+	srvErrs := &muLog{}
+	srvLog := slog.New(slog.NewTextHandler(srvErrs, &slog.HandlerOptions{Level: slog.LevelError}))
 	var nodes []muNode
 	for range cfg.nodes {
 		st, err := crmstore.Open(ctx, db, &crmstore.Options{Logger: quiet, BcryptCost: bcrypt.MinCost, MaxOpenConns: 8})
 		if err != nil {
 			b.Fatal(err)
 		}
-		srv := httptest.NewServer(crmserver.New(st, &crmserver.Options{Logger: quiet}))
+		srv := httptest.NewServer(crmserver.New(st, &crmserver.Options{Logger: srvLog}))
 		nodes = append(nodes, muNode{st: st, srv: srv})
 	}
 	defer func() {
@@ -175,7 +198,7 @@ func runMultiUser(b *testing.B, cfg muConfig) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		b.Fatalf("setup: %v", err)
+		b.Fatalf("setup: %v\n%s", err, srvErrs.tail())
 	}
 
 	var noChange, tenChange, writes muStats
@@ -226,7 +249,7 @@ func runMultiUser(b *testing.B, cfg muConfig) {
 	b.StopTimer()
 	close(errs)
 	for err := range errs {
-		b.Fatal(err)
+		b.Fatalf("%v\n%s", err, srvErrs.tail())
 	}
 	cycles := float64(2*users*rounds) / took.Seconds()
 	wps := float64(10*users*rounds) / took.Seconds()
