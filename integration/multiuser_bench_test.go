@@ -125,7 +125,7 @@ func runMultiUser(b *testing.B, cfg muConfig) {
 	srvLog := slog.New(slog.NewTextHandler(srvErrs, &slog.HandlerOptions{Level: slog.LevelError}))
 	var nodes []muNode
 	for range cfg.nodes {
-		st, err := crmstore.Open(ctx, db, &crmstore.Options{Logger: quiet, BcryptCost: bcrypt.MinCost, MaxOpenConns: 8})
+		st, err := crmstore.Open(ctx, db, &crmstore.Options{Logger: quiet, BcryptCost: bcrypt.MinCost}) // default pools: SQLite 4, PostgreSQL 16 connections
 		if err != nil {
 			b.Fatal(err)
 		}
