@@ -19,7 +19,7 @@ func newCRMCmd(g *globals) *cobra.Command {
 	}
 	cf := &crmFlags{}
 	c.PersistentFlags().IntVar(&cf.bcryptCost, "bcrypt-cost", 10, "bcrypt cost of new password hashes (4-31)")
-	c.AddCommand(newCRMServeCmd(g, cf), newCRMUserCmd(g, cf), newCRMRoleCmd(g, cf))
+	c.AddCommand(newCRMServeCmd(g, cf), newCRMUserCmd(g, cf), newCRMRoleCmd(g, cf), newCRMMigrateCmd(g, cf))
 	return c
 }
 

@@ -247,37 +247,10 @@ func (s *Store) migrate(ctx context.Context) error {
 // loadMetadata builds the metadata from crm.Builtin() plus the stored custom
 // attributes, and makes sure every entity table has every column.
 func (s *Store) loadMetadata(ctx context.Context) error {
-	m := crm.Builtin()
-	if err := s.x.QueryRowContext(ctx, "SELECT version FROM meta WHERE id = 1").Scan(&m.Version); err != nil {
-		return fmt.Errorf("crmstore: metadata version: %w", err)
-	}
-	if err := loadCustomEntities(ctx, s.x, m); err != nil {
+	m, err := buildMetadata(ctx, s.x)
+	if err != nil {
 		return err
 	}
-	rows, err := s.x.QueryContext(ctx, "SELECT entity, def FROM custom_attributes ORDER BY seq")
-	if err != nil {
-		return fmt.Errorf("crmstore: custom attributes: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var ent, def string
-		if err := rows.Scan(&ent, &def); err != nil {
-			return fmt.Errorf("crmstore: custom attributes: %w", err)
-		}
-		var a crm.Attribute
-		if err := json.Unmarshal([]byte(def), &a); err != nil {
-			return fmt.Errorf("crmstore: custom attribute %s: %w", ent, err)
-		}
-		e, err := m.Entity(ent)
-		if err != nil {
-			return fmt.Errorf("crmstore: custom attribute: %w", err)
-		}
-		e.Attributes = append(e.Attributes, a)
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("crmstore: custom attributes: %w", err)
-	}
-	m.RebuildRelationships()
 	tx, err := s.beginWrite(ctx)
 	if err != nil {
 		return fmt.Errorf("crmstore: schema: %w", err)
@@ -295,6 +268,43 @@ func (s *Store) loadMetadata(ctx context.Context) error {
 	s.meta = m
 	s.mu.Unlock()
 	return nil
+}
+
+// buildMetadata reads crm.Builtin() plus the stored custom entities and
+// attributes.
+func buildMetadata(ctx context.Context, q querier) (*crm.Metadata, error) {
+	m := crm.Builtin()
+	if err := q.QueryRowContext(ctx, "SELECT version FROM meta WHERE id = 1").Scan(&m.Version); err != nil {
+		return nil, fmt.Errorf("crmstore: metadata version: %w", err)
+	}
+	if err := loadCustomEntities(ctx, q, m); err != nil {
+		return nil, err
+	}
+	rows, err := q.QueryContext(ctx, "SELECT entity, def FROM custom_attributes ORDER BY seq")
+	if err != nil {
+		return nil, fmt.Errorf("crmstore: custom attributes: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ent, def string
+		if err := rows.Scan(&ent, &def); err != nil {
+			return nil, fmt.Errorf("crmstore: custom attributes: %w", err)
+		}
+		var a crm.Attribute
+		if err := json.Unmarshal([]byte(def), &a); err != nil {
+			return nil, fmt.Errorf("crmstore: custom attribute %s: %w", ent, err)
+		}
+		e, err := m.Entity(ent)
+		if err != nil {
+			return nil, fmt.Errorf("crmstore: custom attribute: %w", err)
+		}
+		e.Attributes = append(e.Attributes, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("crmstore: custom attributes: %w", err)
+	}
+	m.RebuildRelationships()
+	return m, nil
 }
 
 // table returns the quoted table name of an entity. Names come from
