@@ -40,7 +40,22 @@ type knownBug struct {
 }
 
 // e2eKnownBroken: the lead removes an entry once its fix is merged.
-var e2eKnownBroken = []knownBug{}
+var e2eKnownBroken = []knownBug{
+	// What is left of bug G's limit (soak seeds 641168117, 641168145,
+	// 641168164, 641168206): a deletion in the replica before the local
+	// full set is reported (crmstore FullSetReportsTombstones), and the
+	// server's subscription, when its full set was read before go-offline,
+	// is resumed at go-online and reports deletions. When it was not (the
+	// bridge never finished an online pass before going offline), go-online
+	// starts it over; a record deleted since the bridge last read the local
+	// API is then missing from the full set and taken as left the view: an
+	// item tracked from the PIM side stays there, unlinked, and a contact
+	// from CRM (which a deletion leaves there) is removed.
+	{e2eDeletionTable, "offline: an item deleted in CRM around go-online, the server's subscription started over, is judged as left the view",
+		func(o *simObj) bool {
+			return o.atSwitch && o.crmDeleted && (o.fromPIM || o.entity == crm.EntityContact)
+		}},
+}
 
 func knownFor(v e2eViolation) (string, bool) {
 	for _, k := range e2eKnownBroken {
