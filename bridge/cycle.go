@@ -4,16 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/pimbridge/pimbridge/crm"
 	"github.com/pimbridge/pimbridge/crm/crmclient"
 	"github.com/pimbridge/pimbridge/idmap"
+	"github.com/pimbridge/pimbridge/internal/retry"
 	"github.com/pimbridge/pimbridge/pim"
 	"github.com/pimbridge/pimbridge/reconcile"
 )
@@ -324,7 +322,7 @@ func (b *Bridge) applyDue(ctx context.Context, cs *cycleState, opts CycleOptions
 		switch {
 		case errors.As(err, &fe):
 			return guardErr, err
-		case isTransient(err):
+		case retry.Transient(err):
 			transient++
 			b.log.Warn("bridge: transient failure; the pair stays pending", "item", it.m.Entry.Href, "err", err)
 			if transient >= maxTransient {
@@ -369,21 +367,6 @@ func (b *Bridge) fail(ctx context.Context, cs *cycleState, m idmap.Mapping, p id
 func isFatal(err error) bool {
 	var fe *FatalError
 	return errors.As(err, &fe) || errors.Is(err, crm.ErrStalePrimary) || errors.Is(err, crm.ErrUnauthenticated) || errors.Is(err, pim.ErrUnauthorized)
-}
-
-// isTransient reports errors a later attempt may not see: retryable
-// statuses and broken connections.
-func isTransient(err error) bool {
-	var r interface{ Retryable() bool }
-	if errors.As(err, &r) && r.Retryable() {
-		return true
-	}
-	var ne net.Error
-	if errors.As(err, &ne) {
-		return true
-	}
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // verify is the verification job (seed 004's reconciliation), run after

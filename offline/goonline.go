@@ -13,6 +13,7 @@ import (
 	"github.com/pimbridge/pimbridge/crm"
 	"github.com/pimbridge/pimbridge/crm/crmclient"
 	"github.com/pimbridge/pimbridge/crm/crmserver"
+	"github.com/pimbridge/pimbridge/internal/retry"
 )
 
 // OnError is what GoOnline does when the replay leaves sync errors (seed
@@ -291,11 +292,6 @@ func (e *Engine) batchRequest(q QueueRow, o ReplayOptions, group string) crmclie
 	return br
 }
 
-// retryable reports whether a status means "try again later".
-func retryable(status int) bool {
-	return status == http.StatusRequestTimeout || status == http.StatusTooEarly || status == http.StatusTooManyRequests || status >= 500
-}
-
 func verdict(q QueueRow, status int, body []byte) rowOutcome {
 	if status >= 200 && status <= 299 || q.Method == http.MethodDelete && status == http.StatusNotFound {
 		// A delete of a record that is gone reached its goal (also when an
@@ -325,7 +321,7 @@ func (e *Engine) sendLone(ctx context.Context, r Remote, rows []QueueRow, o Repl
 		if err != nil {
 			return nil, unavailable(fmt.Errorf("offline: replay row %d: %w", q.RowNumber, err))
 		}
-		if retryable(resp.Status) {
+		if retry.TransientStatus(resp.Status) {
 			return nil, fmt.Errorf("%w: replay row %d: status %d", ErrServerUnavailable, q.RowNumber, resp.Status)
 		}
 		return []rowOutcome{verdict(q, resp.Status, resp.Body)}, nil
@@ -356,7 +352,7 @@ func (e *Engine) sendLone(ctx context.Context, r Remote, rows []QueueRow, o Repl
 	var out []rowOutcome
 	for _, q := range rows {
 		b, ok := byID[strconv.FormatInt(q.RowNumber, 10)]
-		if !ok || retryable(b.Status) {
+		if !ok || retry.TransientStatus(b.Status) {
 			// Parts run in order: settle what came before and stop here.
 			return out, fmt.Errorf("%w: replay row %d: status %d", ErrServerUnavailable, q.RowNumber, b.Status)
 		}
@@ -380,7 +376,7 @@ func (e *Engine) sendGroup(ctx context.Context, r Remote, rows []QueueRow, o Rep
 	var failed *rowOutcome
 	out := make([]rowOutcome, len(rows))
 	for i, q := range rows {
-		if retryable(resps[i].Status) {
+		if retry.TransientStatus(resps[i].Status) {
 			return nil, fmt.Errorf("%w: replay group %s: status %d", ErrServerUnavailable, q.GroupID, resps[i].Status)
 		}
 		out[i] = verdict(q, resps[i].Status, resps[i].Body)

@@ -8,8 +8,8 @@
 // Every error from the server is an *APIError whose Unwrap returns the crm
 // sentinel of its code, so callers write errors.Is(err, crm.ErrNotFound),
 // errors.Is(err, crm.ErrPreconditionFailed) (412), errors.Is(err,
-// crm.ErrStalePrimary) and so on. APIError.Retryable reports 408, 425, 429
-// and 5xx answers, with RetryAfter from the Retry-After header.
+// crm.ErrStalePrimary) and so on. APIError.Retryable follows the status
+// table of internal/retry (408, 425, 429, most 5xx), with RetryAfter from the Retry-After header.
 //
 // Writes take *WriteOptions: If-Match (a version), suppressing duplicate
 // detection, and the CallerOrigin of a replayed offline request. A client
@@ -35,6 +35,7 @@ import (
 
 	"github.com/pimbridge/pimbridge/crm"
 	"github.com/pimbridge/pimbridge/crm/crmserver"
+	"github.com/pimbridge/pimbridge/internal/retry"
 )
 
 // Options configure a Client.
@@ -139,10 +140,9 @@ func (e *APIError) Unwrap() error {
 	return nil
 }
 
-// Retryable reports whether the request may succeed if sent again later.
-func (e *APIError) Retryable() bool {
-	return e.Status == 408 || e.Status == 425 || e.Status == 429 || e.Status >= 500
-}
+// Retryable reports whether the request may succeed if sent again later
+// (retry.TransientStatus).
+func (e *APIError) Retryable() bool { return retry.TransientStatus(e.Status) }
 
 var codeSentinels = map[string]error{
 	"unknown_entity":             crm.ErrUnknownEntity,
