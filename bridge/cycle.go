@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/pimbridge/pimbridge/crm"
-	"github.com/pimbridge/pimbridge/crm/crmclient"
 	"github.com/pimbridge/pimbridge/idmap"
 	"github.com/pimbridge/pimbridge/internal/retry"
 	"github.com/pimbridge/pimbridge/pim"
@@ -464,8 +463,8 @@ const settingSubscription = "outlook.subscription"
 // applied is not lost with it. The pairs keep their snapshots, and the
 // records missing from the full set are found by absentFromFullSet; a full
 // set cut off after part of it was acknowledged starts over again.
-func (b *Bridge) subscribe(ctx context.Context, c CRM, dry bool) (crmclient.Subscription, error) {
-	sub, err := c.Subscribe(ctx, b.opts.ClientID, crmclient.KindOutlook)
+func (b *Bridge) subscribe(ctx context.Context, c CRM, dry bool) (crm.Subscription, error) {
+	sub, err := c.Subscribe(ctx, b.opts.ClientID, crm.KindOutlook)
 	if err == nil {
 		id, serr := b.opts.Cache.Setting(ctx, settingSubscription)
 		restart := serr != nil || id != sub.ID
@@ -475,7 +474,7 @@ func (b *Bridge) subscribe(ctx context.Context, c CRM, dry bool) (crmclient.Subs
 		if restart && err == nil {
 			if !dry {
 				if err = c.DeleteSubscription(ctx, sub.ID); err == nil {
-					sub, err = c.Subscribe(ctx, b.opts.ClientID, crmclient.KindOutlook)
+					sub, err = c.Subscribe(ctx, b.opts.ClientID, crm.KindOutlook)
 				}
 			}
 			if err == nil {

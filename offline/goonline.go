@@ -250,9 +250,9 @@ func (e *Engine) replayHeader(q QueueRow, o ReplayOptions) map[string]string {
 		h[k] = q.Header.Get(k)
 	}
 	if o.AllowDuplicates {
-		h[crmserver.HeaderSuppressDuplicates] = "true"
+		h[crm.HeaderSuppressDuplicates] = "true"
 	}
-	h[crmserver.HeaderCallerOrigin] = crmserver.CallerOrigin{Kind: "Offline", QueuedAt: q.ActionDate}.String()
+	h[crm.HeaderCallerOrigin] = crm.CallerOrigin{Kind: "Offline", QueuedAt: q.ActionDate}.String()
 	if o.replayPrefix != "" {
 		h[crmserver.HeaderReplayID] = o.replayPrefix + "/" + strconv.FormatInt(q.RowNumber, 10)
 	}
@@ -283,8 +283,8 @@ func (e *Engine) replayPrefix(ctx context.Context) (string, error) {
 	return p, nil
 }
 
-func (e *Engine) batchRequest(q QueueRow, o ReplayOptions, group string) crmclient.BatchRequest {
-	br := crmclient.BatchRequest{ID: strconv.FormatInt(q.RowNumber, 10), Method: q.Method, URL: q.URL,
+func (e *Engine) batchRequest(q QueueRow, o ReplayOptions, group string) crm.BatchRequest {
+	br := crm.BatchRequest{ID: strconv.FormatInt(q.RowNumber, 10), Method: q.Method, URL: q.URL,
 		Headers: e.replayHeader(q, o), AtomicityGroup: group}
 	if len(q.Body) > 0 {
 		br.Body = json.RawMessage(q.Body)
@@ -326,7 +326,7 @@ func (e *Engine) sendLone(ctx context.Context, r Remote, rows []QueueRow, o Repl
 		}
 		return []rowOutcome{verdict(q, resp.Status, resp.Body)}, nil
 	}
-	reqs := make([]crmclient.BatchRequest, len(rows))
+	reqs := make([]crm.BatchRequest, len(rows))
 	for i, q := range rows {
 		reqs[i] = e.batchRequest(q, o, "")
 	}
@@ -345,7 +345,7 @@ func (e *Engine) sendLone(ctx context.Context, r Remote, rows []QueueRow, o Repl
 	if err != nil {
 		return nil, unavailable(fmt.Errorf("offline: replay rows %d-%d: %w", rows[0].RowNumber, rows[len(rows)-1].RowNumber, err))
 	}
-	byID := map[string]crmclient.BatchResponse{}
+	byID := map[string]crm.BatchResponse{}
 	for _, b := range resps {
 		byID[b.ID] = b
 	}
@@ -362,7 +362,7 @@ func (e *Engine) sendLone(ctx context.Context, r Remote, rows []QueueRow, o Repl
 }
 
 func (e *Engine) sendGroup(ctx context.Context, r Remote, rows []QueueRow, o ReplayOptions) ([]rowOutcome, error) {
-	reqs := make([]crmclient.BatchRequest, len(rows))
+	reqs := make([]crm.BatchRequest, len(rows))
 	for i, q := range rows {
 		reqs[i] = e.batchRequest(q, o, "g"+q.GroupID)
 	}

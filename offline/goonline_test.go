@@ -113,7 +113,7 @@ func TestGoOnline_GroupFailsWholeAndReplayGoesOn(t *testing.T) {
 	}
 	before := mustCreate(t, lc, map[string]any{"lastname": "Before"})
 	groupNew := crm.NewID()
-	resps, err := lc.Batch(ctx, []crmclient.BatchRequest{
+	resps, err := lc.Batch(ctx, []crm.BatchRequest{
 		{ID: "a", Method: "POST", URL: "/api/data/contacts", Body: []byte(`{"contactid":"` + groupNew.String() + `","lastname":"In group"}`), AtomicityGroup: "g"},
 		{ID: "b", Method: "PATCH", URL: "/api/data/contacts(" + doomed.String() + ")", Body: []byte(`{"jobtitle":"x"}`), AtomicityGroup: "g"},
 	})
@@ -464,7 +464,7 @@ type countingRemote struct {
 	batches int
 }
 
-func (c *countingRemote) Batch(ctx context.Context, reqs []crmclient.BatchRequest) ([]crmclient.BatchResponse, error) {
+func (c *countingRemote) Batch(ctx context.Context, reqs []crm.BatchRequest) ([]crm.BatchResponse, error) {
 	c.batches++
 	return c.Remote.Batch(ctx, reqs)
 }
