@@ -8,7 +8,6 @@ import (
 
 	"github.com/pimbridge/pimbridge/bridge"
 	"github.com/pimbridge/pimbridge/crm"
-	"github.com/pimbridge/pimbridge/crm/crmclient"
 )
 
 // failPostSync fails the first n PostSync calls, as a lost reply would.
@@ -17,9 +16,9 @@ type failPostSync struct {
 	left *atomic.Int32
 }
 
-func (f failPostSync) PostSync(ctx context.Context, subID string, batchID uint64) (crmclient.PostSyncResult, error) {
+func (f failPostSync) PostSync(ctx context.Context, subID string, batchID uint64) (crm.PostSyncResult, error) {
 	if f.left.Add(-1) >= 0 {
-		return crmclient.PostSyncResult{}, errors.New("sim: postsync reply lost")
+		return crm.PostSyncResult{}, errors.New("sim: postsync reply lost")
 	}
 	return f.CRM.PostSync(ctx, subID, batchID)
 }

@@ -4,16 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/pimbridge/pimbridge/crm"
-	"github.com/pimbridge/pimbridge/crm/crmclient"
 	"github.com/pimbridge/pimbridge/idmap"
+	"github.com/pimbridge/pimbridge/internal/retry"
 	"github.com/pimbridge/pimbridge/pim"
 	"github.com/pimbridge/pimbridge/reconcile"
 )
@@ -325,7 +322,7 @@ func (b *Bridge) applyDue(ctx context.Context, cs *cycleState, opts CycleOptions
 		switch {
 		case errors.As(err, &fe):
 			return guardErr, err
-		case isTransient(err):
+		case retry.Transient(err):
 			transient++
 			b.log.Warn("bridge: transient failure; the pair stays pending", "item", it.m.Entry.Href, "err", err)
 			if transient >= maxTransient {
@@ -370,21 +367,6 @@ func (b *Bridge) fail(ctx context.Context, cs *cycleState, m idmap.Mapping, p id
 func isFatal(err error) bool {
 	var fe *FatalError
 	return errors.As(err, &fe) || errors.Is(err, crm.ErrStalePrimary) || errors.Is(err, crm.ErrUnauthenticated) || errors.Is(err, pim.ErrUnauthorized)
-}
-
-// isTransient reports errors a later attempt may not see: retryable
-// statuses and broken connections.
-func isTransient(err error) bool {
-	var r interface{ Retryable() bool }
-	if errors.As(err, &r) && r.Retryable() {
-		return true
-	}
-	var ne net.Error
-	if errors.As(err, &ne) {
-		return true
-	}
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // verify is the verification job (the reconciliation job), run after
@@ -482,8 +464,8 @@ const settingSubscription = "outlook.subscription"
 // applied is not lost with it. The pairs keep their snapshots, and the
 // records missing from the full set are found by absentFromFullSet; a full
 // set cut off after part of it was acknowledged starts over again.
-func (b *Bridge) subscribe(ctx context.Context, c CRM, dry bool) (crmclient.Subscription, error) {
-	sub, err := c.Subscribe(ctx, b.opts.ClientID, crmclient.KindOutlook)
+func (b *Bridge) subscribe(ctx context.Context, c CRM, dry bool) (crm.Subscription, error) {
+	sub, err := c.Subscribe(ctx, b.opts.ClientID, crm.KindOutlook)
 	if err == nil {
 		id, serr := b.opts.Cache.Setting(ctx, settingSubscription)
 		restart := serr != nil || id != sub.ID
@@ -496,7 +478,7 @@ func (b *Bridge) subscribe(ctx context.Context, c CRM, dry bool) (crmclient.Subs
 		if restart && err == nil {
 			if !dry {
 				if err = c.DeleteSubscription(ctx, sub.ID); err == nil {
-					sub, err = c.Subscribe(ctx, b.opts.ClientID, crmclient.KindOutlook)
+					sub, err = c.Subscribe(ctx, b.opts.ClientID, crm.KindOutlook)
 				}
 			}
 			if err == nil {

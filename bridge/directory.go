@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/pimbridge/pimbridge/crm"
-	"github.com/pimbridge/pimbridge/crm/crmclient"
 	"github.com/pimbridge/pimbridge/idmap"
 	"github.com/pimbridge/pimbridge/mapping"
 	"github.com/pimbridge/pimbridge/pim"
@@ -128,14 +127,14 @@ func (b *Bridge) SyncDirectory(ctx context.Context) (DirectoryStats, error) {
 // directorySubscription returns the addressbook subscription; fresh is true
 // when it was started over (a cache that was not filled from it), so the
 // CRM sends every record again.
-func (b *Bridge) directorySubscription(ctx context.Context) (sub crmclient.Subscription, fresh bool, err error) {
-	sub, err = b.opts.CRM.Subscribe(ctx, b.opts.ClientID, crmclient.KindAddressBook)
+func (b *Bridge) directorySubscription(ctx context.Context) (sub crm.Subscription, fresh bool, err error) {
+	sub, err = b.opts.CRM.Subscribe(ctx, b.opts.ClientID, crm.KindAddressBook)
 	if err == nil {
 		key := settingDirectorySub + b.opts.Directory.Href()
 		if id, serr := b.opts.Cache.Setting(ctx, key); serr != nil || id != sub.ID {
 			fresh = true
 			if err = b.opts.CRM.DeleteSubscription(ctx, sub.ID); err == nil {
-				sub, err = b.opts.CRM.Subscribe(ctx, b.opts.ClientID, crmclient.KindAddressBook)
+				sub, err = b.opts.CRM.Subscribe(ctx, b.opts.ClientID, crm.KindAddressBook)
 			}
 			if err == nil {
 				err = b.opts.Cache.Tx(ctx, func(tx *idmap.Tx) error { return tx.SetSetting(ctx, key, sub.ID) })

@@ -37,11 +37,11 @@ func (d *dryCRM) Update(ctx context.Context, r crm.Record, opts *crmclient.Write
 
 func (d *dryCRM) Delete(context.Context, string, crm.ID, *crmclient.WriteOptions) error { return nil }
 
-func (d *dryCRM) PostSync(_ context.Context, _ string, id uint64) (crmclient.PostSyncResult, error) {
-	return crmclient.PostSyncResult{BatchID: id}, nil
+func (d *dryCRM) PostSync(_ context.Context, _ string, id uint64) (crm.PostSyncResult, error) {
+	return crm.PostSyncResult{BatchID: id}, nil
 }
 
-func (d *dryCRM) ClaimPrimary(ctx context.Context, _ string) (crmclient.Primary, error) {
+func (d *dryCRM) ClaimPrimary(ctx context.Context, _ string) (crm.Primary, error) {
 	return d.CRM.Primary(ctx)
 }
 

@@ -7,7 +7,6 @@ import (
 
 	"github.com/pimbridge/pimbridge/bridge"
 	"github.com/pimbridge/pimbridge/crm"
-	"github.com/pimbridge/pimbridge/crm/crmclient"
 )
 
 // TestBridge_EndpointSwitchKeepsBases: a switch of the CRM endpoint
@@ -74,7 +73,7 @@ func TestBridge_EndpointSwitchKeepsBases(t *testing.T) {
 	}
 	// The switch: the endpoint the bridge now talks to has another
 	// subscription, which knows nothing of the changes above.
-	sub, err := e.crm.Alice.Client.Subscribe(ctx, "desktop", crmclient.KindOutlook)
+	sub, err := e.crm.Alice.Client.Subscribe(ctx, "desktop", crm.KindOutlook)
 	if err != nil {
 		t.Fatal(err)
 	}

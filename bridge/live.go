@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/pimbridge/pimbridge/crm"
-	"github.com/pimbridge/pimbridge/crm/crmclient"
 )
 
 // Live sync (issue 19): Run holds the CRM change feed open and runs a light
@@ -24,7 +23,7 @@ import (
 
 // Feed is the CRM change feed; *crmclient.Client implements it.
 type Feed interface {
-	WaitChanges(ctx context.Context, subID, cursor string, wait time.Duration) (crmclient.FeedAnswer, error)
+	WaitChanges(ctx context.Context, subID, cursor string, wait time.Duration) (crm.FeedAnswer, error)
 }
 
 // Live defaults.
@@ -88,12 +87,12 @@ func (b *Bridge) watchFeed(ctx context.Context, f Feed, q *liveQueue, wait time.
 	for ctx.Err() == nil {
 		var err error
 		if subID == "" {
-			var sub crmclient.Subscription
-			if sub, err = b.opts.CRM.Subscribe(ctx, b.opts.ClientID, crmclient.KindOutlook); err == nil {
+			var sub crm.Subscription
+			if sub, err = b.opts.CRM.Subscribe(ctx, b.opts.ClientID, crm.KindOutlook); err == nil {
 				subID = sub.ID
 			}
 		}
-		var a crmclient.FeedAnswer
+		var a crm.FeedAnswer
 		if err == nil {
 			a, err = f.WaitChanges(ctx, subID, cursor, wait)
 		}

@@ -21,13 +21,13 @@ type CRM interface {
 	Update(ctx context.Context, r crm.Record, opts *crmclient.WriteOptions) (crm.Record, error)
 	Delete(ctx context.Context, entity string, id crm.ID, opts *crmclient.WriteOptions) error
 	WhoAmI(ctx context.Context) (crmclient.WhoAmI, error)
-	Subscribe(ctx context.Context, clientID, kind string) (crmclient.Subscription, error)
+	Subscribe(ctx context.Context, clientID, kind string) (crm.Subscription, error)
 	DeleteSubscription(ctx context.Context, subID string) error
 	Prepare(ctx context.Context, subID string) (crmclient.PrepareResult, error)
 	NextBatch(ctx context.Context, subID, entity string, size int) (*crm.Batch, error)
-	PostSync(ctx context.Context, subID string, batchID uint64) (crmclient.PostSyncResult, error)
-	Primary(ctx context.Context) (crmclient.Primary, error)
-	ClaimPrimary(ctx context.Context, clientID string) (crmclient.Primary, error)
+	PostSync(ctx context.Context, subID string, batchID uint64) (crm.PostSyncResult, error)
+	Primary(ctx context.Context) (crm.Primary, error)
+	ClaimPrimary(ctx context.Context, clientID string) (crm.Primary, error)
 }
 
 // Collection is one PIM collection (address book, task list or calendar)

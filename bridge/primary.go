@@ -7,7 +7,6 @@ import (
 	"strconv"
 
 	"github.com/pimbridge/pimbridge/crm"
-	"github.com/pimbridge/pimbridge/crm/crmclient"
 	"github.com/pimbridge/pimbridge/idmap"
 )
 
@@ -17,7 +16,7 @@ const settingGeneration = "primary.generation"
 // ClaimPrimary makes this bridge the user's synchronizing (primary) client
 // and remembers the new fencing generation: from then on another bridge
 // that was primary is refused by the server (crm.ErrStalePrimary).
-func (b *Bridge) ClaimPrimary(ctx context.Context) (crmclient.Primary, error) {
+func (b *Bridge) ClaimPrimary(ctx context.Context) (crm.Primary, error) {
 	p, err := b.opts.CRM.ClaimPrimary(ctx, b.opts.ClientID)
 	if err != nil {
 		return p, fmt.Errorf("bridge: claim primary: %w", classifyFatal(err))
@@ -34,7 +33,7 @@ func (b *Bridge) ClaimPrimary(ctx context.Context) (crmclient.Primary, error) {
 
 // Role reports whether this bridge is the user's primary client, and the
 // current primary.
-func (b *Bridge) Role(ctx context.Context) (primary bool, p crmclient.Primary, err error) {
+func (b *Bridge) Role(ctx context.Context) (primary bool, p crm.Primary, err error) {
 	p, err = b.opts.CRM.Primary(ctx)
 	if err != nil {
 		return false, p, fmt.Errorf("bridge: primary: %w", classifyFatal(err))

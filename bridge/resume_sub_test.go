@@ -7,14 +7,13 @@ import (
 
 	"github.com/pimbridge/pimbridge/bridge"
 	"github.com/pimbridge/pimbridge/crm"
-	"github.com/pimbridge/pimbridge/crm/crmclient"
 )
 
 // otherEndpoint is the same server under another subscription: what the
 // bridge meets at go-offline (the local API's subscription).
 type otherEndpoint struct{ bridge.CRM }
 
-func (o otherEndpoint) Subscribe(ctx context.Context, _ string, kind string) (crmclient.Subscription, error) {
+func (o otherEndpoint) Subscribe(ctx context.Context, _ string, kind string) (crm.Subscription, error) {
 	return o.CRM.Subscribe(ctx, "elsewhere", kind)
 }
 

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pimbridge/pimbridge/crm"
 	"github.com/pimbridge/pimbridge/crm/crmclient"
 	"github.com/pimbridge/pimbridge/crm/crmserver"
 	"github.com/pimbridge/pimbridge/offline"
@@ -25,18 +26,18 @@ import (
 type brokenRemote struct {
 	offline.Remote
 	do    func(ctx context.Context, method, path string, header http.Header, body []byte) (*crmclient.Response, error)
-	batch func(ctx context.Context, reqs []crmclient.BatchRequest) ([]crmclient.BatchResponse, error)
+	batch func(ctx context.Context, reqs []crm.BatchRequest) ([]crm.BatchResponse, error)
 }
 
 func (b brokenRemote) Do(ctx context.Context, method, path string, header http.Header, body []byte) (*crmclient.Response, error) {
-	if b.do != nil && isReplay(header.Get(crmserver.HeaderCallerOrigin)) {
+	if b.do != nil && isReplay(header.Get(crm.HeaderCallerOrigin)) {
 		return b.do(ctx, method, path, header, body)
 	}
 	return b.Remote.Do(ctx, method, path, header, body)
 }
 
-func (b brokenRemote) Batch(ctx context.Context, reqs []crmclient.BatchRequest) ([]crmclient.BatchResponse, error) {
-	if b.batch != nil && len(reqs) > 0 && isReplay(reqs[0].Headers[crmserver.HeaderCallerOrigin]) {
+func (b brokenRemote) Batch(ctx context.Context, reqs []crm.BatchRequest) ([]crm.BatchResponse, error) {
+	if b.batch != nil && len(reqs) > 0 && isReplay(reqs[0].Headers[crm.HeaderCallerOrigin]) {
 		return b.batch(ctx, reqs)
 	}
 	return b.Remote.Batch(ctx, reqs)
@@ -65,11 +66,11 @@ func TestRandomizedBridgeOffline_CatchesBrokenRule(t *testing.T) {
 					h.Del(crmserver.HeaderReplayID)
 					return r.Do(ctx, method, path, h, body)
 				},
-				batch: func(ctx context.Context, reqs []crmclient.BatchRequest) ([]crmclient.BatchResponse, error) {
+				batch: func(ctx context.Context, reqs []crm.BatchRequest) ([]crm.BatchResponse, error) {
 					if _, err := r.Batch(ctx, reqs); err != nil {
 						return nil, err
 					}
-					again := make([]crmclient.BatchRequest, len(reqs))
+					again := make([]crm.BatchRequest, len(reqs))
 					for i, q := range reqs {
 						q.Headers = maps.Clone(q.Headers)
 						delete(q.Headers, crmserver.HeaderReplayID)
@@ -85,10 +86,10 @@ func TestRandomizedBridgeOffline_CatchesBrokenRule(t *testing.T) {
 				do: func(context.Context, string, string, http.Header, []byte) (*crmclient.Response, error) {
 					return &crmclient.Response{Status: http.StatusNoContent}, nil
 				},
-				batch: func(_ context.Context, reqs []crmclient.BatchRequest) ([]crmclient.BatchResponse, error) {
-					out := make([]crmclient.BatchResponse, len(reqs))
+				batch: func(_ context.Context, reqs []crm.BatchRequest) ([]crm.BatchResponse, error) {
+					out := make([]crm.BatchResponse, len(reqs))
 					for i, q := range reqs {
-						out[i] = crmclient.BatchResponse{ID: q.ID, Status: http.StatusNoContent}
+						out[i] = crm.BatchResponse{ID: q.ID, Status: http.StatusNoContent}
 					}
 					return out, nil
 				}}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"sync"
 	"time"
+
+	"github.com/pimbridge/pimbridge/internal/retry"
 )
 
 // Schedule says when Run runs cycles.
@@ -55,7 +57,12 @@ func (b *Bridge) triggerOnce() {
 // Options.Directory is set) at once and then every
 // s.Interval (or on Trigger), and a light pass every s.Poll between them
 // that applies track, update and untrack at once while deletions wait for
-// the full cycle. report, when set, gets the outcome of every cycle. Run
+// the full cycle. After a cycle that failed with a transient error
+// (retry.Transient: a server unreachable or answering "try again later")
+// Run backs off: the next cycle is a full one after 1 s, 2 s, 4 s, ...
+// (retry.Backoff, capped at s.Interval, up to a quarter shorter at random),
+// and light passes wait until a cycle succeeds; Trigger still runs a cycle
+// at once. report, when set, gets the outcome of every cycle. Run
 // returns when ctx ends (after the write in progress finishes) or when a
 // cycle fails with a *FatalError, which it returns.
 func (b *Bridge) Run(ctx context.Context, s Schedule, report func(light bool, st Stats, err error)) error {
@@ -117,6 +124,7 @@ func (b *Bridge) Run(ctx context.Context, s Schedule, report func(light bool, st
 			b.watchFeed(fctx, f, q, s.FeedWait)
 		}()
 	}
+	failures := 0 // consecutive cycles that failed with a transient error
 	run := func(light bool, crmEntities []string) error {
 		if s.Starting != nil {
 			s.Starting(light)
@@ -135,6 +143,18 @@ func (b *Bridge) Run(ctx context.Context, s Schedule, report func(light bool, st
 		if report != nil {
 			report(light, st, err)
 		}
+		switch {
+		case retry.Transient(err):
+			failures++
+			wait := retry.Backoff{Base: time.Second, Max: s.Interval, Jitter: 0.25}.Delay(failures)
+			b.log.Warn("bridge: cycle failed; backing off", "light", light, "failures", failures, "retry_in", wait, "err", err)
+			full.Reset(wait)
+		case !light:
+			failures = 0
+			full.Reset(s.Interval)
+		case err == nil:
+			failures = 0
+		}
 		var fe *FatalError
 		if errors.As(err, &fe) {
 			return err
@@ -148,11 +168,13 @@ func (b *Bridge) Run(ctx context.Context, s Schedule, report func(light bool, st
 			return nil
 		case <-full.C:
 			err = run(false, nil)
-			full.Reset(s.Interval)
 		case <-b.trigger:
 			err = run(false, nil)
-			full.Reset(s.Interval)
 		case <-pollC:
+			if failures > 0 { // backing off: the full retry comes first
+				poll.Reset(nextPoll())
+				continue
+			}
 			var pull []string
 			if q == nil || !q.healthy.Load() {
 				pull = b.crmEntities() // the feed is down: the poll pulls CRM
@@ -168,7 +190,7 @@ func (b *Bridge) Run(ctx context.Context, s Schedule, report func(light bool, st
 		case <-settleC:
 			settleC = nil
 			lastLive = time.Now()
-			if ents := q.take(); len(ents) > 0 {
+			if ents := q.take(); len(ents) > 0 && failures == 0 { // backing off: the full retry reads them
 				err = run(true, ents)
 			}
 		}

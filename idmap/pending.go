@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/pimbridge/pimbridge/internal/retry"
 )
 
 // Side names one side of a pair.
@@ -277,11 +279,7 @@ func (r RetryPolicy) withDefaults() RetryPolicy {
 // Delay returns the wait after the given number of failed attempts (>= 1).
 func (r RetryPolicy) Delay(attempts int) time.Duration {
 	r = r.withDefaults()
-	d := r.Base
-	for i := 1; i < attempts && d < r.Max; i++ {
-		d *= 2
-	}
-	return min(d, r.Max)
+	return retry.Backoff{Base: r.Base, Max: r.Max}.Delay(attempts)
 }
 
 // Failure describes a failed attempt for Fail.

@@ -124,7 +124,7 @@ func (h *harness) carol() crmtest.User {
 	roles := crmserver.BuiltinRoles()
 	r := roles[1]
 	r.Name = "appointment-reader"
-	r.SetRight(crm.EntityAppointment, crmserver.Read, crmserver.ScopeAll)
+	r.SetRight(crm.EntityAppointment, crmserver.Read, crm.ScopeAll)
 	if err := h.CRM.Store.SaveRole(context.Background(), r); err != nil {
 		h.t.Fatal(err)
 	}

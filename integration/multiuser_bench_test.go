@@ -184,7 +184,7 @@ func runMultiUser(b *testing.B, cfg muConfig) {
 				return
 			}
 			u.c = u.c.WithToken(tok)
-			sub, err := u.c.Subscribe(ctx, "bench", crmclient.KindOutlook)
+			sub, err := u.c.Subscribe(ctx, "bench", crm.KindOutlook)
 			if err != nil {
 				errs <- err
 				return

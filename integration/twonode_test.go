@@ -100,7 +100,7 @@ type replicaClient struct {
 
 func newReplicaClient(t *testing.T, name string, nodes []*crmclient.Client) *replicaClient {
 	t.Helper()
-	sub, err := nodes[0].Subscribe(context.Background(), name, crmclient.KindOffline)
+	sub, err := nodes[0].Subscribe(context.Background(), name, crm.KindOffline)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,9 +313,9 @@ func TestTwoNodes_PostgresConvergence(t *testing.T) {
 			size = 400
 		}
 		name := fmt.Sprintf("g%d", g)
-		var reqs []crmclient.BatchRequest
+		var reqs []crm.BatchRequest
 		for i := range size {
-			reqs = append(reqs, crmclient.BatchRequest{ID: fmt.Sprintf("%s-%d", name, i), Method: "POST", URL: "contacts",
+			reqs = append(reqs, crm.BatchRequest{ID: fmt.Sprintf("%s-%d", name, i), Method: "POST", URL: "contacts",
 				Body: []byte(fmt.Sprintf(`{"lastname":"%s-%d"}`, name, i)), AtomicityGroup: name,
 				Headers: map[string]string{"MSCRM.SuppressDuplicateDetection": "true"}})
 		}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/pimbridge/pimbridge/crm"
-	"github.com/pimbridge/pimbridge/crm/crmclient"
 	"github.com/pimbridge/pimbridge/crm/crmstore"
 	"github.com/pimbridge/pimbridge/crm/crmtest"
 )
@@ -145,10 +144,10 @@ func BenchmarkReplay10k(b *testing.B) {
 		}
 		lc := localClient(b, e)
 		for done := 0; done < n; done += 100 {
-			var reqs []crmclient.BatchRequest
+			var reqs []crm.BatchRequest
 			for i := done; i < min(done+100, n); i++ {
 				id := crm.NewID()
-				reqs = append(reqs, crmclient.BatchRequest{ID: strconv.Itoa(i), Method: "POST", URL: "/api/data/contacts",
+				reqs = append(reqs, crm.BatchRequest{ID: strconv.Itoa(i), Method: "POST", URL: "/api/data/contacts",
 					Body: []byte(fmt.Sprintf(`{"contactid":"%s","lastname":"r%d","emailaddress1":"r%d@example.com"}`, id, i, i))})
 			}
 			if _, err := lc.Batch(ctx, reqs); err != nil {

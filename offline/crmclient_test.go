@@ -88,7 +88,7 @@ func TestLocalAPI_CrmclientSuite(t *testing.T) {
 		}},
 		{"batch groups", func(t *testing.T, c *crmclient.Client) {
 			ok1, ok2, bad := crm.NewID(), crm.NewID(), crm.NewID()
-			resps, err := c.Batch(ctx, []crmclient.BatchRequest{
+			resps, err := c.Batch(ctx, []crm.BatchRequest{
 				{ID: "1", Method: "POST", URL: "/api/data/contacts", Body: []byte(fmt.Sprintf(`{"contactid":"%s","lastname":"g1"}`, ok1)), AtomicityGroup: "a"},
 				{ID: "2", Method: "POST", URL: "/api/data/contacts", Body: []byte(fmt.Sprintf(`{"contactid":"%s","lastname":"g2"}`, ok2)), AtomicityGroup: "a"},
 				{ID: "3", Method: "POST", URL: "/api/data/contacts", Body: []byte(fmt.Sprintf(`{"contactid":"%s","lastname":"g3"}`, bad)), AtomicityGroup: "b"},

@@ -8,7 +8,6 @@ import (
 
 	"github.com/pimbridge/pimbridge/crm"
 	"github.com/pimbridge/pimbridge/crm/crmclient"
-	"github.com/pimbridge/pimbridge/crm/crmserver"
 	"github.com/pimbridge/pimbridge/crm/crmtest"
 )
 
@@ -30,7 +29,7 @@ func TestSchema_CustomEntityReachesReplica(t *testing.T) {
 	if _, err := e.GoOnline(ctx, srv.Alice.Client, ReplayOptions{Cred: aliceCred()}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := srv.Admin.Client.AddEntity(ctx, crmserver.EntityRequest{Name: "new_project", SetName: "new_projects", PrimaryName: "new_name"}); err != nil {
+	if _, err := srv.Admin.Client.AddEntity(ctx, crm.EntityRequest{Name: "new_project", SetName: "new_projects", PrimaryName: "new_name"}); err != nil {
 		t.Fatal(err)
 	}
 	_, rel, err := srv.Admin.Client.AddRelationship(ctx, crm.Relationship{Referencing: "new_project", ReferencingAttribute: "new_contactid", Referenced: "contact"})
@@ -125,7 +124,7 @@ func TestSchema_CustomEntityReachesReplica(t *testing.T) {
 	}
 
 	// An entity made now reaches the replica at the next GoOffline.
-	if _, err := srv.Admin.Client.AddEntity(ctx, crmserver.EntityRequest{Name: "new_phase", SetName: "new_phases"}); err != nil {
+	if _, err := srv.Admin.Client.AddEntity(ctx, crm.EntityRequest{Name: "new_phase", SetName: "new_phases"}); err != nil {
 		t.Fatal(err)
 	}
 	ph, err := srv.Alice.Client.Create(ctx, crm.Record{Entity: "new_phase", Attrs: map[string]any{"new_phase_name": "Design"}}, nil)

@@ -42,15 +42,15 @@ type Remote interface {
 	BaseURL() string
 	Metadata(ctx context.Context) (*crm.Metadata, error)
 	WhoAmI(ctx context.Context) (crmclient.WhoAmI, error)
-	Subscribe(ctx context.Context, clientID, kind string) (crmclient.Subscription, error)
+	Subscribe(ctx context.Context, clientID, kind string) (crm.Subscription, error)
 	Prepare(ctx context.Context, subID string) (crmclient.PrepareResult, error)
-	PostSync(ctx context.Context, subID string, batchID uint64) (crmclient.PostSyncResult, error)
-	RecordSyncInfo(ctx context.Context, subID string, info crmclient.SyncInfo) error
-	SyncInfo(ctx context.Context, subID string) ([]crmclient.SyncInfo, error)
+	PostSync(ctx context.Context, subID string, batchID uint64) (crm.PostSyncResult, error)
+	RecordSyncInfo(ctx context.Context, subID string, info crm.SyncInfo) error
+	SyncInfo(ctx context.Context, subID string) ([]crm.SyncInfo, error)
 	Do(ctx context.Context, method, path string, header http.Header, body []byte) (*crmclient.Response, error)
 	// Open is Do with the body unread (sync batches are read as a stream).
 	Open(ctx context.Context, method, path string, header http.Header, body []byte) (*http.Response, error)
-	Batch(ctx context.Context, reqs []crmclient.BatchRequest) ([]crmclient.BatchResponse, error)
+	Batch(ctx context.Context, reqs []crm.BatchRequest) ([]crm.BatchResponse, error)
 }
 
 var _ Remote = (*crmclient.Client)(nil)

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/pimbridge/pimbridge/crm"
-	"github.com/pimbridge/pimbridge/crm/crmclient"
 )
 
 // The local API serves the change feed over the replica: a write made
@@ -15,7 +14,7 @@ import (
 func TestLocalAPI_ChangeFeedWakesOnOfflineWrite(t *testing.T) {
 	ctx := context.Background()
 	_, _, lc := offlineAlice(t, nil, 2)
-	sub, err := lc.Subscribe(ctx, "pim", crmclient.KindOutlook)
+	sub, err := lc.Subscribe(ctx, "pim", crm.KindOutlook)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,7 +23,7 @@ func TestLocalAPI_ChangeFeedWakesOnOfflineWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	type res struct {
-		a   crmclient.FeedAnswer
+		a   crm.FeedAnswer
 		err error
 		at  time.Time
 	}

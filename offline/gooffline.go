@@ -34,7 +34,7 @@ type Credentials struct {
 type Report struct {
 	Subscription string
 	Schema       []SchemaChange
-	Entities     []crmclient.SyncInfoCount
+	Entities     []crm.SyncInfoCount
 	Rows         int64 // upserts and deletes applied
 	Batches      int   // batches applied
 	Resent       int   // batches the server sent again that were already applied
@@ -128,7 +128,7 @@ func (e *Engine) goOffline(ctx context.Context, r Remote, cred Credentials) (Rep
 		return Report{}, err
 	}
 	e.restoreLater(ctx, r)
-	sub, err := r.Subscribe(ctx, e.opts.ClientID, crmclient.KindOffline)
+	sub, err := r.Subscribe(ctx, e.opts.ClientID, crm.KindOffline)
 	if err != nil {
 		return Report{}, unavailable(fmt.Errorf("offline: subscribe: %w", err))
 	}
@@ -151,13 +151,13 @@ func (e *Engine) goOffline(ctx context.Context, r Remote, cred Credentials) (Rep
 	}
 	var done int64
 	limit := prep.MaxBatchSize // the server's largest batch, or learned from a refusal
-	info := crmclient.SyncInfo{RunID: uuid.NewString(), Started: start.UTC()}
+	info := crm.SyncInfo{RunID: uuid.NewString(), Started: start.UTC()}
 	for _, c := range prep.Entities {
 		if c.InsertCount+c.DeleteCount == 0 {
 			continue
 		}
 		es := time.Now()
-		cnt := crmclient.SyncInfoCount{Entity: c.Entity}
+		cnt := crm.SyncInfoCount{Entity: c.Entity}
 		sizer := NewSizer(e.opts.Batch, c.InsertCount+c.DeleteCount)
 		sizer.Limit(limit)
 		retries := 0
@@ -299,7 +299,7 @@ func (e *Engine) fetchBatch(ctx context.Context, r Remote, sub, entity string, s
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		return nil, crmclient.PartError(crmclient.BatchResponse{Status: resp.StatusCode, Body: body})
+		return nil, crmclient.PartError(crm.BatchResponse{Status: resp.StatusCode, Body: body})
 	}
 	var hb [crm.BatchHeaderSize]byte
 	if _, err := io.ReadFull(resp.Body, hb[:]); err != nil {
@@ -400,8 +400,8 @@ func (e *Engine) applyBatch(ctx context.Context, b *rawBatch) (resent bool, err 
 	return resent, err
 }
 
-func (e *Engine) postSync(ctx context.Context, r Remote, sub string, id uint64) (crmclient.PostSyncResult, error) {
-	var ps crmclient.PostSyncResult
+func (e *Engine) postSync(ctx context.Context, r Remote, sub string, id uint64) (crm.PostSyncResult, error) {
+	var ps crm.PostSyncResult
 	var err error
 	for attempt := 0; ; attempt++ {
 		ps, err = r.PostSync(ctx, sub, id)

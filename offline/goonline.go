@@ -13,6 +13,7 @@ import (
 	"github.com/pimbridge/pimbridge/crm"
 	"github.com/pimbridge/pimbridge/crm/crmclient"
 	"github.com/pimbridge/pimbridge/crm/crmserver"
+	"github.com/pimbridge/pimbridge/internal/retry"
 )
 
 // OnError is what GoOnline does when the replay leaves sync errors (seed
@@ -249,9 +250,9 @@ func (e *Engine) replayHeader(q QueueRow, o ReplayOptions) map[string]string {
 		h[k] = q.Header.Get(k)
 	}
 	if o.AllowDuplicates {
-		h[crmserver.HeaderSuppressDuplicates] = "true"
+		h[crm.HeaderSuppressDuplicates] = "true"
 	}
-	h[crmserver.HeaderCallerOrigin] = crmserver.CallerOrigin{Kind: "Offline", QueuedAt: q.ActionDate}.String()
+	h[crm.HeaderCallerOrigin] = crm.CallerOrigin{Kind: "Offline", QueuedAt: q.ActionDate}.String()
 	if o.replayPrefix != "" {
 		h[crmserver.HeaderReplayID] = o.replayPrefix + "/" + strconv.FormatInt(q.RowNumber, 10)
 	}
@@ -282,18 +283,13 @@ func (e *Engine) replayPrefix(ctx context.Context) (string, error) {
 	return p, nil
 }
 
-func (e *Engine) batchRequest(q QueueRow, o ReplayOptions, group string) crmclient.BatchRequest {
-	br := crmclient.BatchRequest{ID: strconv.FormatInt(q.RowNumber, 10), Method: q.Method, URL: q.URL,
+func (e *Engine) batchRequest(q QueueRow, o ReplayOptions, group string) crm.BatchRequest {
+	br := crm.BatchRequest{ID: strconv.FormatInt(q.RowNumber, 10), Method: q.Method, URL: q.URL,
 		Headers: e.replayHeader(q, o), AtomicityGroup: group}
 	if len(q.Body) > 0 {
 		br.Body = json.RawMessage(q.Body)
 	}
 	return br
-}
-
-// retryable reports whether a status means "try again later".
-func retryable(status int) bool {
-	return status == http.StatusRequestTimeout || status == http.StatusTooEarly || status == http.StatusTooManyRequests || status >= 500
 }
 
 func verdict(q QueueRow, status int, body []byte) rowOutcome {
@@ -325,12 +321,12 @@ func (e *Engine) sendLone(ctx context.Context, r Remote, rows []QueueRow, o Repl
 		if err != nil {
 			return nil, unavailable(fmt.Errorf("offline: replay row %d: %w", q.RowNumber, err))
 		}
-		if retryable(resp.Status) {
+		if retry.TransientStatus(resp.Status) {
 			return nil, fmt.Errorf("%w: replay row %d: status %d", ErrServerUnavailable, q.RowNumber, resp.Status)
 		}
 		return []rowOutcome{verdict(q, resp.Status, resp.Body)}, nil
 	}
-	reqs := make([]crmclient.BatchRequest, len(rows))
+	reqs := make([]crm.BatchRequest, len(rows))
 	for i, q := range rows {
 		reqs[i] = e.batchRequest(q, o, "")
 	}
@@ -349,14 +345,14 @@ func (e *Engine) sendLone(ctx context.Context, r Remote, rows []QueueRow, o Repl
 	if err != nil {
 		return nil, unavailable(fmt.Errorf("offline: replay rows %d-%d: %w", rows[0].RowNumber, rows[len(rows)-1].RowNumber, err))
 	}
-	byID := map[string]crmclient.BatchResponse{}
+	byID := map[string]crm.BatchResponse{}
 	for _, b := range resps {
 		byID[b.ID] = b
 	}
 	var out []rowOutcome
 	for _, q := range rows {
 		b, ok := byID[strconv.FormatInt(q.RowNumber, 10)]
-		if !ok || retryable(b.Status) {
+		if !ok || retry.TransientStatus(b.Status) {
 			// Parts run in order: settle what came before and stop here.
 			return out, fmt.Errorf("%w: replay row %d: status %d", ErrServerUnavailable, q.RowNumber, b.Status)
 		}
@@ -366,7 +362,7 @@ func (e *Engine) sendLone(ctx context.Context, r Remote, rows []QueueRow, o Repl
 }
 
 func (e *Engine) sendGroup(ctx context.Context, r Remote, rows []QueueRow, o ReplayOptions) ([]rowOutcome, error) {
-	reqs := make([]crmclient.BatchRequest, len(rows))
+	reqs := make([]crm.BatchRequest, len(rows))
 	for i, q := range rows {
 		reqs[i] = e.batchRequest(q, o, "g"+q.GroupID)
 	}
@@ -380,7 +376,7 @@ func (e *Engine) sendGroup(ctx context.Context, r Remote, rows []QueueRow, o Rep
 	var failed *rowOutcome
 	out := make([]rowOutcome, len(rows))
 	for i, q := range rows {
-		if retryable(resps[i].Status) {
+		if retry.TransientStatus(resps[i].Status) {
 			return nil, fmt.Errorf("%w: replay group %s: status %d", ErrServerUnavailable, q.GroupID, resps[i].Status)
 		}
 		out[i] = verdict(q, resps[i].Status, resps[i].Body)

@@ -113,7 +113,7 @@ func TestGoOnline_GroupFailsWholeAndReplayGoesOn(t *testing.T) {
 	}
 	before := mustCreate(t, lc, map[string]any{"lastname": "Before"})
 	groupNew := crm.NewID()
-	resps, err := lc.Batch(ctx, []crmclient.BatchRequest{
+	resps, err := lc.Batch(ctx, []crm.BatchRequest{
 		{ID: "a", Method: "POST", URL: "/api/data/contacts", Body: []byte(`{"contactid":"` + groupNew.String() + `","lastname":"In group"}`), AtomicityGroup: "g"},
 		{ID: "b", Method: "PATCH", URL: "/api/data/contacts(" + doomed.String() + ")", Body: []byte(`{"jobtitle":"x"}`), AtomicityGroup: "g"},
 	})
@@ -160,9 +160,9 @@ func TestGoOnline_PrivilegeRevoked(t *testing.T) {
 		break
 	}
 	mustUpdate(t, lc, id, map[string]any{"jobtitle": "not allowed any more"})
-	role := crmserver.Role{Name: "viewer", Privileges: []string{crmserver.PrivGoOffline}}
-	for _, a := range []crmserver.Access{crmserver.Read} {
-		role.SetRight("*", a, crmserver.ScopeAll)
+	role := crm.Role{Name: "viewer", Privileges: []string{crmserver.PrivGoOffline}}
+	for _, a := range []crm.Access{crmserver.Read} {
+		role.SetRight("*", a, crm.ScopeAll)
 	}
 	if err := srv.Store.SaveRole(ctx, role); err != nil {
 		t.Fatal(err)
@@ -464,7 +464,7 @@ type countingRemote struct {
 	batches int
 }
 
-func (c *countingRemote) Batch(ctx context.Context, reqs []crmclient.BatchRequest) ([]crmclient.BatchResponse, error) {
+func (c *countingRemote) Batch(ctx context.Context, reqs []crm.BatchRequest) ([]crm.BatchResponse, error) {
 	c.batches++
 	return c.Remote.Batch(ctx, reqs)
 }

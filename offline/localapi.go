@@ -39,7 +39,7 @@ type capture struct {
 // queuedHeaders are the request headers kept in the queue; the rest
 // (authorization, If-Match against local versions, fencing) is replaced at
 // replay.
-var queuedHeaders = []string{crmserver.HeaderSuppressDuplicates, "Prefer"}
+var queuedHeaders = []string{crm.HeaderSuppressDuplicates, "Prefer"}
 
 // localAPI is the http.Handler of the local API.
 type localAPI struct {
@@ -150,7 +150,7 @@ func (a *localAPI) inner(r *http.Request, c *capture, body []byte) *http.Request
 	r2 := r.Clone(context.WithValue(r.Context(), captureKey{}, c))
 	r2.Body = io.NopCloser(bytes.NewReader(body))
 	r2.ContentLength = int64(len(body))
-	r2.Header.Set(crmserver.HeaderSuppressDuplicates, "true")
+	r2.Header.Set(crm.HeaderSuppressDuplicates, "true")
 	return r2
 }
 
@@ -238,7 +238,7 @@ func (a *localAPI) queueRow(md *crm.Metadata, method, path, rawQuery string, h h
 // one by one keeps a failed request's queue row out of the queue.)
 func (a *localAPI) serveBatch(w http.ResponseWriter, r *http.Request, body []byte) {
 	var in struct {
-		Requests []crmserver.BatchRequest `json:"requests"`
+		Requests []crm.BatchRequest `json:"requests"`
 	}
 	if err := json.Unmarshal(body, &in); err != nil || len(in.Requests) == 0 || !adjacentGroups(in.Requests) || !depsEarlier(in.Requests) {
 		// Let crmserver answer the malformed batch.
@@ -246,7 +246,7 @@ func (a *localAPI) serveBatch(w http.ResponseWriter, r *http.Request, body []byt
 		return
 	}
 	md, _ := a.e.replica.Metadata(r.Context())
-	var out []crmserver.BatchResponse
+	var out []crm.BatchResponse
 	failed := map[string]bool{} // requests and groups, for dependsOn
 	for i := 0; i < len(in.Requests); {
 		g := in.Requests[i].AtomicityGroup
@@ -277,7 +277,7 @@ func (a *localAPI) serveBatch(w http.ResponseWriter, r *http.Request, body []byt
 			b, _ := json.Marshal(map[string]any{"error": map[string]string{"code": "batch_dependency_failed", "message": "not run: " + depFailed}})
 			for _, u := range unit {
 				failed[u.ID] = true
-				out = append(out, crmserver.BatchResponse{ID: u.ID, Status: http.StatusFailedDependency, Headers: map[string]string{"Content-Type": "application/json"}, Body: b})
+				out = append(out, crm.BatchResponse{ID: u.ID, Status: http.StatusFailedDependency, Headers: map[string]string{"Content-Type": "application/json"}, Body: b})
 			}
 			if g != "" {
 				failed[g] = true
@@ -324,7 +324,7 @@ func (a *localAPI) serveBatch(w http.ResponseWriter, r *http.Request, body []byt
 			return
 		}
 		var resp struct {
-			Responses []crmserver.BatchResponse `json:"responses"`
+			Responses []crm.BatchResponse `json:"responses"`
 		}
 		if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil {
 			copyResponse(w, rec)
@@ -347,7 +347,7 @@ func (a *localAPI) serveBatch(w http.ResponseWriter, r *http.Request, body []byt
 	w.Write(b)
 }
 
-func adjacentGroups(reqs []crmserver.BatchRequest) bool {
+func adjacentGroups(reqs []crm.BatchRequest) bool {
 	seen := map[string]bool{}
 	for i, r := range reqs {
 		g := r.AtomicityGroup
@@ -364,7 +364,7 @@ func adjacentGroups(reqs []crmserver.BatchRequest) bool {
 
 // depsEarlier reports whether every dependsOn names an earlier request or
 // atomicity group (crmserver's rule).
-func depsEarlier(reqs []crmserver.BatchRequest) bool {
+func depsEarlier(reqs []crm.BatchRequest) bool {
 	ids, groups := map[string]bool{}, map[string]bool{}
 	for _, r := range reqs {
 		for _, d := range r.DependsOn {

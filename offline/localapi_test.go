@@ -113,7 +113,7 @@ func TestLocalAPI_ServerOnlyAndAuth(t *testing.T) {
 func TestLocalAPI_BatchGroupsQueued(t *testing.T) {
 	ctx := context.Background()
 	_, e, lc := offlineAlice(t, nil, 0)
-	resps, err := lc.Batch(ctx, []crmclient.BatchRequest{
+	resps, err := lc.Batch(ctx, []crm.BatchRequest{
 		{ID: "1", Method: http.MethodPost, URL: "/api/data/contacts", Body: []byte(`{"lastname":"Solo"}`)},
 		{ID: "2", Method: http.MethodPost, URL: "/api/data/contacts", Body: []byte(`{"lastname":"G1"}`), AtomicityGroup: "g"},
 		{ID: "3", Method: http.MethodPost, URL: "/api/data/contacts", Body: []byte(`{"lastname":"G2"}`), AtomicityGroup: "g"},

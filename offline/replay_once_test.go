@@ -50,7 +50,7 @@ func (l *lossyRemote) lose(n *int) bool {
 	return false
 }
 
-func (l *lossyRemote) Batch(ctx context.Context, reqs []crmclient.BatchRequest) ([]crmclient.BatchResponse, error) {
+func (l *lossyRemote) Batch(ctx context.Context, reqs []crm.BatchRequest) ([]crm.BatchResponse, error) {
 	resps, err := l.Remote.Batch(ctx, reqs)
 	if err == nil && l.lose(&l.loseBatches) {
 		return nil, io.ErrUnexpectedEOF
@@ -84,7 +84,7 @@ func TestGoOnline_LostReplyAppliedOnce(t *testing.T) {
 	mustUpdate(t, lc, ids[0], map[string]any{"jobtitle": "offline 0"})
 	mustUpdate(t, lc, ids[1], map[string]any{"jobtitle": "offline 1"})
 	made := mustCreate(t, lc, map[string]any{"lastname": "Made offline"})
-	resps, err := lc.Batch(ctx, []crmclient.BatchRequest{
+	resps, err := lc.Batch(ctx, []crm.BatchRequest{
 		{ID: "a", Method: "PATCH", URL: "/api/data/contacts(" + ids[0].String() + ")", Body: []byte(`{"department":"group 0"}`), AtomicityGroup: "g"},
 		{ID: "b", Method: "PATCH", URL: "/api/data/contacts(" + ids[1].String() + ")", Body: []byte(`{"department":"group 1"}`), AtomicityGroup: "g"},
 	})

@@ -9,6 +9,7 @@ import (
 	"github.com/pimbridge/pimbridge/crm"
 	"github.com/pimbridge/pimbridge/crm/crmserver"
 	"github.com/pimbridge/pimbridge/crm/crmstore"
+	"github.com/pimbridge/pimbridge/internal/retry"
 )
 
 // Discard restores: the data that was changed offline is replicated again
@@ -93,7 +94,7 @@ func (e *Engine) restoreDiscarded(ctx context.Context, r Remote) error {
 			// Gone on the server, never made (a discarded create), or out
 			// of the user's reach: the replica must not keep it either.
 			b.Deletes = []crm.ID{id}
-		case retryable(resp.Status):
+		case retry.TransientStatus(resp.Status):
 			return fmt.Errorf("%w: restore %s %s: status %d", ErrServerUnavailable, x.entity, x.id, resp.Status)
 		default:
 			return fmt.Errorf("offline: restore %s %s: status %d: %s", x.entity, x.id, resp.Status, resp.Body)

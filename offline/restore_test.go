@@ -25,8 +25,8 @@ func TestDiscard_RestoresServerVersion(t *testing.T) {
 	mustUpdate(t, lc, edited, map[string]any{"jobtitle": "offline edit"})
 	made := mustCreate(t, lc, map[string]any{"lastname": "Made offline"})
 
-	viewer := crmserver.Role{Name: "viewer", Privileges: []string{crmserver.PrivGoOffline}}
-	viewer.SetRight("*", crmserver.Read, crmserver.ScopeAll)
+	viewer := crm.Role{Name: "viewer", Privileges: []string{crmserver.PrivGoOffline}}
+	viewer.SetRight("*", crmserver.Read, crm.ScopeAll)
 	if err := srv.Store.SaveRole(ctx, viewer); err != nil {
 		t.Fatal(err)
 	}

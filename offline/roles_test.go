@@ -24,7 +24,7 @@ func TestLocalAPI_ServerRoleDefinitions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sp.SetRight(crm.EntityContact, crmserver.Delete, crmserver.ScopeNone)
+		sp.SetRight(crm.EntityContact, crmserver.Delete, crm.ScopeNone)
 		if err := srv.Store.SaveRole(ctx, sp); err != nil {
 			t.Fatal(err)
 		}
@@ -40,7 +40,7 @@ func TestLocalAPI_ServerRoleDefinitions(t *testing.T) {
 			t.Errorf("%d queued requests; a refused delete must not be queued", n)
 		}
 		// Granted back on the server: a refresh brings the new definition.
-		sp.SetRight(crm.EntityContact, crmserver.Delete, crmserver.ScopeOwn)
+		sp.SetRight(crm.EntityContact, crmserver.Delete, crm.ScopeOwn)
 		if err := srv.Store.SaveRole(ctx, sp); err != nil {
 			t.Fatal(err)
 		}
@@ -59,9 +59,9 @@ func TestLocalAPI_ServerRoleDefinitions(t *testing.T) {
 	})
 	t.Run("custom", func(t *testing.T) {
 		srv, _, _ := offlineAlice(t, nil, 0)
-		custom := crmserver.Role{Name: "field-agent", Privileges: []string{crmserver.PrivGoOffline}}
-		for _, a := range []crmserver.Access{crmserver.Create, crmserver.Read, crmserver.Write} {
-			custom.SetRight(crm.EntityContact, a, crmserver.ScopeOwn)
+		custom := crm.Role{Name: "field-agent", Privileges: []string{crmserver.PrivGoOffline}}
+		for _, a := range []crm.Access{crmserver.Create, crmserver.Read, crmserver.Write} {
+			custom.SetRight(crm.EntityContact, a, crm.ScopeOwn)
 		}
 		if err := srv.Store.SaveRole(ctx, custom); err != nil {
 			t.Fatal(err)

@@ -46,7 +46,7 @@ func (s *stateSpy) Do(ctx context.Context, method, path string, h http.Header, b
 	return s.Remote.Do(ctx, method, path, h, body)
 }
 
-func (s *stateSpy) Batch(ctx context.Context, reqs []crmclient.BatchRequest) ([]crmclient.BatchResponse, error) {
+func (s *stateSpy) Batch(ctx context.Context, reqs []crm.BatchRequest) ([]crm.BatchResponse, error) {
 	s.note(ctx)
 	return s.Remote.Batch(ctx, reqs)
 }

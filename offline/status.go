@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/pimbridge/pimbridge/crm/crmclient"
+	"github.com/pimbridge/pimbridge/crm"
 )
 
 // Status is what `pimbridge status` shows about the offline engine.
@@ -17,17 +17,17 @@ type Status struct {
 	LocalURL  string      `json:"localurl"`
 	// LocalServing reports whether something answers at LocalURL (set by
 	// the caller that probed it; the engine does not).
-	LocalServing  bool                 `json:"localserving"`
-	QueueLength   int64                `json:"queuelength"`
-	SyncErrors    int                  `json:"syncerrors"`
-	LastGoOffline string               `json:"lastgooffline,omitempty"`
-	LastGoOnline  string               `json:"lastgoonline,omitempty"`
-	LastError     string               `json:"lasterror,omitempty"`
-	PIMSyncError  string               `json:"pimsyncerror,omitempty"`
-	MetadataVer   int64                `json:"metadataversion"`
-	User          string               `json:"user,omitempty"`
-	Runs          []crmclient.SyncInfo `json:"runs,omitempty"` // from syncinfo, newest first, when the server answered
-	Version       string               `json:"versioncheck,omitempty"`
+	LocalServing  bool           `json:"localserving"`
+	QueueLength   int64          `json:"queuelength"`
+	SyncErrors    int            `json:"syncerrors"`
+	LastGoOffline string         `json:"lastgooffline,omitempty"`
+	LastGoOnline  string         `json:"lastgoonline,omitempty"`
+	LastError     string         `json:"lasterror,omitempty"`
+	PIMSyncError  string         `json:"pimsyncerror,omitempty"`
+	MetadataVer   int64          `json:"metadataversion"`
+	User          string         `json:"user,omitempty"`
+	Runs          []crm.SyncInfo `json:"runs,omitempty"` // from syncinfo, newest first, when the server answered
+	Version       string         `json:"versioncheck,omitempty"`
 }
 
 // Status reports the engine's state. listen is the local API address

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pimbridge/pimbridge/internal/retry"
 )
 
 // Sentinel errors of PIM adapters. Compare with errors.Is; a *StatusError
@@ -77,23 +79,9 @@ func (e *StatusError) Unwrap() error {
 	return nil
 }
 
-// Retryable reports whether the same request may succeed later: 408, 425,
-// 429 and 5xx except 501 (not implemented), 505 and 507 (insufficient
-// storage), which do not heal by waiting.
-func (e *StatusError) Retryable() bool {
-	return RetryableStatus(e.Code)
-}
-
-// RetryableStatus is the status-code table behind StatusError.Retryable.
-func RetryableStatus(code int) bool {
-	switch code {
-	case http.StatusRequestTimeout, http.StatusTooEarly, http.StatusTooManyRequests:
-		return true
-	case http.StatusNotImplemented, http.StatusHTTPVersionNotSupported, http.StatusInsufficientStorage:
-		return false
-	}
-	return code >= 500 && code <= 599
-}
+// Retryable reports whether the same request may succeed later, by the
+// status table of retry.TransientStatus.
+func (e *StatusError) Retryable() bool { return retry.TransientStatus(e.Code) }
 
 // ParseRetryAfter parses a Retry-After header value (delay in seconds or an
 // HTTP date, relative to now). It returns zero for an empty or invalid

@@ -10,6 +10,7 @@ import (
 	"github.com/pimbridge/pimbridge/crm"
 	"github.com/pimbridge/pimbridge/crm/crmclient"
 	"github.com/pimbridge/pimbridge/idmap"
+	"github.com/pimbridge/pimbridge/internal/retry"
 	"github.com/pimbridge/pimbridge/mapping"
 	"github.com/pimbridge/pimbridge/pim/imapmail"
 )
@@ -132,7 +133,7 @@ func (t *Tracker) apply(ctx context.Context) (Stats, error) {
 			}
 		}
 		for _, f := range fails {
-			if retryable(f.err) {
+			if retry.Transient(f.err) {
 				// The connection broke (IMAP or CRM): no attempt spent,
 				// the change stays due for the next cycle.
 				st.Failed++
@@ -389,15 +390,4 @@ func (t *Tracker) fromOwn(a map[string]any) bool {
 		}
 	}
 	return false
-}
-
-// retryable reports a transport failure: a broken IMAP connection or a
-// CRM answer that says "try again".
-func retryable(err error) bool {
-	var ce *imapmail.ConnError
-	if errors.As(err, &ce) {
-		return true
-	}
-	var r interface{ Retryable() bool }
-	return errors.As(err, &r) && r.Retryable()
 }

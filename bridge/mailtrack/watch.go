@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/pimbridge/pimbridge/internal/retry"
 )
 
 // Watch forwards IMAP wake-ups (IDLE, or polling where the server has no
@@ -74,7 +76,7 @@ func (t *Tracker) Run(ctx context.Context, interval time.Duration, onCycle func(
 	}()
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	retry := time.Second
+	failures := 0 // consecutive failed cycles
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -95,10 +97,11 @@ func (t *Tracker) Run(ctx context.Context, interval time.Duration, onCycle func(
 		}
 		next := interval
 		if err != nil {
-			t.log.Warn("mailtrack: cycle failed", "err", err, "retry_in", retry)
-			next, retry = retry, min(retry*2, interval)
+			failures++
+			next = retry.Backoff{Base: time.Second, Max: interval, Jitter: 0.25}.Delay(failures)
+			t.log.Warn("mailtrack: cycle failed", "err", err, "retry_in", next)
 		} else {
-			retry = time.Second
+			failures = 0
 		}
 		if !watching && len(t.Folders()) > 0 {
 			watching = true

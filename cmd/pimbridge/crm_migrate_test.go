@@ -116,7 +116,7 @@ func TestCRMMigrate_SyncClientContinues(t *testing.T) {
 			admin, alice := client(url, "admin", crmtest.AdminPassword), client(url, "alice", crmtest.AlicePassword)
 			pop := crmtest.Populate(t, admin, alice, 4)
 			sync := alice.WithToken(pop.Token)
-			sub, err := sync.Subscribe(ctx, "laptop", crmclient.KindOutlook)
+			sub, err := sync.Subscribe(ctx, "laptop", crm.KindOutlook)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -60,7 +60,7 @@ included, or * (every entity without its own entry);
 				return err
 			}
 			defer st.Close()
-			r := crmserver.Role{Name: args[0], Privileges: []string{}}
+			r := crm.Role{Name: args[0], Privileges: []string{}}
 			if from != "" {
 				if r, err = st.Role(cmd.Context(), from); err != nil {
 					return err
@@ -119,9 +119,9 @@ included, or * (every entity without its own entry);
 						}
 						entity = e.Name // rights are keyed by logical name
 					}
-					sc := crmserver.ScopeNone
+					sc := crm.ScopeNone
 					if grant {
-						if sc, err = crmserver.ParseScope(scope); err != nil {
+						if sc, err = crm.ParseScope(scope); err != nil {
 							return usageErr(err)
 						}
 					}
@@ -129,15 +129,15 @@ included, or * (every entity without its own entry);
 					// so start it from what "*" grants.
 					if _, ok := r.Rights[entity]; !ok && entity != "*" {
 						for a, s := range r.Rights["*"] {
-							x, _ := crmserver.ParseScope(s)
+							x, _ := crm.ParseScope(s)
 							r.SetRight(entity, a, x)
 						}
 					}
 					for _, a := range access {
-						if !slices.Contains(crmserver.Accesses, crmserver.Access(a)) {
+						if !slices.Contains(crmserver.Accesses, crm.Access(a)) {
 							return usageErr(fmt.Errorf("unknown access %q (have create, read, write, delete)", a))
 						}
-						r.SetRight(entity, crmserver.Access(a), sc)
+						r.SetRight(entity, crm.Access(a), sc)
 					}
 				}
 				if err := st.SaveRole(cmd.Context(), r); err != nil {

@@ -3,13 +3,13 @@
 // and custom attributes, and the sync protocol (subscriptions, prepare,
 // batches, postsync, syncinfo, local data filters, the primary client).
 //
-// It imports crm and crmserver (for the JSON types of the sync API only).
+// It imports crm (whose wire types the server shares), never crmserver.
 //
 // Every error from the server is an *APIError whose Unwrap returns the crm
 // sentinel of its code, so callers write errors.Is(err, crm.ErrNotFound),
 // errors.Is(err, crm.ErrPreconditionFailed) (412), errors.Is(err,
-// crm.ErrStalePrimary) and so on. APIError.Retryable reports 408, 425, 429
-// and 5xx answers, with RetryAfter from the Retry-After header.
+// crm.ErrStalePrimary) and so on. APIError.Retryable follows the status
+// table of internal/retry (408, 425, 429, most 5xx), with RetryAfter from the Retry-After header.
 //
 // Writes take *WriteOptions: If-Match (a version), suppressing duplicate
 // detection, and the CallerOrigin of a replayed offline request. A client
@@ -34,7 +34,7 @@ import (
 	"time"
 
 	"github.com/pimbridge/pimbridge/crm"
-	"github.com/pimbridge/pimbridge/crm/crmserver"
+	"github.com/pimbridge/pimbridge/internal/retry"
 )
 
 // Options configure a Client.
@@ -110,7 +110,7 @@ type APIError struct {
 	RetryAfter time.Duration // from Retry-After; 0 when absent
 	// Duplicates are the records duplicate detection found (409
 	// duplicate_record).
-	Duplicates []crmserver.Duplicate
+	Duplicates []crm.Duplicate
 }
 
 func (e *APIError) Error() string {
@@ -139,10 +139,9 @@ func (e *APIError) Unwrap() error {
 	return nil
 }
 
-// Retryable reports whether the request may succeed if sent again later.
-func (e *APIError) Retryable() bool {
-	return e.Status == 408 || e.Status == 425 || e.Status == 429 || e.Status >= 500
-}
+// Retryable reports whether the request may succeed if sent again later
+// (retry.TransientStatus).
+func (e *APIError) Retryable() bool { return retry.TransientStatus(e.Status) }
 
 var codeSentinels = map[string]error{
 	"unknown_entity":             crm.ErrUnknownEntity,
@@ -221,7 +220,7 @@ func (c *Client) Open(ctx context.Context, method, path string, header http.Head
 		req.SetBasicAuth(c.opts.User, c.opts.Password)
 	}
 	if c.generation != 0 {
-		req.Header.Set(crmserver.HeaderPrimaryGeneration, strconv.FormatInt(c.generation, 10))
+		req.Header.Set(crm.HeaderPrimaryGeneration, strconv.FormatInt(c.generation, 10))
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -255,9 +254,9 @@ func apiError(r *Response) error {
 	e := &APIError{Status: r.Status}
 	var body struct {
 		Error struct {
-			Code       string                `json:"code"`
-			Message    string                `json:"message"`
-			Duplicates []crmserver.Duplicate `json:"duplicates"`
+			Code       string          `json:"code"`
+			Message    string          `json:"message"`
+			Duplicates []crm.Duplicate `json:"duplicates"`
 		} `json:"error"`
 	}
 	if json.Unmarshal(r.Body, &body) == nil && body.Error.Code != "" {
@@ -334,7 +333,7 @@ type WhoAmI struct {
 	Privileges []string `json:"privileges"`
 	// RoleDefinitions are the user's roles as the server defines them
 	// (rights per entity and privileges); empty from older servers.
-	RoleDefinitions []crmserver.Role `json:"roledefinitions,omitempty"`
+	RoleDefinitions []crm.Role `json:"roledefinitions,omitempty"`
 }
 
 // WhoAmI returns the calling user.
@@ -345,9 +344,9 @@ func (c *Client) WhoAmI(ctx context.Context) (WhoAmI, error) {
 }
 
 // Messages returns the message availability table.
-func (c *Client) Messages(ctx context.Context) ([]crmserver.Message, error) {
+func (c *Client) Messages(ctx context.Context) ([]crm.Message, error) {
 	var out struct {
-		Value []crmserver.Message `json:"value"`
+		Value []crm.Message `json:"value"`
 	}
 	_, err := c.call(ctx, http.MethodGet, "/api/messages", nil, nil, &out)
 	return out.Value, err

@@ -5,12 +5,11 @@ import (
 	"net/http"
 
 	"github.com/pimbridge/pimbridge/crm"
-	"github.com/pimbridge/pimbridge/crm/crmserver"
 )
 
 // AddEntity creates a custom entity (admins only) and returns the new
 // metadata version.
-func (c *Client) AddEntity(ctx context.Context, req crmserver.EntityRequest) (int64, error) {
+func (c *Client) AddEntity(ctx context.Context, req crm.EntityRequest) (int64, error) {
 	var out struct {
 		Version int64 `json:"version"`
 	}

@@ -56,7 +56,7 @@ func Example() {
 	fmt.Println("query:", len(recs), recs[0].Attrs["jobtitle"])
 
 	// One GoOffline run for the contacts.
-	sub, _ := c.Subscribe(ctx, "laptop", crmclient.KindOffline)
+	sub, _ := c.Subscribe(ctx, "laptop", crm.KindOffline)
 	prep, _ := c.Prepare(ctx, sub.ID)
 	fmt.Println("to send:", prep.Count("contact").InsertCount)
 	for {

@@ -6,18 +6,15 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/pimbridge/pimbridge/crm/crmserver"
+	"github.com/pimbridge/pimbridge/crm"
 )
-
-// FeedAnswer is one answer of the change feed.
-type FeedAnswer = crmserver.FeedAnswer
 
 // WaitChanges long-polls the subscription's change feed: it returns at once
 // when a change in the subscription's scope committed after cursor, else
 // after wait (0: the server's 25 s) with Changed false. Pass the answer's
 // Cursor to the next call; an empty cursor returns the current one at
 // once. The client's HTTP timeout (60 s by default) must exceed wait.
-func (c *Client) WaitChanges(ctx context.Context, subID, cursor string, wait time.Duration) (FeedAnswer, error) {
+func (c *Client) WaitChanges(ctx context.Context, subID, cursor string, wait time.Duration) (crm.FeedAnswer, error) {
 	q := url.Values{}
 	if cursor != "" {
 		q.Set("cursor", cursor)
@@ -25,7 +22,7 @@ func (c *Client) WaitChanges(ctx context.Context, subID, cursor string, wait tim
 	if wait > 0 {
 		q.Set("wait", wait.String())
 	}
-	var a FeedAnswer
+	var a crm.FeedAnswer
 	_, err := c.call(ctx, http.MethodGet, "/api/sync/subscriptions/"+url.PathEscape(subID)+"/changes?"+q.Encode(), nil, nil, &a)
 	return a, err
 }

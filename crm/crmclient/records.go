@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/pimbridge/pimbridge/crm"
-	"github.com/pimbridge/pimbridge/crm/crmserver"
 )
 
 // WriteOptions tune a create, update or delete. A nil *WriteOptions is the
@@ -24,7 +23,7 @@ type WriteOptions struct {
 	SuppressDuplicateDetection bool
 	// CallerOrigin is sent as MSCRM.CallerOrigin (e.g. an offline replay
 	// with its queued time); zero sends nothing (Online).
-	CallerOrigin crmserver.CallerOrigin
+	CallerOrigin crm.CallerOrigin
 }
 
 func (o *WriteOptions) header() http.Header {
@@ -36,10 +35,10 @@ func (o *WriteOptions) header() http.Header {
 		h.Set("If-Match", crm.ETag(o.IfMatch))
 	}
 	if o.SuppressDuplicateDetection {
-		h.Set(crmserver.HeaderSuppressDuplicates, "true")
+		h.Set(crm.HeaderSuppressDuplicates, "true")
 	}
 	if o.CallerOrigin.Kind != "" {
-		h.Set(crmserver.HeaderCallerOrigin, o.CallerOrigin.String())
+		h.Set(crm.HeaderCallerOrigin, o.CallerOrigin.String())
 	}
 	return h
 }
@@ -258,18 +257,12 @@ func (c *Client) QueryAll(ctx context.Context, entity string, q Query) ([]crm.Re
 	return out, err
 }
 
-// BatchRequest and BatchResponse are the parts of an OData JSON $batch.
-type (
-	BatchRequest  = crmserver.BatchRequest
-	BatchResponse = crmserver.BatchResponse
-)
-
 // Batch sends a JSON $batch. Requests sharing an AtomicityGroup (adjacent)
 // commit or fail together. The error is only for the batch as a whole;
 // each part has its own status (a failed group's other parts answer 424).
-func (c *Client) Batch(ctx context.Context, reqs []BatchRequest) ([]BatchResponse, error) {
+func (c *Client) Batch(ctx context.Context, reqs []crm.BatchRequest) ([]crm.BatchResponse, error) {
 	var out struct {
-		Responses []BatchResponse `json:"responses"`
+		Responses []crm.BatchResponse `json:"responses"`
 	}
 	if _, err := c.call(ctx, http.MethodPost, "/api/data/$batch", nil, map[string]any{"requests": reqs}, &out); err != nil {
 		return nil, err
@@ -278,7 +271,7 @@ func (c *Client) Batch(ctx context.Context, reqs []BatchRequest) ([]BatchRespons
 }
 
 // PartError returns the *APIError of a failed batch part, or nil for 2xx.
-func PartError(r BatchResponse) error {
+func PartError(r crm.BatchResponse) error {
 	if r.Status >= 200 && r.Status <= 299 {
 		return nil
 	}

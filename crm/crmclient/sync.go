@@ -8,40 +8,21 @@ import (
 	"strconv"
 
 	"github.com/pimbridge/pimbridge/crm"
-	"github.com/pimbridge/pimbridge/crm/crmserver"
-)
-
-// JSON types of the sync API, shared with the server.
-type (
-	Subscription   = crmserver.Subscription
-	PrepareCount   = crmserver.PrepareCount
-	PostSyncResult = crmserver.PostSyncResult
-	SyncInfo       = crmserver.SyncInfo
-	SyncInfoCount  = crmserver.SyncInfoCount
-	LocalFilter    = crmserver.LocalFilter
-	Primary        = crmserver.Primary
-)
-
-// Subscription kinds.
-const (
-	KindOffline     = crmserver.KindOffline
-	KindOutlook     = crmserver.KindOutlook
-	KindAddressBook = crmserver.KindAddressBook
 )
 
 // Subscribe returns the caller's subscription of kind for clientID,
 // creating it on first use. Offline needs Go Offline, outlook needs Sync to
 // Outlook (crm.ErrForbidden otherwise).
-func (c *Client) Subscribe(ctx context.Context, clientID, kind string) (Subscription, error) {
-	var s Subscription
+func (c *Client) Subscribe(ctx context.Context, clientID, kind string) (crm.Subscription, error) {
+	var s crm.Subscription
 	_, err := c.call(ctx, http.MethodPost, "/api/sync/subscriptions", nil, map[string]string{"clientid": clientID, "kind": kind}, &s)
 	return s, err
 }
 
 // Subscriptions lists the caller's subscriptions.
-func (c *Client) Subscriptions(ctx context.Context) ([]Subscription, error) {
+func (c *Client) Subscriptions(ctx context.Context) ([]crm.Subscription, error) {
 	var out struct {
-		Value []Subscription `json:"value"`
+		Value []crm.Subscription `json:"value"`
 	}
 	_, err := c.call(ctx, http.MethodGet, "/api/sync/subscriptions", nil, nil, &out)
 	return out.Value, err
@@ -58,18 +39,18 @@ type PrepareResult struct {
 	MetadataVersion int64 `json:"metadataversion"`
 	// MaxBatchSize is the largest batch (rows) the server serves; 0 when
 	// the server does not say.
-	MaxBatchSize int            `json:"maxbatchsize,omitempty"`
-	Entities     []PrepareCount `json:"entities"`
+	MaxBatchSize int                `json:"maxbatchsize,omitempty"`
+	Entities     []crm.PrepareCount `json:"entities"`
 }
 
 // Count returns the counts of one entity (zero when absent).
-func (p PrepareResult) Count(entity string) PrepareCount {
+func (p PrepareResult) Count(entity string) crm.PrepareCount {
 	for _, c := range p.Entities {
 		if c.Entity == entity {
 			return c
 		}
 	}
-	return PrepareCount{Entity: entity}
+	return crm.PrepareCount{Entity: entity}
 }
 
 // Prepare merges the changes since the last prepare into the
@@ -113,22 +94,22 @@ func (c *Client) NextBatch(ctx context.Context, subID, entity string, size int) 
 
 // PostSync acknowledges a batch: its rows are then never sent again unless
 // they change.
-func (c *Client) PostSync(ctx context.Context, subID string, batchID uint64) (PostSyncResult, error) {
-	var out PostSyncResult
+func (c *Client) PostSync(ctx context.Context, subID string, batchID uint64) (crm.PostSyncResult, error) {
+	var out crm.PostSyncResult
 	_, err := c.call(ctx, http.MethodPost, "/api/sync/subscriptions/"+url.PathEscape(subID)+"/postsync", nil, map[string]uint64{"batch": batchID}, &out)
 	return out, err
 }
 
 // RecordSyncInfo stores the statistics of a run.
-func (c *Client) RecordSyncInfo(ctx context.Context, subID string, info SyncInfo) error {
+func (c *Client) RecordSyncInfo(ctx context.Context, subID string, info crm.SyncInfo) error {
 	_, err := c.call(ctx, http.MethodPost, "/api/sync/subscriptions/"+url.PathEscape(subID)+"/syncinfo", nil, info, nil)
 	return err
 }
 
 // SyncInfo returns the latest statistics, newest first.
-func (c *Client) SyncInfo(ctx context.Context, subID string) ([]SyncInfo, error) {
+func (c *Client) SyncInfo(ctx context.Context, subID string) ([]crm.SyncInfo, error) {
 	var out struct {
-		Value []SyncInfo `json:"value"`
+		Value []crm.SyncInfo `json:"value"`
 	}
 	_, err := c.call(ctx, http.MethodGet, "/api/sync/subscriptions/"+url.PathEscape(subID)+"/syncinfo", nil, nil, &out)
 	return out.Value, err
@@ -136,8 +117,8 @@ func (c *Client) SyncInfo(ctx context.Context, subID string) ([]SyncInfo, error)
 
 // LocalFilter returns the caller's effective local data filter of an
 // entity.
-func (c *Client) LocalFilter(ctx context.Context, entity string) (LocalFilter, error) {
-	var f LocalFilter
+func (c *Client) LocalFilter(ctx context.Context, entity string) (crm.LocalFilter, error) {
+	var f crm.LocalFilter
 	_, err := c.call(ctx, http.MethodGet, "/api/sync/filters/"+url.PathEscape(entity), nil, nil, &f)
 	return f, err
 }
@@ -145,16 +126,16 @@ func (c *Client) LocalFilter(ctx context.Context, entity string) (LocalFilter, e
 // SetLocalFilter sets the caller's own local data filter (an OData $filter
 // with @me, @now-Nd and isparty(@me)); it fails with crm.ErrForbidden when
 // an admin locked the default.
-func (c *Client) SetLocalFilter(ctx context.Context, entity, filter string) (LocalFilter, error) {
-	var f LocalFilter
+func (c *Client) SetLocalFilter(ctx context.Context, entity, filter string) (crm.LocalFilter, error) {
+	var f crm.LocalFilter
 	_, err := c.call(ctx, http.MethodPut, "/api/sync/filters/"+url.PathEscape(entity), nil, map[string]any{"filter": filter}, &f)
 	return f, err
 }
 
 // SetDefaultLocalFilter sets the default filter for everyone (admins);
 // locked stops users from replacing it.
-func (c *Client) SetDefaultLocalFilter(ctx context.Context, entity, filter string, locked bool) (LocalFilter, error) {
-	var f LocalFilter
+func (c *Client) SetDefaultLocalFilter(ctx context.Context, entity, filter string, locked bool) (crm.LocalFilter, error) {
+	var f crm.LocalFilter
 	_, err := c.call(ctx, http.MethodPut, "/api/sync/filters/"+url.PathEscape(entity)+"?default=true", nil, map[string]any{"filter": filter, "locked": locked}, &f)
 	return f, err
 }
@@ -163,15 +144,15 @@ func (c *Client) SetDefaultLocalFilter(ctx context.Context, entity, filter strin
 // the new fencing generation. Use c.WithGeneration(p.Generation) for the
 // primary's requests: once another client claims, they fail with
 // crm.ErrStalePrimary.
-func (c *Client) ClaimPrimary(ctx context.Context, clientID string) (Primary, error) {
-	var p Primary
+func (c *Client) ClaimPrimary(ctx context.Context, clientID string) (crm.Primary, error) {
+	var p crm.Primary
 	_, err := c.call(ctx, http.MethodPost, "/api/sync/primary", nil, map[string]string{"clientid": clientID}, &p)
 	return p, err
 }
 
 // Primary returns the caller's current primary client.
-func (c *Client) Primary(ctx context.Context) (Primary, error) {
-	var p Primary
+func (c *Client) Primary(ctx context.Context) (crm.Primary, error) {
+	var p crm.Primary
 	_, err := c.call(ctx, http.MethodGet, "/api/sync/primary", nil, nil, &p)
 	return p, err
 }

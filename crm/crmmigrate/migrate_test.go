@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pimbridge/pimbridge/crm/crmclient"
+	"github.com/pimbridge/pimbridge/crm"
 	"github.com/pimbridge/pimbridge/crm/crmmigrate"
 	"github.com/pimbridge/pimbridge/crm/crmserver"
 	"github.com/pimbridge/pimbridge/crm/crmstore"
@@ -58,7 +58,7 @@ func sourceOn(t *testing.T, backend string) (*crmtest.Server, crmtest.Population
 	srv := crmtest.Start(t, nil)
 	pop := crmtest.Populate(t, srv.Admin.Client, srv.Alice.Client, 3)
 	c := srv.Alice.Client
-	sub, err := c.Subscribe(ctx, "laptop", crmclient.KindOutlook)
+	sub, err := c.Subscribe(ctx, "laptop", crm.KindOutlook)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func sourceOn(t *testing.T, backend string) (*crmtest.Server, crmtest.Population
 	if _, err := c.NextBatch(ctx, sub.ID, "contact", 1); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.RecordSyncInfo(ctx, sub.ID, crmclient.SyncInfo{}); err != nil {
+	if err := c.RecordSyncInfo(ctx, sub.ID, crm.SyncInfo{}); err != nil {
 		t.Fatal(err)
 	}
 	return srv, pop

@@ -165,7 +165,7 @@ func TestAPI_Batch(t *testing.T) {
 	c := srv.Alice.Client
 	id1, id2 := crm.NewID(), crm.NewID()
 	// A group whose second request fails commits nothing.
-	resps, err := c.Batch(ctx, []crmclient.BatchRequest{
+	resps, err := c.Batch(ctx, []crm.BatchRequest{
 		{ID: "1", Method: "POST", URL: "/api/data/contacts", AtomicityGroup: "g1", Body: json.RawMessage(`{"contactid":"` + id1.String() + `","lastname":"One"}`)},
 		{ID: "2", Method: "POST", URL: "contacts", AtomicityGroup: "g1", Body: json.RawMessage(`{"contactid":"` + id2.String() + `","firstname":"no lastname"}`)},
 		{ID: "3", Method: "POST", URL: "contacts", Body: json.RawMessage(`{"lastname":"Outside"}`)},
@@ -183,7 +183,7 @@ func TestAPI_Batch(t *testing.T) {
 		t.Errorf("record of the failed group exists: %v", err)
 	}
 	// A good group commits all.
-	resps, err = c.Batch(ctx, []crmclient.BatchRequest{
+	resps, err = c.Batch(ctx, []crm.BatchRequest{
 		{ID: "a", Method: "POST", URL: "contacts", AtomicityGroup: "g", Body: json.RawMessage(`{"contactid":"` + id1.String() + `","lastname":"One"}`)},
 		{ID: "b", Method: "PATCH", URL: "contacts(" + id1.String() + ")", AtomicityGroup: "g", Body: json.RawMessage(`{"firstname":"Uno"}`)},
 		{ID: "c", Method: "GET", URL: "contacts(" + id1.String() + ")?$select=firstname"},
@@ -220,9 +220,9 @@ func TestAPI_BatchUngroupedRequestsStandAlone(t *testing.T) {
 	srv := crmtest.Start(t, &crmtest.Options{Server: crmserver.Options{Plugins: []crmserver.Plugin{plugin}}})
 	c := srv.Alice.Client
 	ids := []crm.ID{crm.NewID(), crm.NewID(), crm.NewID()}
-	var reqs []crmclient.BatchRequest
+	var reqs []crm.BatchRequest
 	for i, name := range []string{"Before", "Refused", "After"} {
-		reqs = append(reqs, crmclient.BatchRequest{ID: name, Method: "POST", URL: "contacts",
+		reqs = append(reqs, crm.BatchRequest{ID: name, Method: "POST", URL: "contacts",
 			Body: json.RawMessage(`{"contactid":"` + ids[i].String() + `","lastname":"` + name + `"}`)})
 	}
 	resps, err := c.Batch(ctx, reqs)
@@ -253,7 +253,7 @@ func TestAPI_BatchUngroupedRequestsStandAlone(t *testing.T) {
 }
 
 func TestAPI_BusinessLogic(t *testing.T) {
-	var seen []crmserver.CallerOrigin
+	var seen []crm.CallerOrigin
 	plugin := crmserver.PluginFunc(func(ctx context.Context, pc *crmserver.PluginContext) error {
 		if pc.Stage == crmserver.PreOperation && pc.Entity.Name == crm.EntityContact && pc.Message == crmserver.MsgCreate {
 			seen = append(seen, pc.CallerOrigin)
@@ -277,7 +277,7 @@ func TestAPI_BusinessLogic(t *testing.T) {
 	// Plug-in sees CallerOrigin with the queued time, and can refuse.
 	queued := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	c, err := a.Client.Create(ctx, crm.Record{Entity: "contact", Attrs: map[string]any{"lastname": "Dup", "emailaddress1": "dup@example.com"}},
-		&crmclient.WriteOptions{CallerOrigin: crmserver.CallerOrigin{Kind: "Offline", QueuedAt: queued}})
+		&crmclient.WriteOptions{CallerOrigin: crm.CallerOrigin{Kind: "Offline", QueuedAt: queued}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,7 +357,7 @@ func TestAPI_CustomAttribute(t *testing.T) {
 		t.Errorf("query on custom attribute = %v, %v", got, err)
 	}
 	// Sync carries it, under the new metadata version.
-	sub, err := srv.Alice.Client.Subscribe(ctx, "laptop", crmclient.KindOffline)
+	sub, err := srv.Alice.Client.Subscribe(ctx, "laptop", crm.KindOffline)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -499,7 +499,7 @@ func TestAPI_LookupTargetMustExist(t *testing.T) {
 	}
 	// Created earlier in the same group: visible to the check.
 	aid := crm.NewID()
-	resps, err := c.Batch(ctx, []crmclient.BatchRequest{
+	resps, err := c.Batch(ctx, []crm.BatchRequest{
 		{ID: "1", Method: "POST", URL: "accounts", AtomicityGroup: "g", Body: json.RawMessage(`{"accountid":"` + aid.String() + `","name":"Same Group"}`)},
 		{ID: "2", Method: "POST", URL: "contacts", AtomicityGroup: "g", Body: json.RawMessage(`{"lastname":"Grouped","parentcustomerid":{"logicalname":"account","id":"` + aid.String() + `"}}`)},
 	})
@@ -516,15 +516,15 @@ func TestAPI_BatchDependsOn(t *testing.T) {
 	srv := crmtest.Start(t, nil)
 	c := srv.Alice.Client
 	ids := map[string]crm.ID{}
-	create := func(id, last, group string, deps ...string) crmclient.BatchRequest {
+	create := func(id, last, group string, deps ...string) crm.BatchRequest {
 		ids[id] = crm.NewID()
 		body := `{"contactid":"` + ids[id].String() + `"`
 		if last != "" {
 			body += `,"lastname":"` + last + `"`
 		}
-		return crmclient.BatchRequest{ID: id, Method: "POST", URL: "contacts", AtomicityGroup: group, DependsOn: deps, Body: json.RawMessage(body + "}")}
+		return crm.BatchRequest{ID: id, Method: "POST", URL: "contacts", AtomicityGroup: group, DependsOn: deps, Body: json.RawMessage(body + "}")}
 	}
-	resps, err := c.Batch(ctx, []crmclient.BatchRequest{
+	resps, err := c.Batch(ctx, []crm.BatchRequest{
 		create("bad", "", ""),                 // no lastname: 400
 		create("after-bad", "A", "", "bad"),   // not run
 		create("good", "G", ""),               // runs
@@ -546,7 +546,7 @@ func TestAPI_BatchDependsOn(t *testing.T) {
 			t.Errorf("%s: record exists = %v", r.ID, exists)
 		}
 	}
-	_, err = c.Batch(ctx, []crmclient.BatchRequest{create("first", "F", "", "later"), create("later", "L", "")})
+	_, err = c.Batch(ctx, []crm.BatchRequest{create("first", "F", "", "later"), create("later", "L", "")})
 	var ae *crmclient.APIError
 	if !errors.As(err, &ae) || ae.Status != 400 {
 		t.Errorf("dependency on a later request = %v, want 400", err)

@@ -73,9 +73,9 @@ func TestBadInput(t *testing.T) {
 			case "bad If-Match":
 				h["If-Match"] = `W/"abc"`
 			case "bad CallerOrigin":
-				h[crmserver.HeaderCallerOrigin] = "Offline; queued=tomorrow"
+				h[crm.HeaderCallerOrigin] = "Offline; queued=tomorrow"
 			case "bad generation":
-				h[crmserver.HeaderPrimaryGeneration] = "one"
+				h[crm.HeaderPrimaryGeneration] = "one"
 			}
 			st, _, b := raw(t, srv, a.Name, a.Password, c.method, c.path, h, c.body)
 			if st != 400 && !(c.code == "unknown_entity" && st == 404) {

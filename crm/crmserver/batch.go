@@ -14,25 +14,6 @@ import (
 	"github.com/pimbridge/pimbridge/crm"
 )
 
-// BatchRequest is one part of an OData JSON batch.
-type BatchRequest struct {
-	ID             string            `json:"id"`
-	Method         string            `json:"method"`
-	URL            string            `json:"url"`
-	Headers        map[string]string `json:"headers,omitempty"`
-	Body           json.RawMessage   `json:"body,omitempty"`
-	AtomicityGroup string            `json:"atomicityGroup,omitempty"`
-	DependsOn      []string          `json:"dependsOn,omitempty"`
-}
-
-// BatchResponse is one part of the answer.
-type BatchResponse struct {
-	ID      string            `json:"id"`
-	Status  int               `json:"status"`
-	Headers map[string]string `json:"headers,omitempty"`
-	Body    json.RawMessage   `json:"body,omitempty"`
-}
-
 // maxBatchRequests bounds the parts of one $batch.
 const maxBatchRequests = 1000
 
@@ -77,7 +58,7 @@ func (s *Server) batch(ctx context.Context, w http.ResponseWriter, p *Principal,
 	defer bw.Flush()
 	bw.WriteString(`{"responses":[`)
 	first := true
-	emit := func(resps []BatchResponse) {
+	emit := func(resps []crm.BatchResponse) {
 		for _, r := range resps {
 			if !first {
 				bw.WriteByte(',')
@@ -93,7 +74,7 @@ func (s *Server) batch(ctx context.Context, w http.ResponseWriter, p *Principal,
 // writePart writes one response of a batch. The body, already JSON made by
 // the server, is copied as it is (json.Marshal would compact it into
 // another copy, and a page of records is megabytes).
-func writePart(w *bufio.Writer, r BatchResponse) {
+func writePart(w *bufio.Writer, r crm.BatchResponse) {
 	id, _ := json.Marshal(r.ID)
 	w.WriteString(`{"id":`)
 	w.Write(id)
@@ -112,9 +93,9 @@ func writePart(w *bufio.Writer, r BatchResponse) {
 }
 
 // parseBatch decodes and checks a $batch body.
-func (s *Server) parseBatch(body []byte) ([]BatchRequest, error) {
+func (s *Server) parseBatch(body []byte) ([]crm.BatchRequest, error) {
 	var in struct {
-		Requests []BatchRequest `json:"requests"`
+		Requests []crm.BatchRequest `json:"requests"`
 	}
 	if err := strictJSON(body, &in); err != nil {
 		return nil, err
@@ -146,19 +127,19 @@ func (s *Server) parseBatch(body []byte) ([]BatchRequest, error) {
 
 // runBatch runs the checked requests unit by unit and hands each unit's
 // responses to emit.
-func (s *Server) runBatch(ctx context.Context, p *Principal, reqs []BatchRequest, base string, emit func([]BatchResponse)) {
+func (s *Server) runBatch(ctx context.Context, p *Principal, reqs []crm.BatchRequest, base string, emit func([]crm.BatchResponse)) {
 	var used int64 // response body bytes so far
 	limit := s.opts.MaxBatchResponseBytes
-	tooLarge := func(r BatchRequest) BatchResponse {
+	tooLarge := func(r crm.BatchRequest) crm.BatchResponse {
 		b, _ := json.Marshal(errorBody{Error: errorDetail{Code: "batch_response_too_large",
 			Message: fmt.Sprintf("not run: the batch answer reached its limit of %d bytes; send request %q in another batch", limit, r.ID)}})
-		return BatchResponse{ID: r.ID, Status: http.StatusRequestEntityTooLarge, Headers: map[string]string{"Content-Type": "application/json"}, Body: b}
+		return crm.BatchResponse{ID: r.ID, Status: http.StatusRequestEntityTooLarge, Headers: map[string]string{"Content-Type": "application/json"}, Body: b}
 	}
 	// failed holds the requests and atomicity groups that failed, for
 	// dependsOn: a request whose dependency failed is not run and answers
 	// 424 batch_dependency_failed (inside a group, the group fails).
 	failed := map[string]bool{}
-	part := func(tx Tx, r BatchRequest) BatchResponse {
+	part := func(tx Tx, r crm.BatchRequest) crm.BatchResponse {
 		if used >= limit {
 			failed[r.ID] = true
 			return tooLarge(r)
@@ -168,7 +149,7 @@ func (s *Server) runBatch(ctx context.Context, p *Principal, reqs []BatchRequest
 				failed[r.ID] = true
 				b, _ := json.Marshal(errorBody{Error: errorDetail{Code: "batch_dependency_failed",
 					Message: fmt.Sprintf("not run: request %q depends on %q, which failed", r.ID, d)}})
-				return BatchResponse{ID: r.ID, Status: http.StatusFailedDependency, Headers: map[string]string{"Content-Type": "application/json"}, Body: b}
+				return crm.BatchResponse{ID: r.ID, Status: http.StatusFailedDependency, Headers: map[string]string{"Content-Type": "application/json"}, Body: b}
 			}
 		}
 		resp := s.batchPart(ctx, p, tx, r, base)
@@ -193,12 +174,12 @@ func (s *Server) runBatch(ctx context.Context, p *Principal, reqs []BatchRequest
 			j++
 		}
 		unit := reqs[i:j]
-		var resps []BatchResponse
+		var resps []crm.BatchResponse
 		switch {
 		case g != "":
 			resps = s.batchGroup(ctx, unit, part)
 		case len(unit) == 1:
-			resps = []BatchResponse{part(nil, unit[0])}
+			resps = []crm.BatchResponse{part(nil, unit[0])}
 		default:
 			resps = s.batchRun(ctx, unit, part)
 		}
@@ -228,8 +209,8 @@ var errPartFailed = errors.New("batch request failed")
 // of the offline engine relies on that to queue exactly the writes that
 // applied. If the commit itself fails, every request of the run answers
 // with that error and none applied.
-func (s *Server) batchRun(ctx context.Context, run []BatchRequest, part func(Tx, BatchRequest) BatchResponse) []BatchResponse {
-	resps := make([]BatchResponse, len(run))
+func (s *Server) batchRun(ctx context.Context, run []crm.BatchRequest, part func(Tx, crm.BatchRequest) crm.BatchResponse) []crm.BatchResponse {
+	resps := make([]crm.BatchResponse, len(run))
 	err := s.store.Update(ctx, func(tx Tx) error {
 		for i, r := range run {
 			err := tx.Savepoint(ctx, func() error {
@@ -248,14 +229,14 @@ func (s *Server) batchRun(ctx context.Context, run []BatchRequest, part func(Tx,
 	if err != nil {
 		er := s.errResp(ctx, err)
 		for i, r := range run {
-			resps[i] = BatchResponse{ID: r.ID, Status: er.status, Headers: map[string]string{"Content-Type": "application/json"}, Body: er.body}
+			resps[i] = crm.BatchResponse{ID: r.ID, Status: er.status, Headers: map[string]string{"Content-Type": "application/json"}, Body: er.body}
 		}
 	}
 	return resps
 }
 
-func (s *Server) batchGroup(ctx context.Context, group []BatchRequest, part func(Tx, BatchRequest) BatchResponse) []BatchResponse {
-	resps := make([]BatchResponse, len(group))
+func (s *Server) batchGroup(ctx context.Context, group []crm.BatchRequest, part func(Tx, crm.BatchRequest) crm.BatchResponse) []crm.BatchResponse {
+	resps := make([]crm.BatchResponse, len(group))
 	failed := -1
 	err := s.store.Update(ctx, func(tx Tx) error {
 		for i, r := range group {
@@ -273,7 +254,7 @@ func (s *Server) batchGroup(ctx context.Context, group []BatchRequest, part func
 	if failed < 0 { // the commit itself failed
 		er := s.errResp(ctx, err)
 		for i, r := range group {
-			resps[i] = BatchResponse{ID: r.ID, Status: er.status, Body: er.body}
+			resps[i] = crm.BatchResponse{ID: r.ID, Status: er.status, Body: er.body}
 		}
 		return resps
 	}
@@ -281,16 +262,16 @@ func (s *Server) batchGroup(ctx context.Context, group []BatchRequest, part func
 		Message: fmt.Sprintf("not applied: request %q of atomicity group %q failed", group[failed].ID, group[failed].AtomicityGroup)}})
 	for i, r := range group {
 		if i != failed {
-			resps[i] = BatchResponse{ID: r.ID, Status: http.StatusFailedDependency, Headers: map[string]string{"Content-Type": "application/json"}, Body: gf}
+			resps[i] = crm.BatchResponse{ID: r.ID, Status: http.StatusFailedDependency, Headers: map[string]string{"Content-Type": "application/json"}, Body: gf}
 		}
 	}
 	return resps
 }
 
-func (s *Server) batchPart(ctx context.Context, p *Principal, tx Tx, r BatchRequest, base string) BatchResponse {
-	fail := func(err error) BatchResponse {
+func (s *Server) batchPart(ctx context.Context, p *Principal, tx Tx, r crm.BatchRequest, base string) crm.BatchResponse {
+	fail := func(err error) crm.BatchResponse {
 		er := s.errResp(ctx, err)
-		return BatchResponse{ID: r.ID, Status: er.status, Headers: map[string]string{"Content-Type": "application/json"}, Body: er.body}
+		return crm.BatchResponse{ID: r.ID, Status: er.status, Headers: map[string]string{"Content-Type": "application/json"}, Body: er.body}
 	}
 	u, err := url.Parse(r.URL)
 	if err != nil {
@@ -314,7 +295,7 @@ func (s *Server) batchPart(ctx context.Context, p *Principal, tx Tx, r BatchRequ
 		body = r.Body
 	}
 	resp := s.execute(ctx, p, tx, opRequest{method: strings.ToUpper(r.Method), path: path, query: u.Query(), header: h, body: body, base: base, maxPage: maxBatchPageSize})
-	out := BatchResponse{ID: r.ID, Status: resp.status, Body: resp.body}
+	out := crm.BatchResponse{ID: r.ID, Status: resp.status, Body: resp.body}
 	if len(resp.header) > 0 || resp.body != nil {
 		out.Headers = map[string]string{}
 		for k := range resp.header {

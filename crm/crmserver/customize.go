@@ -7,15 +7,6 @@ import (
 	"github.com/pimbridge/pimbridge/crm"
 )
 
-// EntityRequest is the body of POST /api/metadata/entities: a user-owned
-// custom entity. The primary key is <logicalname>id.
-type EntityRequest struct {
-	Name        string `json:"logicalname"`          // with a publisher prefix: new_project
-	SetName     string `json:"entitysetname"`        // used in URLs: new_projects
-	PrimaryName string `json:"primarynameattribute"` // a string attribute, required on create
-	MaxLength   int    `json:"maxlength,omitempty"`  // of the primary name; 0 means 100
-}
-
 // handleAddEntity creates a custom entity (admins only). Its records are
 // served at /api/data/{entitysetname} under the rights roles give every
 // entity without its own entry ("*"): admins all, salespeople their own.
@@ -24,7 +15,7 @@ func (s *Server) handleAddEntity(w http.ResponseWriter, r *http.Request, p *Prin
 		s.writeError(w, r, err)
 		return
 	}
-	var req EntityRequest
+	var req crm.EntityRequest
 	if err := decodeJSON(r, &req); err != nil {
 		s.writeError(w, r, err)
 		return

@@ -11,7 +11,7 @@ import (
 	"github.com/pimbridge/pimbridge/crm/crmtest"
 )
 
-var projectReq = crmserver.EntityRequest{Name: "new_project", SetName: "new_projects", PrimaryName: "new_name", MaxLength: 80}
+var projectReq = crm.EntityRequest{Name: "new_project", SetName: "new_projects", PrimaryName: "new_name", MaxLength: 80}
 
 var projectContact = crm.Relationship{Referencing: "new_project", ReferencingAttribute: "new_contactid", Referenced: "contact"}
 
@@ -50,7 +50,7 @@ func TestCustomEntity_NameCollisionsRefused(t *testing.T) {
 	if _, err := srv.Admin.Client.AddEntity(ctx, projectReq); err != nil {
 		t.Fatal(err)
 	}
-	for _, req := range []crmserver.EntityRequest{
+	for _, req := range []crm.EntityRequest{
 		projectReq,
 		{Name: "new_project", SetName: "new_projects2"},
 		{Name: "new_other", SetName: "new_projects"},
@@ -82,7 +82,7 @@ func TestCustomEntity_BadNamesRefused(t *testing.T) {
 	srv := crmtest.Start(t, nil)
 	ctx := context.Background()
 	m0, _ := srv.Admin.Client.Metadata(ctx)
-	for _, req := range []crmserver.EntityRequest{
+	for _, req := range []crm.EntityRequest{
 		{Name: "project", SetName: "projects"},
 		{Name: "new_", SetName: "news"},
 		{Name: "New_Project", SetName: "new_projects"},
@@ -102,7 +102,7 @@ func TestCustomEntity_BadNamesRefused(t *testing.T) {
 	if _, err := srv.Admin.Client.AddEntity(ctx, projectReq); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := srv.Admin.Client.AddEntity(ctx, crmserver.EntityRequest{Name: "new_phase", SetName: "new_phases"}); err != nil {
+	if _, err := srv.Admin.Client.AddEntity(ctx, crm.EntityRequest{Name: "new_phase", SetName: "new_phases"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, rel := range []crm.Relationship{
@@ -175,7 +175,7 @@ func TestCustomEntity_CRUDRightsAndSync(t *testing.T) {
 		t.Errorf("admin get: %v", err)
 	}
 	// The offline subscription carries the entity.
-	sub, err := srv.Alice.Client.Subscribe(ctx, "laptop", crmclient.KindOffline)
+	sub, err := srv.Alice.Client.Subscribe(ctx, "laptop", crm.KindOffline)
 	if err != nil {
 		t.Fatal(err)
 	}

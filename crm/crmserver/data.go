@@ -574,7 +574,7 @@ func (s *Server) checkLookups(ctx context.Context, t Tx, p *Principal, m *crm.Me
 }
 
 func suppressDuplicates(h http.Header) bool {
-	return strings.EqualFold(strings.TrimSpace(h.Get(HeaderSuppressDuplicates)), "true")
+	return strings.EqualFold(strings.TrimSpace(h.Get(crm.HeaderSuppressDuplicates)), "true")
 }
 
 // applyDefaults fills system-derived attributes: activitytypecode, the
@@ -888,7 +888,7 @@ func (s *Server) detectDuplicates(ctx context.Context, p *Principal, t Tx, e *cr
 			continue
 		}
 		name, _ := r.Attrs[e.PrimaryName].(string)
-		de.Duplicates = append(de.Duplicates, Duplicate{Entity: e.Name, ID: r.ID, Name: name})
+		de.Duplicates = append(de.Duplicates, crm.Duplicate{Entity: e.Name, ID: r.ID, Name: name})
 	}
 	if len(de.Duplicates) > 0 {
 		return de

@@ -122,20 +122,12 @@ func (sc feedScope) all() []string {
 	return out
 }
 
-// FeedAnswer is the body of a change-feed answer.
-type FeedAnswer struct {
-	Cursor   string   `json:"cursor"`
-	Changed  bool     `json:"changed"`
-	Entities []string `json:"entities"`
-	Reset    bool     `json:"reset,omitempty"`
-}
-
 // check answers from the log: ok is false when nothing in scope happened
 // after the cursor; wake is the channel to wait on then.
-func (f *feed) check(cursor string, sc feedScope) (a FeedAnswer, ok bool, wake <-chan struct{}) {
+func (f *feed) check(cursor string, sc feedScope) (a crm.FeedAnswer, ok bool, wake <-chan struct{}) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	a = FeedAnswer{Cursor: f.cursor(f.seq), Entities: []string{}}
+	a = crm.FeedAnswer{Cursor: f.cursor(f.seq), Entities: []string{}}
 	if cursor == "" {
 		return a, true, nil
 	}
@@ -166,7 +158,7 @@ func (f *feed) check(cursor string, sc feedScope) (a FeedAnswer, ok bool, wake <
 
 // wait blocks until a change in scope commits after cursor, ctx ends or
 // d passes; the last gives a heartbeat answer (changed=false).
-func (f *feed) wait(ctx context.Context, cursor string, sc feedScope, d time.Duration) FeedAnswer {
+func (f *feed) wait(ctx context.Context, cursor string, sc feedScope, d time.Duration) crm.FeedAnswer {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	for {
@@ -196,7 +188,7 @@ func (s *Server) EndWaits() {
 	}
 }
 
-func (s *Server) handleChanges(w http.ResponseWriter, r *http.Request, p *Principal, sub Subscription) {
+func (s *Server) handleChanges(w http.ResponseWriter, r *http.Request, p *Principal, sub crm.Subscription) {
 	fs, ok := s.store.(*feedStore)
 	if !ok {
 		s.writeError(w, r, fmt.Errorf("%w: this server has no change feed", crm.ErrUnavailable))

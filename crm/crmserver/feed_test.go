@@ -24,7 +24,7 @@ import (
 func feedSub(t *testing.T, c *crmclient.Client) (string, string) {
 	t.Helper()
 	ctx := context.Background()
-	sub, err := c.Subscribe(ctx, "laptop", crmclient.KindOutlook)
+	sub, err := c.Subscribe(ctx, "laptop", crm.KindOutlook)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func feedSub(t *testing.T, c *crmclient.Client) (string, string) {
 }
 
 type feedResult struct {
-	a   crmclient.FeedAnswer
+	a   crm.FeedAnswer
 	err error
 	at  time.Time
 }

@@ -7,22 +7,18 @@ import (
 	"github.com/pimbridge/pimbridge/crm"
 )
 
-// Availability says where a message can run.
-type Availability string
+// Availability and Message are crm's (crm/roles.go), which clients share.
+type (
+	Availability = crm.Availability
+	Message      = crm.Message
+)
 
 // Availabilities of the message table.
 const (
-	ServerOnly Availability = "server"
-	ClientOnly Availability = "client"
-	Both       Availability = "both"
+	ServerOnly = crm.MessageServerOnly
+	ClientOnly = crm.MessageClientOnly
+	Both       = crm.MessageBoth
 )
-
-// Message is one row of the message availability table.
-type Message struct {
-	Name         string       `json:"name"`
-	Availability Availability `json:"availability"`
-	Description  string       `json:"description"`
-}
 
 // Message names.
 const (
@@ -54,29 +50,29 @@ const (
 // Messages is the message availability table: which operations the CRM
 // server runs, which only an offline client runs, and which both do.
 var Messages = []Message{
-	{MsgCreate, Both, "create a record (POST /api/data/{set})"},
-	{MsgRetrieve, Both, "read a record"},
-	{MsgRetrieveMultiple, Both, "query records"},
-	{MsgUpdate, Both, "update named attributes (PATCH)"},
-	{MsgDelete, Both, "delete a record"},
-	{MsgSetState, Both, "change statecode/statuscode of a record (PATCH)"},
-	{MsgExecuteBatch, Both, "JSON $batch with atomicity groups"},
-	{MsgRetrieveMetadata, Both, "read entities and attributes"},
-	{MsgWhoAmI, Both, "the calling user"},
-	{MsgCreateAttribute, ServerOnly, "customization: add a custom attribute"},
-	{MsgCreateEntity, ServerOnly, "customization: add a custom entity"},
-	{MsgCreateRelation, ServerOnly, "customization: add a custom one-to-many relationship"},
-	{MsgIssueToken, ServerOnly, "issue a bearer token"},
-	{MsgSubscribe, ServerOnly, "create or list sync subscriptions"},
-	{MsgPrepareSync, ServerOnly, "merge changes into SyncEntry"},
-	{MsgGetBatch, ServerOnly, "stream a sync batch"},
-	{MsgPostSync, ServerOnly, "acknowledge a sync batch"},
-	{MsgRecordSyncInfo, ServerOnly, "store sync run statistics"},
-	{MsgSetLocalFilter, ServerOnly, "change local data filters"},
-	{MsgClaimPrimary, ServerOnly, "make a client the synchronizing client"},
-	{MsgWorkflow, ServerOnly, "server-side workflows (run after replay when offline)"},
-	{MsgGoOffline, ClientOnly, "take the client offline (offline engine)"},
-	{MsgGoOnline, ClientOnly, "replay the offline queue (offline engine)"},
+	{Name: MsgCreate, Availability: Both, Description: "create a record (POST /api/data/{set})"},
+	{Name: MsgRetrieve, Availability: Both, Description: "read a record"},
+	{Name: MsgRetrieveMultiple, Availability: Both, Description: "query records"},
+	{Name: MsgUpdate, Availability: Both, Description: "update named attributes (PATCH)"},
+	{Name: MsgDelete, Availability: Both, Description: "delete a record"},
+	{Name: MsgSetState, Availability: Both, Description: "change statecode/statuscode of a record (PATCH)"},
+	{Name: MsgExecuteBatch, Availability: Both, Description: "JSON $batch with atomicity groups"},
+	{Name: MsgRetrieveMetadata, Availability: Both, Description: "read entities and attributes"},
+	{Name: MsgWhoAmI, Availability: Both, Description: "the calling user"},
+	{Name: MsgCreateAttribute, Availability: ServerOnly, Description: "customization: add a custom attribute"},
+	{Name: MsgCreateEntity, Availability: ServerOnly, Description: "customization: add a custom entity"},
+	{Name: MsgCreateRelation, Availability: ServerOnly, Description: "customization: add a custom one-to-many relationship"},
+	{Name: MsgIssueToken, Availability: ServerOnly, Description: "issue a bearer token"},
+	{Name: MsgSubscribe, Availability: ServerOnly, Description: "create or list sync subscriptions"},
+	{Name: MsgPrepareSync, Availability: ServerOnly, Description: "merge changes into SyncEntry"},
+	{Name: MsgGetBatch, Availability: ServerOnly, Description: "stream a sync batch"},
+	{Name: MsgPostSync, Availability: ServerOnly, Description: "acknowledge a sync batch"},
+	{Name: MsgRecordSyncInfo, Availability: ServerOnly, Description: "store sync run statistics"},
+	{Name: MsgSetLocalFilter, Availability: ServerOnly, Description: "change local data filters"},
+	{Name: MsgClaimPrimary, Availability: ServerOnly, Description: "make a client the synchronizing client"},
+	{Name: MsgWorkflow, Availability: ServerOnly, Description: "server-side workflows (run after replay when offline)"},
+	{Name: MsgGoOffline, Availability: ClientOnly, Description: "take the client offline (offline engine)"},
+	{Name: MsgGoOnline, Availability: ClientOnly, Description: "replay the offline queue (offline engine)"},
 }
 
 // messageAllowed returns crm.ErrUnavailable for a server-only message on an

@@ -10,7 +10,6 @@ import (
 
 	"github.com/pimbridge/pimbridge/crm"
 	"github.com/pimbridge/pimbridge/crm/crmclient"
-	"github.com/pimbridge/pimbridge/crm/crmserver"
 	"github.com/pimbridge/pimbridge/crm/crmtest"
 )
 
@@ -113,7 +112,7 @@ func TestMultiNode_BatchAckAcrossNodes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	sub, err := a.Alice.Client.Subscribe(ctx, "laptop", crmclient.KindOffline)
+	sub, err := a.Alice.Client.Subscribe(ctx, "laptop", crm.KindOffline)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +246,7 @@ func TestMultiNode_CustomAttributeReachesOtherNode(t *testing.T) {
 	}
 }
 
-var _ = crmserver.KindOffline
+var _ = crm.KindOffline
 
 func slicesContains(list []string, s string) bool {
 	for _, x := range list {

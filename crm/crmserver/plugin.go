@@ -2,9 +2,7 @@ package crmserver
 
 import (
 	"context"
-	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/pimbridge/pimbridge/crm"
@@ -28,54 +26,6 @@ func (s Stage) String() string {
 	return "post"
 }
 
-// CallerOrigin tells where a request came from: "Online" for a live
-// client, "Offline" for one replayed from an offline queue, with the time
-// it was queued. It is read from the MSCRM.CallerOrigin header:
-//
-//	MSCRM.CallerOrigin: Offline; queued=2024-05-01T09:30:00Z
-type CallerOrigin struct {
-	Kind     string    // "Online" or "Offline"
-	QueuedAt time.Time // zero when not given
-}
-
-// String formats the origin as the header value.
-func (o CallerOrigin) String() string {
-	if o.QueuedAt.IsZero() {
-		return o.Kind
-	}
-	return o.Kind + "; queued=" + o.QueuedAt.UTC().Format(time.RFC3339)
-}
-
-// ParseCallerOrigin parses the header value; empty means Online.
-func ParseCallerOrigin(v string) (CallerOrigin, error) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return CallerOrigin{Kind: "Online"}, nil
-	}
-	parts := strings.Split(v, ";")
-	o := CallerOrigin{Kind: strings.TrimSpace(parts[0])}
-	switch strings.ToLower(o.Kind) {
-	case "online":
-		o.Kind = "Online"
-	case "offline":
-		o.Kind = "Offline"
-	default:
-		return o, fmt.Errorf("%w: %s: kind %q (want Online or Offline)", crm.ErrInvalidArgument, HeaderCallerOrigin, o.Kind)
-	}
-	for _, p := range parts[1:] {
-		k, val, ok := strings.Cut(strings.TrimSpace(p), "=")
-		if !ok || !strings.EqualFold(k, "queued") {
-			return o, fmt.Errorf("%w: %s: bad parameter %q", crm.ErrInvalidArgument, HeaderCallerOrigin, p)
-		}
-		t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(val))
-		if err != nil {
-			return o, fmt.Errorf("%w: %s: bad queued time %q", crm.ErrInvalidArgument, HeaderCallerOrigin, val)
-		}
-		o.QueuedAt = t.UTC()
-	}
-	return o, nil
-}
-
 // PluginContext is what a plug-in sees.
 type PluginContext struct {
 	Stage   Stage
@@ -90,7 +40,7 @@ type PluginContext struct {
 	PreImage, PostImage *crm.Record
 	UserID              crm.ID
 	UserName            string
-	CallerOrigin        CallerOrigin
+	CallerOrigin        crm.CallerOrigin
 	// Tx is the write transaction; plug-ins may read and write through it
 	// (as the system, without security checks).
 	Tx Tx
@@ -177,6 +127,6 @@ func (w FollowUpTaskWorkflow) Run(ctx context.Context, wc *WorkflowContext) erro
 	return err
 }
 
-func callerOrigin(h http.Header) (CallerOrigin, error) {
-	return ParseCallerOrigin(h.Get(HeaderCallerOrigin))
+func callerOrigin(h http.Header) (crm.CallerOrigin, error) {
+	return crm.ParseCallerOrigin(h.Get(crm.HeaderCallerOrigin))
 }

@@ -162,12 +162,12 @@ func TestReplay_BatchKeysCommitWithTheirGroup(t *testing.T) {
 	srv := crmtest.Start(t, &crmtest.Options{Server: crmserver.Options{Plugins: []crmserver.Plugin{plug}}})
 	c := srv.Alice.Client
 	a, b, lone := replayContact(t, c, "A"), replayContact(t, c, "B"), replayContact(t, c, "Lone")
-	patch := func(rid string, id crm.ID, name, group, key string) crmclient.BatchRequest {
-		return crmclient.BatchRequest{ID: rid, Method: "PATCH", URL: "contacts(" + id.String() + ")", AtomicityGroup: group,
+	patch := func(rid string, id crm.ID, name, group, key string) crm.BatchRequest {
+		return crm.BatchRequest{ID: rid, Method: "PATCH", URL: "contacts(" + id.String() + ")", AtomicityGroup: group,
 			Headers: map[string]string{crmserver.HeaderReplayID: key}, Body: json.RawMessage(`{"lastname":"` + name + `"}`)}
 	}
 	// A group whose second request fails: nothing applies, no key is kept.
-	failing := []crmclient.BatchRequest{patch("1", a, "A1", "g", "ka"), patch("2", b, "B1", "g", "kb")}
+	failing := []crm.BatchRequest{patch("1", a, "A1", "g", "ka"), patch("2", b, "B1", "g", "kb")}
 	failing[1].Body = json.RawMessage(`{"nosuchattribute":"x"}`)
 	resps, err := c.Batch(ctx, failing)
 	if err != nil {
@@ -177,7 +177,7 @@ func TestReplay_BatchKeysCommitWithTheirGroup(t *testing.T) {
 		t.Fatalf("failing group: %+v", resps)
 	}
 	base := map[crm.ID]int{a: plug.of(a), b: plug.of(b), lone: plug.of(lone)} // a rolled-back group's plug-in calls count too
-	reqs := []crmclient.BatchRequest{patch("1", a, "A1", "g", "ka"), patch("2", b, "B1", "g", "kb"), patch("3", lone, "L1", "", "kl")}
+	reqs := []crm.BatchRequest{patch("1", a, "A1", "g", "ka"), patch("2", b, "B1", "g", "kb"), patch("3", lone, "L1", "", "kl")}
 	first, err := c.Batch(ctx, reqs)
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package crmserver
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -9,52 +8,34 @@ import (
 	"github.com/pimbridge/pimbridge/crm"
 )
 
-// Access is one of the per-entity rights.
-type Access string
+// The security model's types are crm's (crm/roles.go), which clients
+// share; these names keep the server's and the stores' code unchanged.
+type (
+	Access = crm.Access
+	Scope  = crm.Scope
+	Role   = crm.Role
+)
 
 // The four rights a role grants per entity.
 const (
-	Create Access = "create"
-	Read   Access = "read"
-	Write  Access = "write"
-	Delete Access = "delete"
+	Create = crm.AccessCreate
+	Read   = crm.AccessRead
+	Write  = crm.AccessWrite
+	Delete = crm.AccessDelete
 )
 
 // Accesses lists every Access.
 var Accesses = []Access{Create, Read, Write, Delete}
 
-// Scope is the depth of a right: none, the user's own records, or all.
-type Scope int
-
 // Scopes, in increasing order.
 const (
-	ScopeNone Scope = iota
-	ScopeOwn
-	ScopeAll
+	ScopeNone = crm.ScopeNone
+	ScopeOwn  = crm.ScopeOwn
+	ScopeAll  = crm.ScopeAll
 )
 
-func (s Scope) String() string {
-	switch s {
-	case ScopeOwn:
-		return "own"
-	case ScopeAll:
-		return "all"
-	}
-	return "none"
-}
-
 // ParseScope parses "none", "own" or "all".
-func ParseScope(s string) (Scope, error) {
-	switch s {
-	case "none":
-		return ScopeNone, nil
-	case "own":
-		return ScopeOwn, nil
-	case "all":
-		return ScopeAll, nil
-	}
-	return 0, fmt.Errorf("%w: scope %q (want none, own or all)", crm.ErrInvalidArgument, s)
-}
+func ParseScope(s string) (Scope, error) { return crm.ParseScope(s) }
 
 // Privileges that are not per-entity.
 const (
@@ -67,14 +48,6 @@ const (
 
 // Privileges lists the known privileges.
 var Privileges = []string{PrivGoOffline, PrivSyncToOutlook, PrivAdmin}
-
-// Role is a named set of rights. Rights maps an entity logical name, or "*"
-// for every entity, to the scope of each Access.
-type Role struct {
-	Name       string                       `json:"name"`
-	Privileges []string                     `json:"privileges"`
-	Rights     map[string]map[Access]string `json:"rights"` // scope names, as stored
-}
 
 // Built-in role names.
 const (
@@ -101,17 +74,6 @@ func BuiltinRoles() []Role {
 			crm.EntityAppointment: own,
 		}},
 	}
-}
-
-// SetRight sets the scope of one access on an entity ("*" for all).
-func (r *Role) SetRight(entity string, a Access, s Scope) {
-	if r.Rights == nil {
-		r.Rights = map[string]map[Access]string{}
-	}
-	if r.Rights[entity] == nil {
-		r.Rights[entity] = map[Access]string{}
-	}
-	r.Rights[entity][a] = s.String()
 }
 
 // Principal is an authenticated user with the union of their roles.

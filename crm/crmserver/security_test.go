@@ -29,7 +29,7 @@ func TestSecurity_Matrix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sub, err := srv.Alice.Client.Subscribe(ctx, "laptop", crmclient.KindOffline)
+	sub, err := srv.Alice.Client.Subscribe(ctx, "laptop", crm.KindOffline)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestSecurity_Matrix(t *testing.T) {
 			t.Errorf("batch = %d %s", st, b)
 		}
 		noData(t, b)
-		bs, _ := srv.Bob.Client.Subscribe(ctx, "phone", crmclient.KindOffline)
+		bs, _ := srv.Bob.Client.Subscribe(ctx, "phone", crm.KindOffline)
 		srv.Bob.Client.Prepare(ctx, bs.ID)
 		bb, err := srv.Bob.Client.NextBatch(ctx, bs.ID, "task", 10)
 		if err != nil || len(bb.Upserts) != 0 {

@@ -59,14 +59,6 @@ import (
 	"github.com/pimbridge/pimbridge/crm"
 )
 
-// Header names.
-const (
-	HeaderSuppressDuplicates = "MSCRM.SuppressDuplicateDetection"
-	HeaderCallerOrigin       = "MSCRM.CallerOrigin"
-	HeaderPrimaryGeneration  = "Pimbridge-Primary-Generation"
-	HeaderBatchID            = "Pimbridge-Batch-Id"
-)
-
 // Options configure a Server. The zero value of every field is usable.
 type Options struct {
 	// Logger receives one line per request and server events; nil means
@@ -271,10 +263,10 @@ func (s *Server) auth(h func(http.ResponseWriter, *http.Request, *Principal)) ht
 		if info, ok := r.Context().Value(ctxKey{}).(*requestInfo); ok {
 			info.user = p.Name
 		}
-		if g := r.Header.Get(HeaderPrimaryGeneration); g != "" {
+		if g := r.Header.Get(crm.HeaderPrimaryGeneration); g != "" {
 			gen, err := strconv.ParseInt(g, 10, 64)
 			if err != nil {
-				s.writeError(w, r, fmt.Errorf("%w: %s: %q is not a number", crm.ErrInvalidArgument, HeaderPrimaryGeneration, g))
+				s.writeError(w, r, fmt.Errorf("%w: %s: %q is not a number", crm.ErrInvalidArgument, crm.HeaderPrimaryGeneration, g))
 				return
 			}
 			cur, err := s.store.Primary(r.Context(), p.UserID)
@@ -362,22 +354,15 @@ type errorBody struct {
 }
 
 type errorDetail struct {
-	Code       string      `json:"code"`
-	Message    string      `json:"message"`
-	Duplicates []Duplicate `json:"duplicates,omitempty"`
-}
-
-// Duplicate names a record found by duplicate detection.
-type Duplicate struct {
-	Entity string `json:"entity"`
-	ID     crm.ID `json:"id"`
-	Name   string `json:"name,omitempty"`
+	Code       string          `json:"code"`
+	Message    string          `json:"message"`
+	Duplicates []crm.Duplicate `json:"duplicates,omitempty"`
 }
 
 // DuplicateError is returned when duplicate detection finds records.
 type DuplicateError struct {
 	Entity     string
-	Duplicates []Duplicate
+	Duplicates []crm.Duplicate
 }
 
 func (e *DuplicateError) Error() string {

@@ -43,39 +43,39 @@ type Store interface {
 type SyncStore interface {
 	// Subscribe returns the user's subscription of kind for clientID,
 	// creating it when missing.
-	Subscribe(ctx context.Context, user crm.ID, clientID, kind string) (Subscription, error)
+	Subscribe(ctx context.Context, user crm.ID, clientID, kind string) (crm.Subscription, error)
 	// Subscriptions lists the user's subscriptions.
-	Subscriptions(ctx context.Context, user crm.ID) ([]Subscription, error)
+	Subscriptions(ctx context.Context, user crm.ID) ([]crm.Subscription, error)
 	// Subscription returns one of the user's subscriptions; another user's
 	// gives crm.ErrNotFound.
-	Subscription(ctx context.Context, user crm.ID, id string) (Subscription, error)
+	Subscription(ctx context.Context, user crm.ID, id string) (crm.Subscription, error)
 	DeleteSubscription(ctx context.Context, user crm.ID, id string) error
 	// Prepare merges the records that match each spec into the
 	// subscription's SyncEntry rows and returns the pending counts.
-	Prepare(ctx context.Context, sub Subscription, specs []SyncSpec, me crm.ID, now time.Time) ([]PrepareCount, error)
+	Prepare(ctx context.Context, sub crm.Subscription, specs []SyncSpec, me crm.ID, now time.Time) ([]crm.PrepareCount, error)
 	// NextBatch returns the payload of the next batch for one entity (see
 	// crm.BatchEncoder): the open, unacknowledged batch again if there is
 	// one, else a new batch of at most req.Max rows. ok is false when
 	// nothing is pending. Every row is checked against req.Spec as it is
 	// encoded: a record outside it is never sent with its content; it
 	// leaves the batch and is sent as removed in a later one.
-	NextBatch(ctx context.Context, sub Subscription, req SyncBatchRequest) (payload []byte, ok bool, err error)
+	NextBatch(ctx context.Context, sub crm.Subscription, req SyncBatchRequest) (payload []byte, ok bool, err error)
 	// PostSync acknowledges a batch.
-	PostSync(ctx context.Context, sub Subscription, batchID uint64) (PostSyncResult, error)
+	PostSync(ctx context.Context, sub crm.Subscription, batchID uint64) (crm.PostSyncResult, error)
 	// AddSyncInfo stores statistics of a run; SyncInfo returns the latest.
-	AddSyncInfo(ctx context.Context, sub Subscription, info SyncInfo) error
-	SyncInfo(ctx context.Context, sub Subscription, limit int) ([]SyncInfo, error)
+	AddSyncInfo(ctx context.Context, sub crm.Subscription, info crm.SyncInfo) error
+	SyncInfo(ctx context.Context, sub crm.Subscription, limit int) ([]crm.SyncInfo, error)
 
 	// LocalFilter returns the filter for a user and entity: the user's own,
 	// else the default (user zero). ok is false when neither exists.
-	LocalFilter(ctx context.Context, user crm.ID, entity string) (f LocalFilter, ok bool, err error)
+	LocalFilter(ctx context.Context, user crm.ID, entity string) (f crm.LocalFilter, ok bool, err error)
 	// SetLocalFilter stores a filter; user zero sets the default.
-	SetLocalFilter(ctx context.Context, user crm.ID, f LocalFilter) error
+	SetLocalFilter(ctx context.Context, user crm.ID, f crm.LocalFilter) error
 
 	// ClaimPrimary makes clientID the user's synchronizing client and
 	// returns the new fencing generation; Primary reads the current one.
-	ClaimPrimary(ctx context.Context, user crm.ID, clientID string) (Primary, error)
-	Primary(ctx context.Context, user crm.ID) (Primary, error)
+	ClaimPrimary(ctx context.Context, user crm.ID, clientID string) (crm.Primary, error)
+	Primary(ctx context.Context, user crm.ID) (crm.Primary, error)
 }
 
 // Tx is one transaction over records. Entities are given as metadata so that
@@ -124,24 +124,6 @@ type QueryOptions struct {
 	After *crm.Record
 }
 
-// Subscription kinds.
-const (
-	KindOffline     = "offline"
-	KindOutlook     = "outlook"
-	KindAddressBook = "addressbook"
-)
-
-// Subscription is one client instance's view of the data for one purpose.
-type Subscription struct {
-	ID          string    `json:"id"`
-	UserID      crm.ID    `json:"userid"`
-	ClientID    string    `json:"clientid"`
-	Kind        string    `json:"kind"`
-	Cursor      int64     `json:"cursor"` // highest version merged by prepare
-	CreatedOn   time.Time `json:"createdon"`
-	LastPrepare time.Time `json:"lastprepare,omitzero"`
-}
-
 // SyncSpec says which records of one entity a subscription holds. Filter is
 // nil for all records; Excluded means none (no read right), so every row
 // becomes a delete. Hash identifies the spec: when it differs from the one
@@ -164,59 +146,4 @@ type SyncBatchRequest struct {
 	Now      time.Time
 	Max      int
 	LeftRows bool
-}
-
-// PrepareCount is the per-entity answer of prepare.
-type PrepareCount struct {
-	Entity      string `json:"name"`
-	InsertCount int64  `json:"insert_count"`
-	DeleteCount int64  `json:"delete_count"`
-}
-
-// PostSyncResult reports what an acknowledgement did.
-type PostSyncResult struct {
-	BatchID  uint64 `json:"batch"`
-	Synced   int64  `json:"synced"`   // rows 1 -> 0
-	Removed  int64  `json:"removed"`  // rows in state 2 removed
-	Resend   int64  `json:"resend"`   // rows changed after the cut, still 1
-	Already  bool   `json:"already"`  // the batch was acknowledged before
-	Entity   string `json:"entity"`   // entity of the batch
-	RowCount int64  `json:"rowcount"` // rows in the batch
-}
-
-// SyncInfo is the RecordSyncInfo statistics of one run.
-type SyncInfo struct {
-	RunID      string          `json:"runid"`
-	Started    time.Time       `json:"started"`
-	Finished   time.Time       `json:"finished"`
-	Entities   []SyncInfoCount `json:"entities"`
-	Bytes      int64           `json:"bytes"`
-	Batches    int             `json:"batches"`
-	Error      string          `json:"error,omitempty"`
-	RecordedOn time.Time       `json:"recordedon"`
-}
-
-// SyncInfoCount is one entity's figures of a run.
-type SyncInfoCount struct {
-	Entity     string `json:"name"`
-	Inserted   int64  `json:"inserted"`
-	Deleted    int64  `json:"deleted"`
-	DurationMS int64  `json:"duration_ms"`
-}
-
-// LocalFilter is a local data filter: an OData $filter (with @me, @now-Nd
-// and isparty(@me)) for one entity. A locked default cannot be replaced
-// by a user filter.
-type LocalFilter struct {
-	Entity string `json:"entity"`
-	Filter string `json:"filter"`
-	Locked bool   `json:"locked,omitempty"`
-	User   crm.ID `json:"userid"` // zero for a default
-}
-
-// Primary is the user's synchronizing client and its fencing generation.
-type Primary struct {
-	ClientID   string    `json:"clientid"`
-	Generation int64     `json:"generation"`
-	ClaimedOn  time.Time `json:"claimedon,omitzero"`
 }

@@ -78,7 +78,7 @@ func TestSync_Protocol(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	sub, err := a.Subscribe(ctx, "laptop", crmclient.KindOffline)
+	sub, err := a.Subscribe(ctx, "laptop", crm.KindOffline)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,8 +197,8 @@ func TestSync_Protocol(t *testing.T) {
 	}
 
 	// syncinfo.
-	info := crmclient.SyncInfo{RunID: "r1", Started: time.Now().UTC().Truncate(time.Second), Batches: 4, Bytes: 1234,
-		Entities: []crmclient.SyncInfoCount{{Entity: "contact", Inserted: 6, Deleted: 2, DurationMS: 12}}}
+	info := crm.SyncInfo{RunID: "r1", Started: time.Now().UTC().Truncate(time.Second), Batches: 4, Bytes: 1234,
+		Entities: []crm.SyncInfoCount{{Entity: "contact", Inserted: 6, Deleted: 2, DurationMS: 12}}}
 	if err := a.RecordSyncInfo(ctx, sub.ID, info); err != nil {
 		t.Fatal(err)
 	}
@@ -217,14 +217,14 @@ func TestSync_Primary(t *testing.T) {
 		t.Fatal(err)
 	}
 	desk := a.WithGeneration(p1.Generation)
-	if _, err := desk.Subscribe(ctx, "desktop", crmclient.KindOutlook); err != nil {
+	if _, err := desk.Subscribe(ctx, "desktop", crm.KindOutlook); err != nil {
 		t.Fatalf("current primary refused: %v", err)
 	}
 	p2, err := a.ClaimPrimary(ctx, "laptop")
 	if err != nil || p2.Generation != p1.Generation+1 {
 		t.Fatalf("second claim = %+v, %v", p2, err)
 	}
-	_, err = desk.Subscribe(ctx, "desktop", crmclient.KindOutlook)
+	_, err = desk.Subscribe(ctx, "desktop", crm.KindOutlook)
 	var ae *crmclient.APIError
 	if !errors.Is(err, crm.ErrStalePrimary) || !errors.As(err, &ae) || ae.Status != 409 || ae.Code != "stale_primary" {
 		t.Errorf("stale primary = %v, want 409 stale_primary", err)
@@ -232,7 +232,7 @@ func TestSync_Primary(t *testing.T) {
 	if _, err := desk.Create(ctx, crm.Record{Entity: "contact", Attrs: map[string]any{"lastname": "x"}}, nil); !errors.Is(err, crm.ErrStalePrimary) {
 		t.Errorf("stale primary write = %v", err)
 	}
-	if _, err := a.WithGeneration(p2.Generation).Subscribe(ctx, "laptop", crmclient.KindOutlook); err != nil {
+	if _, err := a.WithGeneration(p2.Generation).Subscribe(ctx, "laptop", crm.KindOutlook); err != nil {
 		t.Errorf("new primary refused: %v", err)
 	}
 	// bob's generation is his own.
@@ -247,7 +247,7 @@ func TestSync_LocalFilters(t *testing.T) {
 	a := srv.Alice.Client
 	keep := newContact(t, a, "Keep")
 	drop := newContact(t, a, "Drop")
-	sub, err := a.Subscribe(ctx, "laptop", crmclient.KindOffline)
+	sub, err := a.Subscribe(ctx, "laptop", crm.KindOffline)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +297,7 @@ func TestSync_PartyFilter(t *testing.T) {
 	ctx := context.Background()
 	role := crmserver.BuiltinRoles()[1]
 	role.Name = "manager"
-	role.SetRight("*", crmserver.Read, crmserver.ScopeAll)
+	role.SetRight("*", crmserver.Read, crm.ScopeAll)
 	if err := srv.Store.SaveRole(ctx, role); err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +310,7 @@ func TestSync_PartyFilter(t *testing.T) {
 	if _, err := srv.Bob.Client.Create(ctx, crm.Record{Entity: "appointment", Attrs: map[string]any{"subject": "without meg"}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	sub, err := meg.Client.Subscribe(ctx, "desk", crmclient.KindOutlook)
+	sub, err := meg.Client.Subscribe(ctx, "desk", crm.KindOutlook)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +343,7 @@ func TestSync_PartyFilter(t *testing.T) {
 func TestSync_AddressBookCarriesAccountsAndUsers(t *testing.T) {
 	srv := crmtest.Start(t, nil)
 	ctx := context.Background()
-	sub, err := srv.Alice.Client.Subscribe(ctx, "desk", crmclient.KindAddressBook)
+	sub, err := srv.Alice.Client.Subscribe(ctx, "desk", crm.KindAddressBook)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,13 +37,13 @@ import (
 func SubscriptionEntities(m *crm.Metadata, kind string) []*crm.Entity {
 	var names []string
 	switch kind {
-	case KindOffline:
+	case crm.KindOffline:
 		for _, e := range m.Entities {
 			names = append(names, e.Name)
 		}
-	case KindOutlook:
+	case crm.KindOutlook:
 		names = []string{crm.EntityContact, crm.EntityTask, crm.EntityPhoneCall, crm.EntityLetter, crm.EntityFax, crm.EntityAppointment}
-	case KindAddressBook:
+	case crm.KindAddressBook:
 		names = []string{crm.EntityAccount, crm.EntitySystemUser} // contacts go through outlook
 	}
 	var out []*crm.Entity
@@ -108,15 +108,15 @@ func (s *Server) syncRoutes(m *http.ServeMux) {
 // kindAllowed checks the privilege a subscription kind needs.
 func kindAllowed(p *Principal, kind string) error {
 	switch kind {
-	case KindOffline:
+	case crm.KindOffline:
 		if !p.Has(PrivGoOffline) {
 			return fmt.Errorf("%w: offline subscriptions need the Go Offline privilege", crm.ErrForbidden)
 		}
-	case KindOutlook:
+	case crm.KindOutlook:
 		if !p.Has(PrivSyncToOutlook) {
 			return fmt.Errorf("%w: outlook subscriptions need the Sync to Outlook privilege", crm.ErrForbidden)
 		}
-	case KindAddressBook:
+	case crm.KindAddressBook:
 	default:
 		return fmt.Errorf("%w: subscription kind %q (want offline, outlook or addressbook)", crm.ErrInvalidArgument, kind)
 	}
@@ -159,13 +159,13 @@ func (s *Server) handleSubscriptions(w http.ResponseWriter, r *http.Request, p *
 		return
 	}
 	if subs == nil {
-		subs = []Subscription{}
+		subs = []crm.Subscription{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"value": subs})
 }
 
 // withSub loads the caller's subscription {id} and checks its privilege.
-func (s *Server) withSub(msg string, h func(http.ResponseWriter, *http.Request, *Principal, Subscription)) func(http.ResponseWriter, *http.Request, *Principal) {
+func (s *Server) withSub(msg string, h func(http.ResponseWriter, *http.Request, *Principal, crm.Subscription)) func(http.ResponseWriter, *http.Request, *Principal) {
 	return func(w http.ResponseWriter, r *http.Request, p *Principal) {
 		if err := s.messageAllowed(msg); err != nil {
 			s.writeError(w, r, err)
@@ -184,11 +184,11 @@ func (s *Server) withSub(msg string, h func(http.ResponseWriter, *http.Request, 
 	}
 }
 
-func (s *Server) handleSubscription(w http.ResponseWriter, r *http.Request, p *Principal, sub Subscription) {
+func (s *Server) handleSubscription(w http.ResponseWriter, r *http.Request, p *Principal, sub crm.Subscription) {
 	writeJSON(w, http.StatusOK, sub)
 }
 
-func (s *Server) handleDeleteSubscription(w http.ResponseWriter, r *http.Request, p *Principal, sub Subscription) {
+func (s *Server) handleDeleteSubscription(w http.ResponseWriter, r *http.Request, p *Principal, sub crm.Subscription) {
 	if err := s.store.DeleteSubscription(r.Context(), p.UserID, sub.ID); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -200,7 +200,7 @@ func (s *Server) handleDeleteSubscription(w http.ResponseWriter, r *http.Request
 // excludes the entity, own adds ownerid eq @me) and the subscription's
 // filter: the user's local data filter for offline, the server's fixed
 // PIM sync filter for outlook, none for addressbook.
-func (s *Server) specs(r *http.Request, p *Principal, m *crm.Metadata, sub Subscription) ([]SyncSpec, error) {
+func (s *Server) specs(r *http.Request, p *Principal, m *crm.Metadata, sub crm.Subscription) ([]SyncSpec, error) {
 	var out []SyncSpec
 	for _, e := range SubscriptionEntities(m, sub.Kind) {
 		sp, err := s.spec(r, p, e, sub.Kind)
@@ -224,11 +224,11 @@ func (s *Server) spec(r *http.Request, p *Principal, e *crm.Entity, kind string)
 			parts = append(parts, "ownerid eq @me")
 		}
 		switch kind {
-		case KindOutlook:
+		case crm.KindOutlook:
 			if f := s.pimSyncFilter(e.Name); f != "" {
 				parts = append(parts, "("+f+")")
 			}
-		case KindOffline:
+		case crm.KindOffline:
 			f, err := s.localFilter(r, p, e.Name)
 			if err != nil {
 				return sp, err
@@ -264,18 +264,18 @@ func (s *Server) pimSyncFilter(entity string) string {
 	return DefaultPIMSyncFilters[entity]
 }
 
-func (s *Server) localFilter(r *http.Request, p *Principal, entity string) (LocalFilter, error) {
+func (s *Server) localFilter(r *http.Request, p *Principal, entity string) (crm.LocalFilter, error) {
 	f, ok, err := s.store.LocalFilter(r.Context(), p.UserID, entity)
 	if err != nil {
 		return f, err
 	}
 	if !ok {
-		f = LocalFilter{Entity: entity, Filter: DefaultLocalFilters[entity]}
+		f = crm.LocalFilter{Entity: entity, Filter: DefaultLocalFilters[entity]}
 	}
 	return f, nil
 }
 
-func (s *Server) handlePrepare(w http.ResponseWriter, r *http.Request, p *Principal, sub Subscription) {
+func (s *Server) handlePrepare(w http.ResponseWriter, r *http.Request, p *Principal, sub crm.Subscription) {
 	m, err := s.store.Metadata(r.Context())
 	if err != nil {
 		s.writeError(w, r, err)
@@ -294,7 +294,7 @@ func (s *Server) handlePrepare(w http.ResponseWriter, r *http.Request, p *Princi
 	writeJSON(w, http.StatusOK, map[string]any{"metadataversion": m.Version, "maxbatchsize": s.opts.MaxBatchSize, "entities": counts})
 }
 
-func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request, p *Principal, sub Subscription) {
+func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request, p *Principal, sub crm.Subscription) {
 	m, err := s.store.Metadata(r.Context())
 	if err != nil {
 		s.writeError(w, r, err)
@@ -349,7 +349,7 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request, p *Principa
 	w.Write(payload)
 }
 
-func (s *Server) handlePostSync(w http.ResponseWriter, r *http.Request, p *Principal, sub Subscription) {
+func (s *Server) handlePostSync(w http.ResponseWriter, r *http.Request, p *Principal, sub crm.Subscription) {
 	var in struct {
 		Batch uint64 `json:"batch"`
 	}
@@ -365,13 +365,13 @@ func (s *Server) handlePostSync(w http.ResponseWriter, r *http.Request, p *Princ
 	writeJSON(w, http.StatusOK, res)
 }
 
-func (s *Server) handleAddSyncInfo(w http.ResponseWriter, r *http.Request, p *Principal, sub Subscription) {
+func (s *Server) handleAddSyncInfo(w http.ResponseWriter, r *http.Request, p *Principal, sub crm.Subscription) {
 	body, err := readBody(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	var in SyncInfo
+	var in crm.SyncInfo
 	if err := strictJSON(body, &in); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -383,7 +383,7 @@ func (s *Server) handleAddSyncInfo(w http.ResponseWriter, r *http.Request, p *Pr
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (s *Server) handleSyncInfo(w http.ResponseWriter, r *http.Request, p *Principal, sub Subscription) {
+func (s *Server) handleSyncInfo(w http.ResponseWriter, r *http.Request, p *Principal, sub crm.Subscription) {
 	infos, err := s.store.SyncInfo(r.Context(), sub, 20)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -467,7 +467,7 @@ func (s *Server) handlePutFilter(w http.ResponseWriter, r *http.Request, p *Prin
 			return
 		}
 	}
-	f := LocalFilter{Entity: e.Name, Filter: in.Filter, Locked: in.Locked, User: user}
+	f := crm.LocalFilter{Entity: e.Name, Filter: in.Filter, Locked: in.Locked, User: user}
 	if err := s.store.SetLocalFilter(r.Context(), user, f); err != nil {
 		s.writeError(w, r, err)
 		return

@@ -52,11 +52,11 @@ func TestSecurity_SyncBatchRechecksView(t *testing.T) {
 		fetch bool // fetch the batch once before the change (re-sent batch)
 		leave func(t *testing.T, srv *crmtest.Server, u crmtest.User, id crm.ID)
 	}{
-		{name: "reassigned after prepare", kind: crmclient.KindOutlook, leave: reassignTask},
-		{name: "reassigned before a re-sent batch", kind: crmclient.KindOutlook, fetch: true, leave: reassignTask},
-		{name: "read right revoked after prepare", kind: crmclient.KindOutlook, leave: revokeTaskRead},
-		{name: "read right revoked before a re-sent batch", kind: crmclient.KindOutlook, fetch: true, leave: revokeTaskRead},
-		{name: "offline filter narrowed before a re-sent batch", kind: crmclient.KindOffline, fetch: true, leave: func(t *testing.T, _ *crmtest.Server, u crmtest.User, _ crm.ID) {
+		{name: "reassigned after prepare", kind: crm.KindOutlook, leave: reassignTask},
+		{name: "reassigned before a re-sent batch", kind: crm.KindOutlook, fetch: true, leave: reassignTask},
+		{name: "read right revoked after prepare", kind: crm.KindOutlook, leave: revokeTaskRead},
+		{name: "read right revoked before a re-sent batch", kind: crm.KindOutlook, fetch: true, leave: revokeTaskRead},
+		{name: "offline filter narrowed before a re-sent batch", kind: crm.KindOffline, fetch: true, leave: func(t *testing.T, _ *crmtest.Server, u crmtest.User, _ crm.ID) {
 			if _, err := u.Client.SetLocalFilter(ctx, crm.EntityTask, "subject eq 'something else'"); err != nil {
 				t.Fatal(err)
 			}
@@ -129,7 +129,7 @@ func revokeTaskRead(t *testing.T, srv *crmtest.Server, _ crmtest.User, _ crm.ID)
 	t.Helper()
 	role := crmserver.BuiltinRoles()[1]
 	role.Name = "tasker"
-	role.SetRight(crm.EntityTask, crmserver.Read, crmserver.ScopeNone)
+	role.SetRight(crm.EntityTask, crmserver.Read, crm.ScopeNone)
 	if err := srv.Store.SaveRole(context.Background(), role); err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func TestSync_LeftFilterIsNotADeletion(t *testing.T) {
 		}
 		ids = append(ids, r.ID)
 	}
-	for _, kind := range []string{crmclient.KindOutlook, crmclient.KindOffline} {
+	for _, kind := range []string{crm.KindOutlook, crm.KindOffline} {
 		sub, err := a.Subscribe(ctx, "left-"+kind, kind)
 		if err != nil {
 			t.Fatal(err)
@@ -167,7 +167,7 @@ func TestSync_LeftFilterIsNotADeletion(t *testing.T) {
 	}
 	reassignTask(t, srv, srv.Alice, ids[1])
 
-	sub, _ := a.Subscribe(ctx, "left-"+crmclient.KindOutlook, crmclient.KindOutlook)
+	sub, _ := a.Subscribe(ctx, "left-"+crm.KindOutlook, crm.KindOutlook)
 	a.Prepare(ctx, sub.ID)
 	b := nextBatch(t, a, sub.ID, crm.EntityTask)
 	if !slices.Equal(b.Deletes, ids[:1]) || !slices.Equal(b.Left, ids[1:2]) || len(b.Upserts) != 0 {
@@ -175,7 +175,7 @@ func TestSync_LeftFilterIsNotADeletion(t *testing.T) {
 	}
 
 	// An older client (no leftfilter=1) reads both as deletes.
-	old, _ := a.Subscribe(ctx, "left-"+crmclient.KindOffline, crmclient.KindOffline)
+	old, _ := a.Subscribe(ctx, "left-"+crm.KindOffline, crm.KindOffline)
 	a.Prepare(ctx, old.ID)
 	resp, err := a.Open(ctx, http.MethodGet, "/api/sync/subscriptions/"+old.ID+"/batches?entity=task", nil, nil)
 	if err != nil {
@@ -208,7 +208,7 @@ func TestSync_PIMSyncFilterIsTheServers(t *testing.T) {
 	keep := newContact(t, a, "Keep")
 	drop := newContact(t, a, "Drop")
 	subs := map[string]string{}
-	for _, kind := range []string{crmclient.KindOutlook, crmclient.KindOffline} {
+	for _, kind := range []string{crm.KindOutlook, crm.KindOffline} {
 		sub, err := a.Subscribe(ctx, "laptop", kind)
 		if err != nil {
 			t.Fatal(err)
@@ -222,11 +222,11 @@ func TestSync_PIMSyncFilterIsTheServers(t *testing.T) {
 	if _, err := a.SetLocalFilter(ctx, crm.EntityContact, "lastname eq 'Keep'"); err != nil {
 		t.Fatal(err)
 	}
-	prep, _ := a.Prepare(ctx, subs[crmclient.KindOutlook])
+	prep, _ := a.Prepare(ctx, subs[crm.KindOutlook])
 	if c := prep.Count(crm.EntityContact); c.DeleteCount != 0 {
 		t.Errorf("outlook subscription after the offline filter narrowed = %+v, want no deletes", c)
 	}
-	prep, _ = a.Prepare(ctx, subs[crmclient.KindOffline])
+	prep, _ = a.Prepare(ctx, subs[crm.KindOffline])
 	if c := prep.Count(crm.EntityContact); c.DeleteCount != 1 {
 		t.Errorf("offline subscription after the filter narrowed = %+v, want 1 delete", c)
 	}

@@ -313,32 +313,32 @@ func (s *Store) RemoveRole(ctx context.Context, userName, role string) error {
 }
 
 // Role returns a role by name.
-func (s *Store) Role(ctx context.Context, name string) (crmserver.Role, error) {
+func (s *Store) Role(ctx context.Context, name string) (crm.Role, error) {
 	var def string
 	if err := s.x.QueryRowContext(ctx, "SELECT def FROM roles WHERE name = ?", name).Scan(&def); err != nil {
-		return crmserver.Role{}, notFound(err, "role "+name)
+		return crm.Role{}, notFound(err, "role "+name)
 	}
-	var r crmserver.Role
+	var r crm.Role
 	if err := json.Unmarshal([]byte(def), &r); err != nil {
-		return crmserver.Role{}, fmt.Errorf("crmstore: role %s: %w", name, err)
+		return crm.Role{}, fmt.Errorf("crmstore: role %s: %w", name, err)
 	}
 	return r, nil
 }
 
 // Roles lists every role.
-func (s *Store) Roles(ctx context.Context) ([]crmserver.Role, error) {
+func (s *Store) Roles(ctx context.Context) ([]crm.Role, error) {
 	rows, err := s.x.QueryContext(ctx, "SELECT def FROM roles ORDER BY name")
 	if err != nil {
 		return nil, fmt.Errorf("crmstore: roles: %w", err)
 	}
 	defer rows.Close()
-	var out []crmserver.Role
+	var out []crm.Role
 	for rows.Next() {
 		var def string
 		if err := rows.Scan(&def); err != nil {
 			return nil, fmt.Errorf("crmstore: roles: %w", err)
 		}
-		var r crmserver.Role
+		var r crm.Role
 		if err := json.Unmarshal([]byte(def), &r); err != nil {
 			return nil, fmt.Errorf("crmstore: roles: %w", err)
 		}
@@ -348,7 +348,7 @@ func (s *Store) Roles(ctx context.Context) ([]crmserver.Role, error) {
 }
 
 // SaveRole creates or replaces a role.
-func (s *Store) SaveRole(ctx context.Context, r crmserver.Role) error {
+func (s *Store) SaveRole(ctx context.Context, r crm.Role) error {
 	if !validUserName(r.Name) {
 		return fmt.Errorf("%w: role name %q", crm.ErrInvalidArgument, r.Name)
 	}
@@ -426,7 +426,7 @@ func (s *Store) Principal(ctx context.Context, uid crm.ID) (*crmserver.Principal
 		if err := rows.Scan(&def); err != nil {
 			return nil, fmt.Errorf("crmstore: roles: %w", err)
 		}
-		var r crmserver.Role
+		var r crm.Role
 		if err := json.Unmarshal([]byte(def), &r); err != nil {
 			return nil, fmt.Errorf("crmstore: roles: %w", err)
 		}

@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // The store's SQL is written once, in SQLite's dialect, and run on
@@ -165,16 +167,22 @@ func (s *Store) on(q querier) querier {
 	return q
 }
 
-// isUniqueErr reports a unique-key violation on either backend.
+// isUniqueErr reports a unique-key violation on either backend, by its
+// error code (never by message text).
 func isUniqueErr(err error) bool {
 	if err == nil {
 		return false
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
-		return pe.Code == "23505"
+		return pe.Code == "23505" // unique_violation
 	}
-	return strings.Contains(err.Error(), "UNIQUE constraint failed")
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		c := se.Code()
+		return c == sqlite3.SQLITE_CONSTRAINT_UNIQUE || c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
 }
 
 // isRetryable reports a PostgreSQL serialization failure or deadlock: the

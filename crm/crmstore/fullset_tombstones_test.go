@@ -41,7 +41,7 @@ func TestStore_FullSetReportsTombstones(t *testing.T) {
 		}
 		x, _ := crm.ParseFilter("ownerid eq @me")
 		specs := []crmserver.SyncSpec{{Entity: e, Filter: x, Hash: "h"}}
-		sub, _ := st.Subscribe(ctx, u.ID, "c", crmserver.KindOutlook)
+		sub, _ := st.Subscribe(ctx, u.ID, "c", crm.KindOutlook)
 		if _, err := st.Prepare(ctx, sub, specs, u.ID, time.Now()); err != nil {
 			t.Fatal(err)
 		}

@@ -33,7 +33,7 @@ func openNodes(t *testing.T, n int) []*crmstore.Store {
 
 // syncAll runs prepare and every batch (with postsync) of one
 // subscription and returns the records it was sent (id -> version).
-func syncAll(t *testing.T, st *crmstore.Store, sub crmserver.Subscription, e *crm.Entity, got map[crm.ID]int64) {
+func syncAll(t *testing.T, st *crmstore.Store, sub crm.Subscription, e *crm.Entity, got map[crm.ID]int64) {
 	t.Helper()
 	ctx := context.Background()
 	spec := crmserver.SyncSpec{Entity: e, Hash: "all"}
@@ -73,7 +73,7 @@ func TestPostgres_LateCommitNeverSkipped(t *testing.T) {
 	m, _ := nodes[0].Metadata(ctx)
 	e, _ := m.Entity(crm.EntityContact)
 	owner := crm.NewID()
-	sub, err := nodes[1].Subscribe(ctx, owner, "laptop", crmserver.KindOffline)
+	sub, err := nodes[1].Subscribe(ctx, owner, "laptop", crm.KindOffline)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestStore_RecordDeletedAfterPrepareLeavesTheBatch(t *testing.T) {
 	if err := st.BulkInsert(ctx, crm.EntityContact, recs); err != nil {
 		t.Fatal(err)
 	}
-	sub, err := st.Subscribe(ctx, owner, "laptop", crmserver.KindOffline)
+	sub, err := st.Subscribe(ctx, owner, "laptop", crm.KindOffline)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,7 +60,7 @@ import (
 	"github.com/pimbridge/pimbridge/crm"
 	"github.com/pimbridge/pimbridge/crm/crmserver"
 	"github.com/pimbridge/pimbridge/internal/fileperm"
-	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+	// also the database/sql driver "sqlite"
 )
 
 //go:embed migrations/*.sql migrations/postgres/*.sql

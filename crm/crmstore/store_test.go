@@ -14,11 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/pimbridge/pimbridge/crm"
 	"github.com/pimbridge/pimbridge/crm/crmserver"
 	"github.com/pimbridge/pimbridge/crm/crmstore"
 	"github.com/pimbridge/pimbridge/crm/crmtest"
-	"golang.org/x/crypto/bcrypt"
 )
 
 // dsnFor returns the store DSN of a test folder: a SQLite file in it, or
@@ -192,7 +193,7 @@ func FuzzQueryFilter(f *testing.F) {
 type fixture struct {
 	st    *crmstore.Store
 	user  crm.ID
-	sub   crmserver.Subscription
+	sub   crm.Subscription
 	e     *crm.Entity
 	specs []crmserver.SyncSpec
 	ids   []crm.ID
@@ -243,7 +244,7 @@ func getFixture(b *testing.B, n int) *fixture {
 	fx := &fixture{st: st, user: u.ID, e: e, dir: dir}
 	x, _ := crm.ParseFilter("ownerid eq @me")
 	fx.specs = []crmserver.SyncSpec{{Entity: e, Filter: x, Hash: "bench"}}
-	fx.sub, err = st.Subscribe(ctx, u.ID, "bench", crmserver.KindOffline)
+	fx.sub, err = st.Subscribe(ctx, u.ID, "bench", crm.KindOffline)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -429,7 +430,7 @@ func TestStore_BatchesDenseAndSparse(t *testing.T) {
 	e, _ := m.Entity("contact")
 	x, _ := crm.ParseFilter("ownerid eq @me")
 	specs := []crmserver.SyncSpec{{Entity: e, Filter: x, Hash: "h"}}
-	sub, _ := st.Subscribe(ctx, u.ID, "c", crmserver.KindOffline)
+	sub, _ := st.Subscribe(ctx, u.ID, "c", crm.KindOffline)
 	run := func(size int, edit func(first *crm.Batch)) (map[crm.ID]int, map[crm.ID]crm.Record, int) {
 		seen, last, dels := map[crm.ID]int{}, map[crm.ID]crm.Record{}, 0
 		for i := 0; ; i++ {

@@ -12,8 +12,8 @@ import (
 
 const subCols = "id, user, client, kind, cursor, created, lastprepare"
 
-func scanSub(r rowScanner) (crmserver.Subscription, error) {
-	var s crmserver.Subscription
+func scanSub(r rowScanner) (crm.Subscription, error) {
+	var s crm.Subscription
 	var user string
 	var created, last int64
 	if err := r.Scan(&s.ID, &user, &s.ClientID, &s.Kind, &s.Cursor, &created, &last); err != nil {
@@ -29,13 +29,13 @@ func scanSub(r rowScanner) (crmserver.Subscription, error) {
 
 // Subscribe returns (creating if needed) the subscription of user, client
 // and kind.
-func (s *Store) Subscribe(ctx context.Context, user crm.ID, clientID, kind string) (crmserver.Subscription, error) {
+func (s *Store) Subscribe(ctx context.Context, user crm.ID, clientID, kind string) (crm.Subscription, error) {
 	if clientID == "" || len(clientID) > 200 {
-		return crmserver.Subscription{}, fmt.Errorf("%w: client id must have 1 to 200 bytes", crm.ErrInvalidArgument)
+		return crm.Subscription{}, fmt.Errorf("%w: client id must have 1 to 200 bytes", crm.ErrInvalidArgument)
 	}
 	if _, err := s.x.ExecContext(ctx, "INSERT OR IGNORE INTO subscriptions (id, user, client, kind, created) VALUES (?, ?, ?, ?, ?)",
 		crm.NewID().String(), user.String(), clientID, kind, unix(s.now())); err != nil {
-		return crmserver.Subscription{}, fmt.Errorf("crmstore: subscribe: %w", err)
+		return crm.Subscription{}, fmt.Errorf("crmstore: subscribe: %w", err)
 	}
 	sub, err := scanSub(s.x.QueryRowContext(ctx, "SELECT "+subCols+" FROM subscriptions WHERE user = ? AND client = ? AND kind = ?", user.String(), clientID, kind))
 	if err != nil {
@@ -45,13 +45,13 @@ func (s *Store) Subscribe(ctx context.Context, user crm.ID, clientID, kind strin
 }
 
 // Subscriptions lists a user's subscriptions.
-func (s *Store) Subscriptions(ctx context.Context, user crm.ID) ([]crmserver.Subscription, error) {
+func (s *Store) Subscriptions(ctx context.Context, user crm.ID) ([]crm.Subscription, error) {
 	rows, err := s.x.QueryContext(ctx, "SELECT "+subCols+" FROM subscriptions WHERE user = ? ORDER BY created, id", user.String())
 	if err != nil {
 		return nil, fmt.Errorf("crmstore: subscriptions: %w", err)
 	}
 	defer rows.Close()
-	var out []crmserver.Subscription
+	var out []crm.Subscription
 	for rows.Next() {
 		sub, err := scanSub(rows)
 		if err != nil {
@@ -63,7 +63,7 @@ func (s *Store) Subscriptions(ctx context.Context, user crm.ID) ([]crmserver.Sub
 }
 
 // Subscription returns one of a user's subscriptions.
-func (s *Store) Subscription(ctx context.Context, user crm.ID, id string) (crmserver.Subscription, error) {
+func (s *Store) Subscription(ctx context.Context, user crm.ID, id string) (crm.Subscription, error) {
 	sub, err := scanSub(s.x.QueryRowContext(ctx, "SELECT "+subCols+" FROM subscriptions WHERE user = ? AND id = ?", user.String(), id))
 	if err != nil {
 		return sub, notFound(err, "subscription "+id)
@@ -93,8 +93,8 @@ func (s *Store) DeleteSubscription(ctx context.Context, user crm.ID, id string) 
 // the rows the subscription holds, since time moves records out of them.
 // Otherwise every record of the entity is evaluated. Every row it marks
 // gets the subscription's new prepare generation.
-func (s *Store) Prepare(ctx context.Context, sub crmserver.Subscription, specs []crmserver.SyncSpec, me crm.ID, now time.Time) ([]crmserver.PrepareCount, error) {
-	var counts []crmserver.PrepareCount
+func (s *Store) Prepare(ctx context.Context, sub crm.Subscription, specs []crmserver.SyncSpec, me crm.ID, now time.Time) ([]crm.PrepareCount, error) {
+	var counts []crm.PrepareCount
 	err := s.Update(ctx, func(tx crmserver.Tx) error {
 		t := tx.(*txn)
 		var cursor, gen int64
@@ -109,7 +109,7 @@ func (s *Store) Prepare(ctx context.Context, sub crmserver.Subscription, specs [
 			if err := t.prepareEntity(ctx, sub.ID, sp, cursor, gen, env{me: me, now: now}); err != nil {
 				return err
 			}
-			c := crmserver.PrepareCount{Entity: sp.Entity.Name}
+			c := crm.PrepareCount{Entity: sp.Entity.Name}
 			if err := t.q.QueryRowContext(ctx, "SELECT count(*) FROM syncentry INDEXED BY syncentry_state WHERE sub = ? AND entity = ? AND state = 1", sub.ID, sp.Entity.Name).Scan(&c.InsertCount); err != nil {
 				return fmt.Errorf("crmstore: prepare: %w", err)
 			}
@@ -255,7 +255,7 @@ func (b batchRange) member(p string, state int) (cond string, args []any, ok boo
 // record that left the view since prepare is not sent; its row goes to
 // state 2 in a newer generation, so it leaves this batch (also when it is
 // sent again) and a later batch reports it as removed.
-func (s *Store) NextBatch(ctx context.Context, sub crmserver.Subscription, req crmserver.SyncBatchRequest) ([]byte, bool, error) {
+func (s *Store) NextBatch(ctx context.Context, sub crm.Subscription, req crmserver.SyncBatchRequest) ([]byte, bool, error) {
 	e, max := req.Spec.Entity, req.Max
 	if e == nil {
 		return nil, false, fmt.Errorf("%w: crmstore: batch without an entity", crm.ErrInvalidArgument)
@@ -586,8 +586,8 @@ func (t *txn) joinRecords(ctx context.Context, rd *recordReader, sub string, b b
 // PostSync acknowledges a batch: rows still at the version the batch sent
 // go to 0, rows whose record changed since stay 1 (and go out in a later
 // batch), deletes are removed.
-func (s *Store) PostSync(ctx context.Context, sub crmserver.Subscription, batchID uint64) (crmserver.PostSyncResult, error) {
-	res := crmserver.PostSyncResult{BatchID: batchID}
+func (s *Store) PostSync(ctx context.Context, sub crm.Subscription, batchID uint64) (crm.PostSyncResult, error) {
+	res := crm.PostSyncResult{BatchID: batchID}
 	err := s.Update(ctx, func(tx crmserver.Tx) error {
 		t := tx.(*txn)
 		var acked bool
@@ -631,7 +631,7 @@ func (s *Store) PostSync(ctx context.Context, sub crmserver.Subscription, batchI
 }
 
 // AddSyncInfo stores the statistics of a run.
-func (s *Store) AddSyncInfo(ctx context.Context, sub crmserver.Subscription, info crmserver.SyncInfo) error {
+func (s *Store) AddSyncInfo(ctx context.Context, sub crm.Subscription, info crm.SyncInfo) error {
 	info.RecordedOn = s.now().UTC().Truncate(time.Second)
 	b, err := json.Marshal(info)
 	if err != nil {
@@ -644,7 +644,7 @@ func (s *Store) AddSyncInfo(ctx context.Context, sub crmserver.Subscription, inf
 }
 
 // SyncInfo returns the latest statistics, newest first.
-func (s *Store) SyncInfo(ctx context.Context, sub crmserver.Subscription, limit int) ([]crmserver.SyncInfo, error) {
+func (s *Store) SyncInfo(ctx context.Context, sub crm.Subscription, limit int) ([]crm.SyncInfo, error) {
 	if limit <= 0 {
 		limit = 20
 	}
@@ -653,13 +653,13 @@ func (s *Store) SyncInfo(ctx context.Context, sub crmserver.Subscription, limit 
 		return nil, fmt.Errorf("crmstore: syncinfo: %w", err)
 	}
 	defer rows.Close()
-	out := []crmserver.SyncInfo{}
+	out := []crm.SyncInfo{}
 	for rows.Next() {
 		var b string
 		if err := rows.Scan(&b); err != nil {
 			return nil, fmt.Errorf("crmstore: syncinfo: %w", err)
 		}
-		var in crmserver.SyncInfo
+		var in crm.SyncInfo
 		if err := json.Unmarshal([]byte(b), &in); err != nil {
 			return nil, fmt.Errorf("crmstore: syncinfo: %w", err)
 		}
@@ -677,16 +677,16 @@ func userKey(u crm.ID) string {
 
 // LocalFilter returns the user's filter for an entity, else the default.
 // A locked default wins over the user's own.
-func (s *Store) LocalFilter(ctx context.Context, user crm.ID, entity string) (crmserver.LocalFilter, bool, error) {
+func (s *Store) LocalFilter(ctx context.Context, user crm.ID, entity string) (crm.LocalFilter, bool, error) {
 	rows, err := s.x.QueryContext(ctx, "SELECT user, filter, locked FROM localfilters WHERE entity = ? AND user IN (?, '')", entity, userKey(user))
 	if err != nil {
-		return crmserver.LocalFilter{}, false, fmt.Errorf("crmstore: local filter: %w", err)
+		return crm.LocalFilter{}, false, fmt.Errorf("crmstore: local filter: %w", err)
 	}
 	defer rows.Close()
-	var own, def *crmserver.LocalFilter
+	var own, def *crm.LocalFilter
 	for rows.Next() {
 		var u string
-		f := crmserver.LocalFilter{Entity: entity}
+		f := crm.LocalFilter{Entity: entity}
 		if err := rows.Scan(&u, &f.Filter, &f.Locked); err != nil {
 			return f, false, fmt.Errorf("crmstore: local filter: %w", err)
 		}
@@ -698,7 +698,7 @@ func (s *Store) LocalFilter(ctx context.Context, user crm.ID, entity string) (cr
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return crmserver.LocalFilter{}, false, fmt.Errorf("crmstore: local filter: %w", err)
+		return crm.LocalFilter{}, false, fmt.Errorf("crmstore: local filter: %w", err)
 	}
 	switch {
 	case def != nil && def.Locked:
@@ -708,11 +708,11 @@ func (s *Store) LocalFilter(ctx context.Context, user crm.ID, entity string) (cr
 	case def != nil:
 		return *def, true, nil
 	}
-	return crmserver.LocalFilter{}, false, nil
+	return crm.LocalFilter{}, false, nil
 }
 
 // SetLocalFilter stores a user's filter or (user zero) a default.
-func (s *Store) SetLocalFilter(ctx context.Context, user crm.ID, f crmserver.LocalFilter) error {
+func (s *Store) SetLocalFilter(ctx context.Context, user crm.ID, f crm.LocalFilter) error {
 	if _, err := s.x.ExecContext(ctx, `INSERT INTO localfilters (user, entity, filter, locked) VALUES (?, ?, ?, ?)
 		ON CONFLICT (user, entity) DO UPDATE SET filter = excluded.filter, locked = excluded.locked`,
 		userKey(user), f.Entity, f.Filter, f.Locked && user == (crm.ID{})); err != nil {
@@ -722,11 +722,11 @@ func (s *Store) SetLocalFilter(ctx context.Context, user crm.ID, f crmserver.Loc
 }
 
 // ClaimPrimary makes clientID the user's primary and bumps the generation.
-func (s *Store) ClaimPrimary(ctx context.Context, user crm.ID, clientID string) (crmserver.Primary, error) {
+func (s *Store) ClaimPrimary(ctx context.Context, user crm.ID, clientID string) (crm.Primary, error) {
 	if clientID == "" || len(clientID) > 200 {
-		return crmserver.Primary{}, fmt.Errorf("%w: client id must have 1 to 200 bytes", crm.ErrInvalidArgument)
+		return crm.Primary{}, fmt.Errorf("%w: client id must have 1 to 200 bytes", crm.ErrInvalidArgument)
 	}
-	p := crmserver.Primary{ClientID: clientID}
+	p := crm.Primary{ClientID: clientID}
 	now := s.now().UTC().Truncate(time.Second)
 	err := s.x.QueryRowContext(ctx, `INSERT INTO primaries (user, client, generation, claimed) VALUES (?, ?, 1, ?)
 		ON CONFLICT (user) DO UPDATE SET client = excluded.client, generation = primaries.generation + 1, claimed = excluded.claimed
@@ -739,8 +739,8 @@ func (s *Store) ClaimPrimary(ctx context.Context, user crm.ID, clientID string) 
 }
 
 // Primary returns the user's primary client (generation 0 when none).
-func (s *Store) Primary(ctx context.Context, user crm.ID) (crmserver.Primary, error) {
-	var p crmserver.Primary
+func (s *Store) Primary(ctx context.Context, user crm.ID) (crm.Primary, error) {
+	var p crm.Primary
 	var claimed int64
 	err := s.x.QueryRowContext(ctx, "SELECT client, generation, claimed FROM primaries WHERE user = ?", user.String()).Scan(&p.ClientID, &p.Generation, &claimed)
 	if err == errNoRows {

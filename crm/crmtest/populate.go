@@ -21,7 +21,7 @@ type Population struct {
 	// Token is a bearer token of user.
 	Token string
 	// Primary is user's claimed primary client.
-	Primary crmclient.Primary
+	Primary crm.Primary
 }
 
 // PopulateEntities are the built-in entities Populate fills (systemuser
@@ -44,7 +44,7 @@ func Populate(t testing.TB, admin, user *crmclient.Client, n int) Population {
 			t.Fatalf("crmtest: populate: %s: %v", what, err)
 		}
 	}
-	_, err := admin.AddEntity(ctx, crmserver.EntityRequest{Name: "new_project", SetName: "new_projects", PrimaryName: "new_name"})
+	_, err := admin.AddEntity(ctx, crm.EntityRequest{Name: "new_project", SetName: "new_projects", PrimaryName: "new_name"})
 	must("add entity", err)
 	_, _, err = admin.AddRelationship(ctx, crm.Relationship{Referencing: "new_project", ReferencingAttribute: "new_contactid", Referenced: "contact"})
 	must("add relationship", err)

@@ -20,13 +20,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/pimbridge/pimbridge/internal/retry"
 	"github.com/pimbridge/pimbridge/pim"
 )
 
@@ -49,8 +48,8 @@ type Options struct {
 	// status (or, for GET/PROPFIND/REPORT, a transport error) is repeated.
 	// Zero means 4; negative means never.
 	MaxRetries int
-	// RetryDelay is the first backoff delay, doubled (with jitter) on each
-	// retry. Zero means 250 ms.
+	// RetryDelay is the first backoff delay, doubled on each retry and
+	// shortened by up to a quarter at random (retry.Backoff). Zero means 250 ms.
 	RetryDelay time.Duration
 	// MaxRetryDelay caps one wait. A Retry-After longer than this ends the
 	// retries at once and the *pim.StatusError (with RetryAfter) is
@@ -169,7 +168,7 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
 		if ctx.Err() != nil || c.maxRetries < 0 || attempt >= c.maxRetries {
 			return nil, err
 		}
-		wait := c.backoff(attempt)
+		wait := retry.Backoff{Base: c.delay, Max: c.maxDelay, Jitter: 0.25}.Delay(attempt + 1)
 		var se *pim.StatusError
 		switch {
 		case errors.As(err, &se):
@@ -182,7 +181,7 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
 			if se.RetryAfter > 0 {
 				wait = se.RetryAfter
 			}
-		case idempotent && isTransient(err):
+		case idempotent && retry.Transient(err):
 		default:
 			return nil, err
 		}
@@ -195,24 +194,6 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
 		case <-t.C:
 		}
 	}
-}
-
-func (c *Client) backoff(attempt int) time.Duration {
-	d := c.delay << attempt
-	if d > c.maxDelay || d <= 0 {
-		d = c.maxDelay
-	}
-	// jitter: 75%..125%
-	return d*3/4 + time.Duration(rand.Int64N(int64(d)/2+1))
-}
-
-func isTransient(err error) bool {
-	var ne net.Error
-	if errors.As(err, &ne) {
-		return true
-	}
-	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) ||
-		strings.Contains(err.Error(), "connection reset")
 }
 
 func (c *Client) once(ctx context.Context, r request) (*http.Response, error) {

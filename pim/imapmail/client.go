@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"strings"
 	"time"
@@ -16,6 +15,8 @@ import (
 	"github.com/emersion/go-message/charset"
 	"github.com/emersion/go-sasl"
 	"mime"
+
+	"github.com/pimbridge/pimbridge/internal/retry"
 )
 
 // Caps are the server capabilities the package uses, as offered after
@@ -238,16 +239,8 @@ func (c *Client) sessionLocked(ctx context.Context) (*session, error) {
 
 // backoff is the delay after n consecutive failures: min doubled n-1
 // times, capped at max, with up to 25% jitter subtracted.
-func backoff(n int, min, max time.Duration) time.Duration {
-	min, max = durOr(min, 200*time.Millisecond), durOr(max, time.Minute)
-	d := min
-	for i := 1; i < n && d < max; i++ {
-		d *= 2
-	}
-	if d > max {
-		d = max
-	}
-	return d - time.Duration(rand.Int64N(int64(d)/4+1))
+func backoff(n int, minD, maxD time.Duration) time.Duration {
+	return retry.Backoff{Base: durOr(minD, 200*time.Millisecond), Max: durOr(maxD, time.Minute), Jitter: 0.25}.Delay(n)
 }
 
 // connect dials, secures and authenticates a new session. handler receives
