@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pimbridge/pimbridge/crm/crmtest"
 )
 
 // pimbridgeBin is the binary built once by TestMain.
@@ -27,7 +29,7 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := crmtest.Main(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -26,7 +26,7 @@ import (
 func TestMain(m *testing.M) {
 	switch os.Getenv("OFFLINE_CHILD") {
 	case "":
-		os.Exit(m.Run())
+		os.Exit(crmtest.Main(m))
 	case "gooffline":
 		os.Exit(childGoOffline())
 	case "writes":

@@ -39,6 +39,13 @@ func loadCustomEntities(ctx context.Context, db querier, m *crm.Metadata) error 
 // crm.ErrInvalidArgument (crm.ErrUnknownType for an attribute type this
 // version does not know).
 func (s *Store) AddEntity(ctx context.Context, e crm.Entity) (*crm.Metadata, error) {
+	// The write lock before the metadata lock: a write transaction holding
+	// the former reads the metadata.
+	tx, err := s.beginWrite(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("crmstore: add entity: %w", err)
+	}
+	defer tx.Rollback()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m := s.meta.Clone()
@@ -60,11 +67,6 @@ func (s *Store) AddEntity(ctx context.Context, e crm.Entity) (*crm.Metadata, err
 	if err != nil {
 		return nil, fmt.Errorf("crmstore: add entity: %w", err)
 	}
-	tx, err := s.beginWrite(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("crmstore: add entity: %w", err)
-	}
-	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, `INSERT INTO custom_entities (name, setname, def, seq)
 		VALUES (?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM custom_entities))`, ne.Name, ne.SetName, string(def)); err != nil {
 		if isUniqueErr(err) {
@@ -96,6 +98,13 @@ func (s *Store) AddEntity(ctx context.Context, e crm.Entity) (*crm.Metadata, err
 // rel.Referenced (a built-in entity). rel.Name is set from the three. It
 // bumps the metadata version.
 func (s *Store) AddRelationship(ctx context.Context, rel crm.Relationship) (*crm.Metadata, crm.Relationship, error) {
+	// The write lock before the metadata lock: a write transaction holding
+	// the former reads the metadata.
+	tx, err := s.beginWrite(ctx)
+	if err != nil {
+		return nil, rel, fmt.Errorf("crmstore: add relationship: %w", err)
+	}
+	defer tx.Rollback()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m := s.meta.Clone()
@@ -114,11 +123,6 @@ func (s *Store) AddRelationship(ctx context.Context, rel crm.Relationship) (*crm
 	if err != nil {
 		return nil, rel, fmt.Errorf("crmstore: add relationship: %w", err)
 	}
-	tx, err := s.beginWrite(ctx)
-	if err != nil {
-		return nil, rel, fmt.Errorf("crmstore: add relationship: %w", err)
-	}
-	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, `INSERT INTO custom_attributes (entity, name, def, seq)
 		VALUES (?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM custom_attributes))`, e.Name, a.Name, string(def)); err != nil {
 		return nil, rel, fmt.Errorf("crmstore: add relationship: %w", err)

@@ -132,3 +132,60 @@ func TestPostgres_LateCommitNeverSkipped(t *testing.T) {
 		}
 	}
 }
+
+// TestStore_RecordDeletedAfterPrepareLeavesTheBatch: a record deleted
+// between prepare and its batch is not left pending: batches come to an
+// end (BatchEmpty) without another prepare, instead of cutting a new batch
+// for the gone record forever. Runs on the backend under test.
+func TestStore_RecordDeletedAfterPrepareLeavesTheBatch(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, t.TempDir())
+	defer st.Close()
+	m, _ := st.Metadata(ctx)
+	e, _ := m.Entity(crm.EntityContact)
+	owner := crm.NewID()
+	recs := contacts(owner, 3, 0)
+	if err := st.BulkInsert(ctx, crm.EntityContact, recs); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := st.Subscribe(ctx, owner, "laptop", crmserver.KindOffline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := crmserver.SyncSpec{Entity: e, Hash: "all"}
+	if _, err := st.Prepare(ctx, sub, []crmserver.SyncSpec{spec}, owner, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	var all []crm.Record
+	st.View(ctx, func(tx crmserver.Tx) error {
+		all, err = tx.Query(ctx, e, crm.Query{}, crmserver.QueryOptions{})
+		return err
+	})
+	if err := st.Update(ctx, func(tx crmserver.Tx) error { return tx.Delete(ctx, e, all[0].ID) }); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		if i == 10 {
+			t.Fatalf("still cutting batches after %d; the deleted record stays pending", i)
+		}
+		p, ok, err := st.NextBatch(ctx, sub, crmserver.SyncBatchRequest{Spec: spec, Me: owner, Now: time.Now(), Max: 2, LeftRows: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+		b, err := crm.DecodeBatchPayload(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range b.Upserts {
+			if r.ID == all[0].ID {
+				t.Errorf("the deleted record was sent")
+			}
+		}
+		if _, err := st.PostSync(ctx, sub, b.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -412,6 +412,13 @@ func (s *Store) Metadata(ctx context.Context) (*crm.Metadata, error) {
 // AddAttribute adds a custom attribute (column) to an entity and bumps the
 // metadata version.
 func (s *Store) AddAttribute(ctx context.Context, entity string, a crm.Attribute) (*crm.Metadata, error) {
+	// The write lock before the metadata lock: a write transaction holding
+	// the former reads the metadata.
+	tx, err := s.beginWrite(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("crmstore: add attribute: %w", err)
+	}
+	defer tx.Rollback()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m := s.meta.Clone()
@@ -433,11 +440,6 @@ func (s *Store) AddAttribute(ctx context.Context, entity string, a crm.Attribute
 	if err != nil {
 		return nil, fmt.Errorf("crmstore: add attribute: %w", err)
 	}
-	tx, err := s.beginWrite(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("crmstore: add attribute: %w", err)
-	}
-	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, `INSERT INTO custom_attributes (entity, name, def, seq)
 		VALUES (?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM custom_attributes))`, e.Name, a.Name, string(def)); err != nil {
 		return nil, fmt.Errorf("crmstore: add attribute: %w", err)

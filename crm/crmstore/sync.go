@@ -389,7 +389,7 @@ func (t *txn) encodeBatch(ctx context.Context, sub string, req crmserver.SyncBat
 	if len(pend) == 0 {
 		return enc.Payload(), enc.Rows(), nil
 	}
-	rd := recordReader{e: e, cols: cols, attrs: attrs, view: view, vargs: vargs, enc: enc}
+	rd := recordReader{e: e, cols: cols, attrs: attrs, view: view, vargs: vargs, enc: enc, found: make(map[string]bool, len(pend))}
 	cp := enc.Checkpoint()
 	done := false
 	if len(pend) >= mergeMinRows {
@@ -399,11 +399,22 @@ func (t *txn) encodeBatch(ctx context.Context, sub string, req crmserver.SyncBat
 		if !done {
 			enc.Rollback(cp)
 			rd.changed, rd.left = nil, nil
+			clear(rd.found)
 		}
 	}
 	if !done {
 		if err := t.joinRecords(ctx, &rd, sub, b); err != nil {
 			return nil, 0, err
+		}
+	}
+	// A record deleted since prepare has no row to read: its entry goes
+	// to state 2 like one that left the view, or batches would be cut for
+	// it until the next prepare (a client that reads batches until none
+	// is left would never get there). A delete of an id the client never
+	// had is ignored by it.
+	for _, p := range pend {
+		if !rd.found[p.id] {
+			rd.left = append(rd.left, p.id)
 		}
 	}
 	// The version sent is remembered, so that postsync can tell a record
@@ -442,6 +453,7 @@ type recordReader struct {
 	enc     *crm.BatchEncoder
 	changed []pending
 	left    []string
+	found   map[string]bool // ids of the batch whose record was read
 }
 
 // pending is one state-1 SyncEntry row of a batch.
@@ -491,6 +503,7 @@ func (t *txn) mergeRecords(ctx context.Context, rd *recordReader, pend []pending
 		if i == len(pend) || pend[i].id != id {
 			continue
 		}
+		rd.found[id] = true
 		if !inView {
 			rd.left = append(rd.left, id)
 			i++
@@ -535,8 +548,9 @@ func (t *txn) joinRecords(ctx context.Context, rd *recordReader, sub string, b b
 		if err := rows.Scan(sc.ptrs...); err != nil {
 			return fmt.Errorf("crmstore: batch: %w", err)
 		}
+		id, _ := sc.vals[0].(string)
+		rd.found[id] = true
 		if !inView {
-			id, _ := sc.vals[0].(string)
 			rd.left = append(rd.left, id)
 			continue
 		}
