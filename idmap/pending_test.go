@@ -239,3 +239,20 @@ func TestRetryPolicy_Delay(t *testing.T) {
 		}
 	}
 }
+
+// A zero RetryPolicy (and one with negative figures) is the documented
+// default: 5 attempts, 30s doubling, capped at 1h.
+func TestRetryPolicy_ZeroValueUsesDefaults(t *testing.T) {
+	for _, p := range []RetryPolicy{{}, {MaxAttempts: -1, Base: -time.Second, Max: -time.Second}} {
+		d := p.withDefaults()
+		if d.MaxAttempts != 5 || d.Base != 30*time.Second || d.Max != time.Hour {
+			t.Errorf("%+v.withDefaults() = %+v, want 5, 30s, 1h", p, d)
+		}
+		if got := p.Delay(1); got != 30*time.Second {
+			t.Errorf("%+v.Delay(1) = %v, want 30s", p, got)
+		}
+		if got := p.Delay(20); got != time.Hour {
+			t.Errorf("%+v.Delay(20) = %v, want 1h", p, got)
+		}
+	}
+}
