@@ -32,6 +32,9 @@ func TestCoalesce(t *testing.T) {
 		{ChangeUntracked, ChangeCreated, ChangeModified},
 		{ChangeLeftFilter, ChangeModified, ChangeModified},
 		{ChangeModified, ChangeModified, ChangeModified},
+		// no new change keeps the pending one
+		{ChangeModified, ChangeNone, ChangeModified},
+		{ChangeDeleted, ChangeNone, ChangeDeleted},
 	} {
 		if got := coalesce(tc.old, tc.new); got != tc.want {
 			t.Errorf("coalesce(%v, %v) = %v, want %v", tc.old, tc.new, got, tc.want)
@@ -233,6 +236,23 @@ func TestRetryPolicy_Delay(t *testing.T) {
 	for attempts, want := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 4: 8 * time.Second, 5: 10 * time.Second, 60: 10 * time.Second} {
 		if got := p.Delay(attempts); got != want {
 			t.Errorf("Delay(%d) = %v, want %v", attempts, got, want)
+		}
+	}
+}
+
+// A zero RetryPolicy (and one with negative figures) is the documented
+// default: 5 attempts, 30s doubling, capped at 1h.
+func TestRetryPolicy_ZeroValueUsesDefaults(t *testing.T) {
+	for _, p := range []RetryPolicy{{}, {MaxAttempts: -1, Base: -time.Second, Max: -time.Second}} {
+		d := p.withDefaults()
+		if d.MaxAttempts != 5 || d.Base != 30*time.Second || d.Max != time.Hour {
+			t.Errorf("%+v.withDefaults() = %+v, want 5, 30s, 1h", p, d)
+		}
+		if got := p.Delay(1); got != 30*time.Second {
+			t.Errorf("%+v.Delay(1) = %v, want 30s", p, got)
+		}
+		if got := p.Delay(20); got != time.Hour {
+			t.Errorf("%+v.Delay(20) = %v, want 1h", p, got)
 		}
 	}
 }
