@@ -3,6 +3,7 @@ package mapping
 import (
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -144,5 +145,96 @@ func TestMessageToCRM_lenientAddressList(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no address defect on line 2: %v", em.Defects)
+	}
+}
+
+// TestValidHeaderName_ftext: a header field name is one or more printable
+// US-ASCII characters except ':' (RFC 5322 2.2: ftext is %d33-57 /
+// %d59-126).
+func TestValidHeaderName_ftext(t *testing.T) {
+	tests := []struct {
+		name string
+		ok   bool
+	}{
+		{"Subject", true},
+		{"X-!", true},
+		{"X-~", true},
+		{"!", true},
+		{"~", true},
+		{"", false},
+		{"X Y", false},
+		{"X-\x7f", false},
+		{"X-\x1f", false},
+		{"A:B", false},
+		{"Fr\xc3\xbcher", false},
+	}
+	for _, tc := range tests {
+		if got := validHeaderName(tc.name); got != tc.ok {
+			t.Errorf("validHeaderName(%q) = %v, want %v", tc.name, got, tc.ok)
+		}
+	}
+}
+
+// TestMessageToCRM_attachmentSizeCap: an attachment of exactly
+// MaxAttachmentSize bytes keeps its body, a larger one keeps only its size;
+// a negative cap carries no bodies at all.
+func TestMessageToCRM_attachmentSizeCap(t *testing.T) {
+	body := strings.Repeat("x", 100)
+	raw := "From: a@example.org\r\nSubject: s\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\n" +
+		"Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=x.bin\r\n\r\n" + body + "\r\n--b--\r\n"
+	for _, tc := range []struct {
+		max     int64
+		carried bool
+	}{{100, true}, {99, false}, {0, true}, {-1, false}} {
+		em, err := MessageToCRM([]byte(raw), false, &Options{MaxAttachmentSize: tc.max})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(em.Attachments) != 1 {
+			t.Fatalf("cap %d: %d attachments", tc.max, len(em.Attachments))
+		}
+		a := em.Attachments[0].Attrs
+		_, has := a["body"]
+		if has != tc.carried || a["filesize"] != int64(100) {
+			t.Errorf("cap %d: body carried %v (want %v), filesize %v", tc.max, has, tc.carried, a["filesize"])
+		}
+	}
+}
+
+// TestMessageToCRM_unnamedAttachment: a non-text part without a file name
+// is named "attachment" plus the extension of its MIME type, or just
+// "attachment" when the type has none.
+func TestMessageToCRM_unnamedAttachment(t *testing.T) {
+	for ct, want := range map[string]string{"application/pdf": "attachment.pdf", "application/x-pimbridge-unknown": "attachment"} {
+		raw := "From: a@example.org\r\nSubject: s\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\n" +
+			"Content-Type: " + ct + "\r\n\r\ndata\r\n--b--\r\n"
+		em, err := MessageToCRM([]byte(raw), false, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(em.Attachments) != 1 || em.Attachments[0].Attrs["filename"] != want || em.Record.Attrs["description"] != "hi" {
+			t.Errorf("%s: attachments %v, description %v; want %q", ct, em.Attachments, em.Record.Attrs["description"], want)
+		}
+	}
+}
+
+// TestMessageToCRM_mimeNestingLimit: multiparts nested 20 deep are read;
+// one level more is cut off with a too-deep defect.
+func TestMessageToCRM_mimeNestingLimit(t *testing.T) {
+	for _, n := range []int{20, 21} {
+		var b strings.Builder
+		b.WriteString("From: a@example.org\r\nSubject: s\r\n")
+		for i := 0; i < n; i++ {
+			b.WriteString("Content-Type: multipart/mixed; boundary=b" + strconv.Itoa(i) + "\r\n\r\n--b" + strconv.Itoa(i) + "\r\n")
+		}
+		b.WriteString("Content-Type: text/plain\r\n\r\ndeep\r\n")
+		em, err := MessageToCRM([]byte(b.String()), false, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tooDeep := hasDefect(em.Defects, DefectTooDeep)
+		if tooDeep != (n > 20) || (em.Record.Attrs["description"] == "deep") == (n > 20) {
+			t.Errorf("%d levels: too deep %v, description %v", n, tooDeep, em.Record.Attrs["description"])
+		}
 	}
 }
