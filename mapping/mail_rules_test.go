@@ -238,3 +238,92 @@ func TestMessageToCRM_mimeNestingLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestMessageToCRM_transferEncodings: Content-Transfer-Encoding (RFC 2045
+// 6) is undone leniently: case does not matter; misspellings ("7-bit",
+// "8 bit", "quoted-printable;" from Outlook 2003, "base64 (x)") are read as
+// the encoding they name, with a defect; broken base64 keeps what decodes,
+// with a defect; an unknown encoding leaves the body as written.
+func TestMessageToCRM_transferEncodings(t *testing.T) {
+	tests := []struct {
+		cte, body, want string
+		defect          bool
+	}{
+		{"", "plain text", "plain text", false},
+		{"7bit", "plain text", "plain text", false},
+		{"BASE64", "aGVsbG8gd29y\r\nbGQ=", "hello world", false},
+		{"base64", "aGVs*bG8gd29ybGQ=", "hello world", true},
+		{"base64", "aGVsbG8gd29ybGQ", "hello world", true},
+		{"base64", "aGVsbG8gZ", "hello", true},
+		{"Quoted-Printable", "caf=C3=A9 =\r\nsoft", "café soft", false},
+		{"quoted-printable;", "caf=C3=A9", "café", true},
+		{"base64 (x)", "aGVsbG8=", "hello", true},
+		{"8 bit", "caf\xc3\xa9", "café", true},
+		{"7-bit", "plain", "plain", true},
+		{"QP", "caf=C3=A9", "café", true},
+		{";", "as is", "as is", true},
+		{"x-uuencode", "begin 644 x", "begin 644 x", true},
+	}
+	for _, tc := range tests {
+		raw := "From: a@example.org\r\nSubject: s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+		if tc.cte != "" {
+			raw += "Content-Transfer-Encoding: " + tc.cte + "\r\n"
+		}
+		raw += "\r\n" + tc.body + "\r\n"
+		em, err := MessageToCRM([]byte(raw), false, nil)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.cte, err)
+		}
+		if got := em.Record.Attrs["description"]; got != tc.want {
+			t.Errorf("%q %q: description = %q, want %q", tc.cte, tc.body, got, tc.want)
+		}
+		if got := hasDefect(em.Defects, DefectTransferEncoding); got != tc.defect {
+			t.Errorf("%q %q: transfer-encoding defect = %v, want %v (%v)", tc.cte, tc.body, got, tc.defect, em.Defects)
+		}
+	}
+}
+
+// TestMessageToCRM_multipartBoundaries: parts lie between "--boundary"
+// lines (RFC 2046 5.1.1); the preamble and epilogue are not parts, a line
+// that only starts like the boundary is body text, white space after a
+// boundary is tolerated (with a defect), and a multipart that is never
+// closed runs to the end (with a defect).
+func TestMessageToCRM_multipartBoundaries(t *testing.T) {
+	head := "From: a@example.org\r\nSubject: s\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+	part := func(name, body string) string {
+		return "Content-Type: application/octet-stream; name=" + name + "\r\n\r\n" + body + "\r\n"
+	}
+	tests := []struct {
+		name, body string
+		files      string // name=size of each attachment
+		defects    []DefectKind
+	}{
+		{"plain", "preamble\r\n--b\r\n" + part("1.bin", "one") + "--b\r\n" + part("2.bin", "two\r\n--bx not a boundary") + "--b--\r\nepilogue\r\n--b\r\n", "1.bin=3 2.bin=24", nil},
+		{"space after boundary", "--b  \r\n" + part("1.bin", "one") + "--b--\t\r\n", "1.bin=3", []DefectKind{DefectBoundarySpacing}},
+		{"not closed", "--b\r\n" + part("1.bin", "one") + "--b\r\n" + part("2.bin", "two"), "1.bin=3 2.bin=5", []DefectKind{DefectCloseBoundary}},
+		{"not closed, space", "--b \r\n" + part("1.bin", "one"), "1.bin=5", []DefectKind{DefectBoundarySpacing, DefectCloseBoundary}},
+		{"LF only", "--b\n" + "Content-Type: application/octet-stream; name=1.bin\n\none\n--b--\n", "1.bin=3", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			em, err := MessageToCRM([]byte(head+tc.body), false, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var files []string
+			for _, a := range em.Attachments {
+				files = append(files, a.Attrs["filename"].(string)+"="+strconv.FormatInt(a.Attrs["filesize"].(int64), 10))
+			}
+			if got := strings.Join(files, " "); got != tc.files {
+				t.Errorf("attachments %q, want %q", got, tc.files)
+			}
+			var kinds []DefectKind
+			for _, d := range em.Defects {
+				kinds = append(kinds, d.Kind)
+			}
+			if !reflect.DeepEqual(kinds, tc.defects) {
+				t.Errorf("defects %v, want %v", em.Defects, tc.defects)
+			}
+		})
+	}
+}
