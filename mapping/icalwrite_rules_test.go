@@ -435,3 +435,23 @@ func TestPatchICal_altDescDropped(t *testing.T) {
 		t.Errorf("X-ALT-DESC dropped on a subject change")
 	}
 }
+
+// TestPatchICal_crmIDLine: patching with a record ID adds X-CRM-ID when
+// the item has none (or another one); an item already carrying the ID,
+// patched without changes, keeps its bytes (no DTSTAMP bump).
+func TestPatchICal_crmIDLine(t *testing.T) {
+	id := crm.NewID()
+	raw := calWith("BEGIN:VEVENT", "UID:a", "DTSTAMP:20250101T000000Z", "DTSTART:20260310T093000Z", "SUMMARY:S", "END:VEVENT")
+	out := mustPatchICal(t, raw, crm.Record{ID: id, Entity: crm.EntityAppointment, Attrs: map[string]any{}})
+	if !strings.Contains(out, "X-CRM-ID:"+id.String()+"\r\nEND:VEVENT") || !strings.Contains(out, "DTSTAMP:"+fixedNow().Format("20060102T150405Z")) {
+		t.Errorf("X-CRM-ID not added:\n%s", out)
+	}
+	if again := mustPatchICal(t, []byte(out), crm.Record{ID: id, Entity: crm.EntityAppointment, Attrs: map[string]any{"subject": "S"}}); again != out {
+		t.Errorf("no-change patch with the same ID changed bytes:\n%s", again)
+	}
+	other := crm.NewID()
+	out2 := mustPatchICal(t, []byte(out), crm.Record{ID: other, Entity: crm.EntityAppointment, Attrs: map[string]any{}})
+	if !strings.Contains(out2, "X-CRM-ID:"+other.String()+"\r\n") || strings.Count(out2, "X-CRM-ID") != 1 {
+		t.Errorf("X-CRM-ID not replaced:\n%s", out2)
+	}
+}
