@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/pimbridge/pimbridge/crm"
@@ -44,5 +45,47 @@ func TestPatchVCard_structuredValues(t *testing.T) {
 				t.Errorf("got\n%s\nwant\n%s", out, tc.want)
 			}
 		})
+	}
+}
+
+// TestPatchVCard_v21Encoding: a vCard 2.1 value with non-ASCII text or a
+// line break is written quoted-printable with CHARSET=UTF-8 (vCard 2.1
+// 2.1.3, as Outlook and Android read it), on one unfolded line; an ASCII
+// value drops the old line's CHARSET and QUOTED-PRINTABLE parameters.
+func TestPatchVCard_v21Encoding(t *testing.T) {
+	const raw = "BEGIN:VCARD\r\nVERSION:2.1\r\nN:B;A\r\nTITLE;CHARSET=ISO-8859-1;QUOTED-PRINTABLE:Chef=FC\r\nNOTE;ENCODING=QUOTED-PRINTABLE;CHARSET=ISO-8859-1:x\r\nEND:VCARD\r\n"
+	long := strings.Repeat("ü", 60)
+	tests := []struct {
+		attrs map[string]any
+		want  string
+	}{
+		{map[string]any{"jobtitle": "Boss"}, "TITLE:Boss\r\n"},
+		{map[string]any{"jobtitle": "Müller"}, "TITLE;CHARSET=UTF-8;ENCODING=QUOTED-PRINTABLE:M=C3=BCller\r\n"},
+		{map[string]any{"description": "a\nb"}, "NOTE;CHARSET=UTF-8;ENCODING=QUOTED-PRINTABLE:a=0D=0Ab\r\n"},
+		{map[string]any{"description": "plain"}, "NOTE:plain\r\n"},
+		{map[string]any{"jobtitle": long}, "TITLE;CHARSET=UTF-8;ENCODING=QUOTED-PRINTABLE:" + strings.Repeat("=C3=BC", 60) + "\r\n"},
+	}
+	for _, tc := range tests {
+		out, err := PatchVCard([]byte(raw), crm.Record{Entity: crm.EntityContact, Attrs: tc.attrs}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(out), "\r\n"+tc.want) {
+			t.Errorf("%v: no line %q in\n%s", tc.attrs, tc.want, out)
+		}
+		rs, err := VCardToCRM(out, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for f, v := range tc.attrs {
+			if got := rs[0].Record.Attrs[f]; got != v {
+				t.Errorf("%s read back as %q, want %q", f, got, v)
+			}
+		}
+	}
+	// vCard 3.0 writes UTF-8 as it is, folded at 75 octets.
+	out, err := PatchVCard([]byte("BEGIN:VCARD\r\nVERSION:3.0\r\nN:B;A;;;\r\nEND:VCARD\r\n"), crm.Record{Entity: crm.EntityContact, Attrs: map[string]any{"jobtitle": long}}, nil)
+	if err != nil || !strings.Contains(string(out), "TITLE:ü") || strings.Contains(string(out), "QUOTED-PRINTABLE") || !strings.Contains(string(out), "\r\n ü") {
+		t.Errorf("3.0: %v\n%s", err, out)
 	}
 }
