@@ -89,3 +89,27 @@ func TestPatchVCard_v21Encoding(t *testing.T) {
 		t.Errorf("3.0: %v\n%s", err, out)
 	}
 }
+
+// TestPatchVCard_groupLabelRemoved: Apple and Google write a custom label
+// as X-ABLabel in the property's group (item1.ADR + item1.X-ABLabel); when
+// the property goes, a label left alone in its group goes too, while a
+// group that still holds other lines keeps it.
+func TestPatchVCard_groupLabelRemoved(t *testing.T) {
+	const raw = "BEGIN:VCARD\r\nVERSION:3.0\r\nN:B;A;;;\r\nFN:A B\r\n" +
+		"item1.ADR;type=WORK:;;1 Main St;Town;;;\r\nitem1.X-ABLabel:Office\r\n" +
+		"item2.TEL;type=CELL:+1 555\r\nitem2.X-ABLabel:_$!<Mobile>!$_\r\nitem2.X-ABADR:us\r\nEND:VCARD\r\n"
+	out, err := PatchVCard([]byte(raw), crm.Record{Entity: crm.EntityContact, Attrs: map[string]any{"address1_line1": nil, "address1_city": nil}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.Replace(raw, "item1.ADR;type=WORK:;;1 Main St;Town;;;\r\nitem1.X-ABLabel:Office\r\n", "", 1); string(out) != want {
+		t.Errorf("ADR removal:\n%s\nwant\n%s", out, want)
+	}
+	out, err = PatchVCard([]byte(raw), crm.Record{Entity: crm.EntityContact, Attrs: map[string]any{"mobilephone": nil}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.Replace(raw, "item2.TEL;type=CELL:+1 555\r\n", "", 1); string(out) != want {
+		t.Errorf("TEL removal:\n%s\nwant\n%s", out, want)
+	}
+}
