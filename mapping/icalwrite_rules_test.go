@@ -360,11 +360,15 @@ func TestPatchICal_recurrence(t *testing.T) {
 	if _, err := PatchICal(raw, crm.Record{Entity: crm.EntityAppointment, Attrs: map[string]any{"recurrencepattern": "RRULE:FREQ=WEEKLY;BYDAY=MO, TU"}}, nil); err != nil {
 		t.Errorf("RRULE with spaces: %v", err)
 	}
-	for _, bad := range []string{"DTSTART:20260310T093000Z", "RRULE:FREQ=SOMETIMES", "no colon here"} {
+	for bad, why := range map[string]string{
+		"DTSTART:20260310T093000Z": "only RRULE, RDATE and EXDATE lines are allowed",
+		"RRULE:FREQ=SOMETIMES":     "SOMETIMES",
+		"no colon here":            "no ':'",
+	} {
 		_, err := PatchICal(raw, crm.Record{Entity: crm.EntityAppointment, Attrs: map[string]any{"recurrencepattern": bad}}, nil)
 		var ae *crm.AttributeError
-		if !errors.As(err, &ae) || ae.Attribute != "recurrencepattern" || !errors.Is(err, crm.ErrInvalidArgument) {
-			t.Errorf("%q: error %v, want an AttributeError on recurrencepattern", bad, err)
+		if !errors.As(err, &ae) || ae.Attribute != "recurrencepattern" || !errors.Is(err, crm.ErrInvalidArgument) || !strings.Contains(err.Error(), why) {
+			t.Errorf("%q: error %v, want an AttributeError on recurrencepattern saying %q", bad, err, why)
 		}
 	}
 }
