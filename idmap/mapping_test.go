@@ -264,3 +264,23 @@ func TestStore_VisitedAndCount(t *testing.T) {
 		}
 	}
 }
+
+// Every CRM entity the bridge maps has an object type (Dynamics'
+// objecttypecode) that names it back; an unknown entity has none.
+func TestObjectType_EntityRoundTrip(t *testing.T) {
+	for ot, ent := range objectEntities {
+		got, ok := ObjectTypeOf(ent)
+		if !ok || got != ot {
+			t.Errorf("ObjectTypeOf(%q) = %v, %v; want %v", ent, got, ok, ot)
+		}
+		if ot.String() != ent {
+			t.Errorf("%d.String() = %q, want %q", int(ot), ot.String(), ent)
+		}
+	}
+	if got, ok := ObjectTypeOf("account"); ok {
+		t.Errorf("ObjectTypeOf(account) = %v, want none", got)
+	}
+	if s := ObjectType(1).String(); s != "ObjectType(1)" {
+		t.Errorf("ObjectType(1).String() = %q", s)
+	}
+}

@@ -32,6 +32,9 @@ func TestCoalesce(t *testing.T) {
 		{ChangeUntracked, ChangeCreated, ChangeModified},
 		{ChangeLeftFilter, ChangeModified, ChangeModified},
 		{ChangeModified, ChangeModified, ChangeModified},
+		// no new change keeps the pending one
+		{ChangeModified, ChangeNone, ChangeModified},
+		{ChangeDeleted, ChangeNone, ChangeDeleted},
 	} {
 		if got := coalesce(tc.old, tc.new); got != tc.want {
 			t.Errorf("coalesce(%v, %v) = %v, want %v", tc.old, tc.new, got, tc.want)

@@ -59,6 +59,8 @@ func TestGuard_Check(t *testing.T) {
 		{"custom threshold", Guard{Threshold: 0.1}, 2, 10, true},
 		{"threshold 1 never trips", Guard{Threshold: 1}, 10, 10, false},
 		{"empty collection", Guard{}, 0, 0, false},
+		{"a collection with no items never trips", Guard{}, 3, 0, false},
+		{"threshold 0 is the default half", Guard{Threshold: 0}, 5, 10, false},
 		{"no deletes", Guard{}, 0, 10, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
