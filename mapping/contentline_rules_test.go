@@ -228,6 +228,7 @@ func TestParseDocument_quotedPrintableSoftBreaks(t *testing.T) {
 		{"BEGIN:VCARD\r\nNOTE;QUOTED-PRINTABLE:ab=\r\ncd\r\nEND:VCARD\r\n", "abcd"},
 		{"BEGIN:VCARD\r\nNOTE;QUOTED-PRINTABLE=x:ab=\r\nFN:cd\r\nEND:VCARD\r\n", "ab="},
 		{"BEGIN:VCARD\r\nNOTE;ENCODING=8BIT:ab=\r\nFN:cd\r\nEND:VCARD\r\n", "ab="},
+		{"BEGIN:VCARD\r\nNOTE;ENCODING:ab=\r\nFN:cd\r\nEND:VCARD\r\n", "ab="},
 		{"BEGIN:VCARD\r\nNOTE;ENCODING=QUOTED-PRINTABLE:ab=\r\nEND:VCARD\r\n", "ab="},
 		{"BEGIN:VCARD\r\nNOTE;ENCODING=QUOTED-PRINTABLE:ab=\r\nbegin:VCARD\r\nEND:VCARD\r\nEND:VCARD\r\n", "ab="},
 		{"BEGIN:VCARD\r\nFN:x\r\nNOTE;ENCODING=QUOTED-PRINTABLE:ab=", "ab="},

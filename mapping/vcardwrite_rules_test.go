@@ -83,8 +83,13 @@ func TestPatchVCard_v21Encoding(t *testing.T) {
 			}
 		}
 	}
+	// A bare ENCODING parameter (no value) is not a transfer encoding and stays.
+	out, err := PatchVCard([]byte("BEGIN:VCARD\r\nVERSION:2.1\r\nN:B;A\r\nTITLE;ENCODING:Chef\r\nEND:VCARD\r\n"), crm.Record{Entity: crm.EntityContact, Attrs: map[string]any{"jobtitle": "Boss"}}, nil)
+	if err != nil || !strings.Contains(string(out), "\r\nTITLE;ENCODING:Boss\r\n") {
+		t.Errorf("bare ENCODING: %v\n%s", err, out)
+	}
 	// vCard 3.0 writes UTF-8 as it is, folded at 75 octets.
-	out, err := PatchVCard([]byte("BEGIN:VCARD\r\nVERSION:3.0\r\nN:B;A;;;\r\nEND:VCARD\r\n"), crm.Record{Entity: crm.EntityContact, Attrs: map[string]any{"jobtitle": long}}, nil)
+	out, err = PatchVCard([]byte("BEGIN:VCARD\r\nVERSION:3.0\r\nN:B;A;;;\r\nEND:VCARD\r\n"), crm.Record{Entity: crm.EntityContact, Attrs: map[string]any{"jobtitle": long}}, nil)
 	if err != nil || !strings.Contains(string(out), "TITLE:ü") || strings.Contains(string(out), "QUOTED-PRINTABLE") || !strings.Contains(string(out), "\r\n ü") {
 		t.Errorf("3.0: %v\n%s", err, out)
 	}
