@@ -43,6 +43,9 @@ root=$PWD
 # retry rule and the OnError choice (goonline.go), the dynamic batch sizing
 # (batching.go) and the client-state machine (state.go); the rest moves
 # bytes between the replica, the queue and the server.
+# mapping is the format code (vCard, iCalendar, mail): its limit is 90% of
+# covered mutants killed; its coverage limit is the figure measured when the
+# limit was set (78%), so that it does not fall.
 # The randomized end-to-end checks (TestRandomized*) of bridge take 2 of its
 # 2.5 minutes a run; its mutants run without them.
 table() {
@@ -51,6 +54,7 @@ reconcile|reconcile|*|95|90|
 idmap|idmap|*|95|90|
 bridge|bridge|apply.go cycle.go intake.go fullset.go|95|90|-skip=^TestRandomized
 offline|offline|goonline.go batching.go state.go|95|90|
+mapping|mapping|*|90|78|
 EOF
 }
 
