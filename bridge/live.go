@@ -15,12 +15,12 @@ import (
 // Live sync (issue 19): Run holds the CRM change feed open and runs a light
 // pass that pulls the CRM changes of the entities the feed names.
 //
-// Bursts coalesce: a feed-driven pass starts Schedule.LiveDebounce after
-// the first change it carries and no sooner than Schedule.LiveGap after
-// the previous one started; Run makes one pass at a time, and changes
-// that arrive during a pass are merged into one queued pass. While the
-// feed is down (or the server has none), light passes on client.poll pull
-// the CRM changes instead, so the poll stays the fallback.
+// Bursts coalesce: a feed-driven pass starts once the feed has been quiet
+// for Schedule.LiveDebounce, but no later than Schedule.LiveMax after the
+// first change it carries (debounce); Run makes one pass at a time, and
+// changes that arrive during a pass are merged into the next one. While
+// the feed is down (or the server has none), light passes on client.poll
+// pull the CRM changes instead, so the poll stays the fallback.
 
 // Feed is the CRM change feed; *crmclient.Client implements it.
 type Feed interface {
@@ -29,13 +29,32 @@ type Feed interface {
 
 // Live defaults.
 const (
-	defaultLiveDebounce = 50 * time.Millisecond
-	defaultLiveGap      = 500 * time.Millisecond
+	defaultLiveDebounce = 100 * time.Millisecond
+	defaultLiveMax      = time.Second
 	defaultFastPoll     = 5 * time.Second
 	defaultFastFor      = 2 * time.Minute
 	feedRetryMin        = time.Second
 	feedRetryMax        = 30 * time.Second
 )
+
+// debounce decides when a feed-driven pass starts: quiet after the last
+// wake, and at most max after the first one since the last pass.
+type debounce struct {
+	quiet, max time.Duration
+	first      time.Time // the first wake since the last pass; zero: none
+}
+
+// wake notes a feed wake at now and returns how long from now the pass
+// should wait.
+func (d *debounce) wake(now time.Time) time.Duration {
+	if d.first.IsZero() {
+		d.first = now
+	}
+	return max(0, min(d.quiet, d.first.Add(d.max).Sub(now)))
+}
+
+// fired notes that the pass starts.
+func (d *debounce) fired() { d.first = time.Time{} }
 
 // liveQueue gathers the entities the feed named since the last pass.
 type liveQueue struct {
@@ -85,6 +104,7 @@ func (b *Bridge) crmEntities() []string {
 func (b *Bridge) watchFeed(ctx context.Context, f Feed, q *liveQueue, wait time.Duration) {
 	var subID, cursor string
 	pause := feedRetryMin
+	again := true // a vanished subscription may be taken again at once
 	for ctx.Err() == nil {
 		var err error
 		if subID == "" {
@@ -100,6 +120,12 @@ func (b *Bridge) watchFeed(ctx context.Context, f Feed, q *liveQueue, wait time.
 		if err != nil {
 			if ctx.Err() != nil {
 				return
+			}
+			if errors.Is(err, crm.ErrNotFound) && subID != "" && again {
+				// The cycle started the subscription over (a new cache
+				// does at once): subscribe again now, keeping the cursor.
+				subID, again = "", false
+				continue
 			}
 			if q.healthy.Swap(false) || pause == feedRetryMin {
 				b.log.Warn("bridge: CRM change feed down; the poll pulls CRM changes until it is back", "err", err, "retry", pause)
@@ -118,7 +144,7 @@ func (b *Bridge) watchFeed(ctx context.Context, f Feed, q *liveQueue, wait time.
 		if !q.healthy.Swap(true) {
 			b.log.Info("bridge: CRM change feed open", "subscription", subID)
 		}
-		pause = feedRetryMin
+		pause, again = feedRetryMin, true
 		if a.Changed {
 			q.add(a.Entities)
 		}

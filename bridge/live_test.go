@@ -2,6 +2,8 @@ package bridge_test
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -96,7 +98,7 @@ func TestLive_CRMEditReachesPIMAtOnce(t *testing.T) {
 }
 
 // TestLive_BurstCoalescesIntoFewPasses: a burst of edits makes a handful of
-// passes, bounded by the burst's length over LiveGap, not by the edits.
+// passes, bounded by the burst's length over LiveMax, not by the edits.
 func TestLive_BurstCoalescesIntoFewPasses(t *testing.T) {
 	e := newEnv(t)
 	const n = 120
@@ -213,5 +215,88 @@ func TestLive_FastPollAfterPIMChange(t *testing.T) {
 	time.Sleep(time.Second)
 	if m := r.light.Load(); m != n {
 		t.Errorf("%d light passes after the fast window, want back to the hourly poll", m-n)
+	}
+}
+
+// stream edits task id until d has passed and returns the last subject.
+func (e *env) stream(t *testing.T, id crm.ID, d time.Duration) string {
+	t.Helper()
+	start, last := time.Now(), ""
+	for i := 0; time.Since(start) < d; i++ {
+		last = fmt.Sprintf("stream %d", i)
+		e.setSubject(t, id, last)
+	}
+	return last
+}
+
+// TestLive_DebounceWaitsForQuiet: while feed wakes keep arriving (a stream
+// of edits) the pass waits for LiveDebounce of quiet, so a stream shorter
+// than LiveMax makes one pass, which carries its last edit.
+func TestLive_DebounceWaitsForQuiet(t *testing.T) {
+	e := newEnv(t)
+	task := e.task(t, "before")
+	r := startRun(t, e.bridge(t), bridge.Schedule{Interval: time.Hour, Poll: -1, Live: true, LiveDebounce: 300 * time.Millisecond, LiveMax: 5 * time.Second})
+	waitUntil(t, "the first full cycle", 20*time.Second, func() bool { return e.pimSummary(task.ID) == "before" })
+	time.Sleep(300 * time.Millisecond) // the feed opens beside the first cycle
+	before := r.light.Load()
+	last := e.stream(t, task.ID, 1200*time.Millisecond)
+	waitUntil(t, "the last edit on the DAV server", 10*time.Second, func() bool { return e.pimSummary(task.ID) == last })
+	if n := r.light.Load() - before; n != 1 {
+		t.Errorf("a 1.2 s stream of edits made %d light passes, want 1 (after the quiet)", n)
+	}
+}
+
+// TestLive_DebounceCappedAtLiveMax: a stream of edits that never goes quiet
+// still gets a pass LiveMax after its first edit, so an edit reaches the
+// DAV server while the stream goes on.
+func TestLive_DebounceCappedAtLiveMax(t *testing.T) {
+	e := newEnv(t)
+	task := e.task(t, "before")
+	r := startRun(t, e.bridge(t), bridge.Schedule{Interval: time.Hour, Poll: -1, Live: true, LiveDebounce: time.Second, LiveMax: 400 * time.Millisecond})
+	waitUntil(t, "the first full cycle", 20*time.Second, func() bool { return e.pimSummary(task.ID) == "before" })
+	time.Sleep(300 * time.Millisecond)
+	before := r.light.Load()
+	var during atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			time.Sleep(5 * time.Millisecond)
+			if strings.HasPrefix(e.pimSummary(task.ID), "stream") {
+				during.Store(true)
+				return
+			}
+		}
+	}()
+	last := e.stream(t, task.ID, 3*time.Second)
+	stopped := during.Load()
+	waitUntil(t, "the last edit on the DAV server", 10*time.Second, func() bool { return e.pimSummary(task.ID) == last })
+	<-done
+	if !stopped {
+		t.Error("no edit of a 3 s stream reached the DAV server before it ended; LiveMax (400 ms) should force a pass")
+	}
+	if n, most := r.light.Load()-before, int64(3*time.Second/(400*time.Millisecond))+2; n > most {
+		t.Errorf("a 3 s stream made %d light passes, want at most %d", n, most)
+	}
+}
+
+// TestLive_FeedFollowsTheFirstCycleRestartingTheSubscription: a new cache
+// makes the first cycle start the outlook subscription over, under the
+// feed's open wait; the feed takes the new subscription at once, keeping
+// its cursor, instead of going down (and the poll taking over) for a
+// retry pause.
+func TestLive_FeedFollowsTheFirstCycleRestartingTheSubscription(t *testing.T) {
+	e := newEnv(t)
+	logs := &crmtest.SafeBuffer{}
+	e.opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	task := e.task(t, "before")
+	startRun(t, e.bridge(t), bridge.Schedule{Interval: time.Hour, Poll: -1, Live: true})
+	waitUntil(t, "the first full cycle", 20*time.Second, func() bool { return e.pimSummary(task.ID) == "before" })
+	for _, subject := range []string{"one", "two", "three"} {
+		e.setSubject(t, task.ID, subject)
+		waitUntil(t, "the edit on the DAV server", 10*time.Second, func() bool { return e.pimSummary(task.ID) == subject })
+	}
+	if strings.Contains(logs.String(), "feed down") {
+		t.Errorf("the feed went down while the first cycle started the subscription over:\n%s", logs.String())
 	}
 }

@@ -18,10 +18,12 @@ type Schedule struct {
 	ConfirmDeletes bool
 	// Live holds the CRM change feed open (when the CRM client offers one,
 	// see Feed) and runs a light pass for the entities it names at once
-	// (live.go). LiveDebounce (0: 50 ms) and LiveGap (0: 500 ms) coalesce
-	// bursts; FeedWait is the long-poll's wait (0: the server's 25 s).
+	// (live.go). Bursts coalesce: the pass waits until the feed has been
+	// quiet for LiveDebounce (0: 100 ms), but no longer than LiveMax (0:
+	// 1 s) after the first change; FeedWait is the long-poll's wait (0:
+	// the server's 25 s).
 	Live                  bool
-	LiveDebounce, LiveGap time.Duration
+	LiveDebounce, LiveMax time.Duration
 	FeedWait              time.Duration
 	// FastPoll is the light-pass period for FastFor after a pass saw a
 	// PIM-side change (0: 5 s, at most Poll; 2 min), then back to Poll.
@@ -69,8 +71,8 @@ func (b *Bridge) Run(ctx context.Context, s Schedule, report func(light bool, st
 	if s.LiveDebounce <= 0 {
 		s.LiveDebounce = defaultLiveDebounce
 	}
-	if s.LiveGap <= 0 {
-		s.LiveGap = defaultLiveGap
+	if s.LiveMax <= 0 {
+		s.LiveMax = defaultLiveMax
 	}
 	if s.FastPoll <= 0 {
 		s.FastPoll = defaultFastPoll
@@ -98,11 +100,11 @@ func (b *Bridge) Run(ctx context.Context, s Schedule, report func(light bool, st
 		pollC = poll.C
 	}
 	var (
-		q        *liveQueue
-		liveC    <-chan struct{}
-		settle   *time.Timer
-		settleC  <-chan time.Time
-		lastLive time.Time
+		q       *liveQueue
+		liveC   <-chan struct{}
+		deb     = debounce{quiet: s.LiveDebounce, max: s.LiveMax}
+		settle  *time.Timer
+		settleC <-chan time.Time
 	)
 	if f, ok := b.opts.CRM.(Feed); ok && s.Live {
 		q = newLiveQueue()
@@ -160,14 +162,15 @@ func (b *Bridge) Run(ctx context.Context, s Schedule, report func(light bool, st
 			err = run(true, pull)
 			poll.Reset(nextPoll())
 		case <-liveC:
-			if settleC == nil {
-				d := max(s.LiveDebounce, time.Until(lastLive.Add(s.LiveGap)))
+			if d := deb.wake(time.Now()); settle == nil {
 				settle = time.NewTimer(d)
-				settleC = settle.C
+			} else {
+				settle.Reset(d)
 			}
+			settleC = settle.C
 		case <-settleC:
 			settleC = nil
-			lastLive = time.Now()
+			deb.fired()
 			if ents := q.take(); len(ents) > 0 {
 				err = run(true, ents)
 			}
