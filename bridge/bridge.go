@@ -123,7 +123,10 @@ type Bridge struct {
 	now   func() time.Time
 	lanes []*lane
 	mu    sync.Mutex // one cycle at a time
-	dirMu sync.Mutex // one directory pass at a time
+	// liveRemoved counts per collection the removals light passes let
+	// through since the last full cycle (liveGuard); under mu.
+	liveRemoved map[string]int
+	dirMu       sync.Mutex // one directory pass at a time
 
 	trigMu  sync.Mutex
 	trigger chan struct{}
@@ -198,8 +201,11 @@ type CycleOptions struct {
 	// full cycle, no verification job (seed 004 Appendix B).
 	Light bool
 	// CRMEntities makes a light pass also pull the CRM changes of these
-	// entities (the change feed named them, live.go); their deletions
-	// still wait for the full cycle.
+	// entities (the change feed named them, live.go). A deletion in CRM
+	// (a tombstone) is then applied at once, by the deletion rules, while
+	// the live passes' deletions since the last full cycle stay under the
+	// mass-deletion guard (liveGuard); other removals wait for the full
+	// cycle.
 	CRMEntities []string
 }
 

@@ -221,7 +221,8 @@ func isRemoval(p idmap.Pending) bool {
 // what seed 004's immediate-sync table (reconcile.WhenApplied) says for the
 // user's action on a contact, task or appointment on the primary — track,
 // update, untrack at once, deletions at the next full cycle. A removal on
-// the CRM side (deleted, left the filter) waits for the full cycle too.
+// the CRM side (deleted, left the filter) waits for the full cycle too,
+// except a tombstone in a pass that pulled CRM changes (liveRemoval).
 func appliesNow(p idmap.Pending) bool {
 	if p.CRMChange == idmap.ChangeDeleted || p.CRMChange == idmap.ChangeLeftFilter {
 		return false
@@ -253,12 +254,7 @@ func (b *Bridge) applyDue(ctx context.Context, cs *cycleState, opts CycleOptions
 	for _, l := range b.lanes {
 		byCol[l.col.Href()] = l
 	}
-	type item struct {
-		p idmap.Pending
-		m idmap.Mapping
-		l *lane
-	}
-	var items []item
+	var items []dueItem
 	removals := map[string]int{}
 	for _, p := range due {
 		m, err := b.opts.Cache.Get(ctx, p.MapID)
@@ -269,14 +265,17 @@ func (b *Bridge) applyDue(ctx context.Context, cs *cycleState, opts CycleOptions
 		if l == nil {
 			continue
 		}
-		if opts.Light && !appliesNow(p) {
+		if opts.Light && !appliesNow(p) && (len(opts.CRMEntities) == 0 || !liveRemoval(p)) {
 			cs.stats.Deferred++
 			continue
 		}
 		if isRemoval(p) {
 			removals[l.col.Href()]++
 		}
-		items = append(items, item{p, m, l})
+		items = append(items, dueItem{p, m, l})
+	}
+	if !opts.Light {
+		b.liveRemoved = nil // the full cycle judges anew
 	}
 	blocked := map[string]bool{}
 	g := b.guard(opts.ConfirmDeletes)
@@ -284,6 +283,10 @@ func (b *Bridge) applyDue(ctx context.Context, cs *cycleState, opts CycleOptions
 		total, err := b.opts.Cache.Count(ctx, idmap.ListFilter{Collection: col, LinkedOnly: true})
 		if err != nil {
 			return nil, err
+		}
+		if opts.Light {
+			blocked[col] = !b.liveGuard(g, col, n, total)
+			continue
 		}
 		if gerr := g.Check(col, n, total); gerr != nil {
 			blocked[col] = true
@@ -296,10 +299,13 @@ func (b *Bridge) applyDue(ctx context.Context, cs *cycleState, opts CycleOptions
 		cp.add(it.l.col.Href())
 	}
 	cp.start()
-	transient := 0
+	transient, fetched := 0, 0
 	for i, it := range items {
 		if err := ctx.Err(); err != nil {
 			return guardErr, err
+		}
+		if i == fetched {
+			fetched += b.prefetch(ctx, cs, items[i:])
 		}
 		if b.opts.Progress != nil {
 			b.opts.Progress(i, len(items))

@@ -10,6 +10,8 @@ import (
 
 	"github.com/pimbridge/pimbridge/crm"
 	"github.com/pimbridge/pimbridge/crm/crmclient"
+	"github.com/pimbridge/pimbridge/idmap"
+	"github.com/pimbridge/pimbridge/reconcile"
 )
 
 // Live sync (issue 19): Run holds the CRM change feed open and runs a light
@@ -86,6 +88,34 @@ func (q *liveQueue) take() []string {
 	out := q.ents
 	q.ents = nil
 	return out
+}
+
+// liveRemoval reports whether a light pass that pulled CRM changes applies
+// a pending pair that appliesNow defers: a deletion in CRM (a tombstone)
+// with no removal on the PIM side. reconcile's deletion rules decide what
+// it does (delete the PIM object, or keep it unlinked); a record that left
+// the filter and PIM-side deletions still wait for the full cycle.
+func liveRemoval(p idmap.Pending) bool {
+	return p.CRMChange == idmap.ChangeDeleted && (p.PIMChange == idmap.ChangeNone || p.PIMChange == idmap.ChangeModified)
+}
+
+// liveGuard is the mass-deletion guard of a light pass: it lets n removals
+// in col through when, with those light passes let through since the last
+// full cycle, they stay under the guard's share of the collection as it was
+// then (total now plus those), so a mass deletion cannot slip through in
+// slices. Held ones wait for the full cycle, whose guard judges them.
+// Called under b.mu.
+func (b *Bridge) liveGuard(g reconcile.Guard, col string, n, total int) bool {
+	done := b.liveRemoved[col]
+	if err := g.Check(col, done+n, total+done); err != nil {
+		b.log.Info("bridge: CRM deletions held for the full cycle by the mass-deletion guard", "collection", col, "deletes", n, "since_full_cycle", done, "total", total)
+		return false
+	}
+	if b.liveRemoved == nil {
+		b.liveRemoved = map[string]int{}
+	}
+	b.liveRemoved[col] += n
+	return true
 }
 
 // crmEntities lists the CRM entities the bridge syncs to PIM.
