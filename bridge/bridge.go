@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pimbridge/pimbridge/crm"
@@ -126,7 +127,9 @@ type Bridge struct {
 	// liveRemoved counts per collection the removals light passes let
 	// through since the last full cycle (liveGuard); under mu.
 	liveRemoved map[string]int
-	dirMu       sync.Mutex // one directory pass at a time
+	// live is the change feed's queue while Run holds the feed open.
+	live  atomic.Pointer[liveQueue]
+	dirMu sync.Mutex // one directory pass at a time
 
 	trigMu  sync.Mutex
 	trigger chan struct{}

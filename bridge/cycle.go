@@ -22,6 +22,7 @@ import (
 // records and objects it already read, and its figures.
 type cycleState struct {
 	only     []string // CRM entities a light pass pulls; nil: all (full cycle)
+	feedMark uint64   // the change feed's position before the CRM intake (live.go)
 	crm      CRM
 	cols     map[*lane]Collection
 	me       crm.ID
@@ -142,6 +143,9 @@ func (b *Bridge) cycle(ctx context.Context, opts CycleOptions, plan *[]PlannedWr
 	if !opts.Light || len(opts.CRMEntities) > 0 {
 		if opts.Light {
 			cs.only = opts.CRMEntities
+		}
+		if q := b.live.Load(); q != nil {
+			cs.feedMark = q.mark()
 		}
 		if _, err := cs.crm.Prepare(ctx, sub.ID); err != nil {
 			if errors.Is(err, crm.ErrForbidden) {

@@ -62,15 +62,22 @@ func (d *debounce) fired() { d.first = time.Time{} }
 type liveQueue struct {
 	mu      sync.Mutex
 	ents    []string
-	wake    chan struct{} // one pending signal
-	healthy atomic.Bool   // the last wait answered
+	n       uint64            // answers that named a change
+	last    map[string]uint64 // the last answer (n) that named each entity
+	wake    chan struct{}     // one pending signal
+	healthy atomic.Bool       // the last wait answered
 }
 
 func newLiveQueue() *liveQueue { return &liveQueue{wake: make(chan struct{}, 1)} }
 
 func (q *liveQueue) add(ents []string) {
 	q.mu.Lock()
+	q.n++
+	if q.last == nil {
+		q.last = map[string]uint64{}
+	}
 	for _, e := range ents {
+		q.last[e] = q.n
 		if !slices.Contains(q.ents, e) {
 			q.ents = append(q.ents, e)
 		}
@@ -116,6 +123,37 @@ func (b *Bridge) liveGuard(g reconcile.Guard, col string, n, total int) bool {
 	}
 	b.liveRemoved[col] += n
 	return true
+}
+
+// mark returns the feed's position, for changedSince.
+func (q *liveQueue) mark() uint64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.n
+}
+
+// changedSince reports whether the feed named entity after mark.
+func (q *liveQueue) changedSince(entity string, mark uint64) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.last[entity] > mark
+}
+
+// newest returns the record rec (as a batch of this cycle carried it) or,
+// when the feed has named its entity since just before the cycle read its
+// batches (a burst goes on), the record as CRM holds it now: the pass then
+// writes the newest version, and the next one finds nothing left to
+// write, instead of every pass of a burst writing each object again. Any
+// error keeps rec (a deletion comes as a tombstone in the next pass).
+func (b *Bridge) newest(ctx context.Context, cs *cycleState, rec crm.Record, entity string) crm.Record {
+	q := b.live.Load()
+	if q == nil || !q.changedSince(entity, cs.feedMark) {
+		return rec
+	}
+	if cur, err := cs.crm.Get(ctx, entity, rec.ID); err == nil {
+		return cur
+	}
+	return rec
 }
 
 // crmEntities lists the CRM entities the bridge syncs to PIM.

@@ -362,3 +362,62 @@ func TestLive_CRMDeletionsHeldByTheGuardAcrossPasses(t *testing.T) {
 	b.Trigger()
 	waitUntil(t, "the full cycle to judge the held deletions", 20*time.Second, func() bool { return !e.onPIM(ids[5]) && !e.onPIM(ids[6]) })
 }
+
+// hookCRM runs hook after a batch is acknowledged.
+type hookCRM struct {
+	*crmclient.Client
+	hook func()
+}
+
+func (h *hookCRM) PostSync(ctx context.Context, subID string, batchID uint64) (crmclient.PostSyncResult, error) {
+	res, err := h.Client.PostSync(ctx, subID, batchID)
+	if h.hook != nil {
+		h.hook()
+	}
+	return res, err
+}
+
+// countingPuts is a DAV collection that counts updates.
+type countingPuts struct {
+	*bridge.DAVCollection
+	puts atomic.Int64
+}
+
+func (c *countingPuts) Update(ctx context.Context, href, etag string, data []byte) (string, error) {
+	c.puts.Add(1)
+	return c.DAVCollection.Update(ctx, href, etag, data)
+}
+
+// TestLive_PassWritesTheRecordAsOfTheWrite: when the feed names an entity
+// again while a live pass runs (the burst goes on), the pass reads the
+// record again before writing it, so it writes the newest version and
+// the next pass has nothing left to write for it: each object is written
+// once, not once per pass.
+func TestLive_PassWritesTheRecordAsOfTheWrite(t *testing.T) {
+	e := newEnv(t)
+	task := e.task(t, "start")
+	col := &countingPuts{DAVCollection: e.opts.Tasks.(*bridge.DAVCollection)}
+	e.opts.Tasks = col
+	alice := e.crm.Alice.Client
+	var armed atomic.Bool
+	hook := func() {
+		if armed.CompareAndSwap(true, false) {
+			e.setSubject(t, task.ID, "newer")
+			time.Sleep(500 * time.Millisecond) // the feed names task again
+		}
+	}
+	e.opts.CRM = &hookCRM{Client: alice, hook: hook}
+	e.opts.Fenced = func(g int64) bridge.CRM { return &hookCRM{Client: alice.WithGeneration(g), hook: hook} }
+	r := startRun(t, e.bridge(t), bridge.Schedule{Interval: time.Hour, Poll: -1, Live: true})
+	waitUntil(t, "the first full cycle", 20*time.Second, func() bool { return e.pimSummary(task.ID) == "start" })
+	time.Sleep(300 * time.Millisecond)
+	before, puts := r.light.Load(), col.puts.Load()
+	armed.Store(true)
+	e.setSubject(t, task.ID, "older")
+	waitUntil(t, "the newer edit on the DAV server", 10*time.Second, func() bool { return e.pimSummary(task.ID) == "newer" })
+	waitUntil(t, "the pass the newer edit woke", 10*time.Second, func() bool { return r.light.Load() >= before+2 })
+	time.Sleep(time.Second) // it finishes
+	if n := col.puts.Load() - puts; n != 1 {
+		t.Errorf("two edits, the second while the pass of the first ran: %d PUTs, want 1 (the pass writes the newest version)", n)
+	}
+}

@@ -109,6 +109,8 @@ func (b *Bridge) Run(ctx context.Context, s Schedule, report func(light bool, st
 	if f, ok := b.opts.CRM.(Feed); ok && s.Live {
 		q = newLiveQueue()
 		liveC = q.wake
+		b.live.Store(q)
+		defer b.live.Store(nil)
 		var wg sync.WaitGroup
 		defer wg.Wait()
 		fctx, cancel := context.WithCancel(ctx)
