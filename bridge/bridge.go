@@ -210,6 +210,9 @@ type CycleOptions struct {
 	// mass-deletion guard (liveGuard); other removals wait for the full
 	// cycle.
 	CRMEntities []string
+	// PIMCollections, when set, makes a light pass list only these PIM
+	// collections (hrefs): the fast poll of collections that just changed.
+	PIMCollections []string
 }
 
 // Counter counts writes of one kind on one side.

@@ -160,6 +160,9 @@ func (b *Bridge) cycle(ctx context.Context, opts CycleOptions, plan *[]PlannedWr
 		}
 	}
 	for _, l := range b.lanes {
+		if opts.Light && opts.PIMCollections != nil && !slices.Contains(opts.PIMCollections, l.col.Href()) {
+			continue
+		}
 		if err := b.pimIntake(ctx, cs, l); err != nil {
 			return finish(classifyFatal(err))
 		}

@@ -219,3 +219,68 @@ func (b *Bridge) watchFeed(ctx context.Context, f Feed, q *liveQueue, wait time.
 		cursor = a.Cursor
 	}
 }
+
+// pimChanged returns the PIM collections in which a cycle saw a PIM-side
+// change (it wrote one to CRM).
+func (b *Bridge) pimChanged(st Stats) []string {
+	var out []string
+	for _, l := range b.lanes {
+		for _, e := range l.entities {
+			if es := st.ByEntity[e]; es != nil && es.ToCRM != (Counter{}) {
+				out = append(out, l.col.Href())
+				break
+			}
+		}
+	}
+	return out
+}
+
+// fastPoll schedules the light passes: every collection each poll period,
+// and a collection in which a PIM-side change was seen every fast period
+// for a window after the change (each new change extends it).
+type fastPoll struct {
+	every, fast, window time.Duration
+	regular             time.Time            // the next pass over every collection
+	hot                 map[string]time.Time // collection -> end of its window
+}
+
+func newFastPoll(now time.Time, every, fast, window time.Duration) *fastPoll {
+	return &fastPoll{every: every, fast: fast, window: window, regular: now.Add(every), hot: map[string]time.Time{}}
+}
+
+// saw notes a PIM-side change in cols at now.
+func (f *fastPoll) saw(now time.Time, cols []string) {
+	for _, c := range cols {
+		f.hot[c] = now.Add(f.window)
+	}
+}
+
+// next returns how long from now the next pass is due.
+func (f *fastPoll) next(now time.Time) time.Duration {
+	d := f.regular.Sub(now)
+	for _, until := range f.hot {
+		if now.Before(until) {
+			d = min(d, f.fast)
+		}
+	}
+	return max(0, d)
+}
+
+// due returns the collections a pass at now lists: nil (every one) when
+// the regular poll is due, else those in their window; ok is false when
+// none is due.
+func (f *fastPoll) due(now time.Time) (cols []string, ok bool) {
+	if !now.Before(f.regular) {
+		f.regular = now.Add(f.every)
+		return nil, true
+	}
+	for c, until := range f.hot {
+		if now.Before(until) {
+			cols = append(cols, c)
+		} else {
+			delete(f.hot, c)
+		}
+	}
+	slices.Sort(cols)
+	return cols, len(cols) > 0
+}

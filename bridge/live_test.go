@@ -18,6 +18,7 @@ import (
 	"github.com/pimbridge/pimbridge/crm"
 	"github.com/pimbridge/pimbridge/crm/crmclient"
 	"github.com/pimbridge/pimbridge/crm/crmtest"
+	"github.com/pimbridge/pimbridge/pim"
 )
 
 // liveRun runs b.Run in the background and counts light passes that
@@ -419,5 +420,50 @@ func TestLive_PassWritesTheRecordAsOfTheWrite(t *testing.T) {
 	time.Sleep(time.Second) // it finishes
 	if n := col.puts.Load() - puts; n != 1 {
 		t.Errorf("two edits, the second while the pass of the first ran: %d PUTs, want 1 (the pass writes the newest version)", n)
+	}
+}
+
+// countingChanges is a DAV collection that counts listings.
+type countingChanges struct {
+	*bridge.DAVCollection
+	lists atomic.Int64
+}
+
+func (c *countingChanges) Changes(ctx context.Context, cursor string) ([]pim.Object, []string, string, error) {
+	c.lists.Add(1)
+	return c.DAVCollection.Changes(ctx, cursor)
+}
+
+// TestLive_FastPollOnlyTheChangedCollection: the fast poll after a
+// PIM-side change lists only the collection that changed; the others wait
+// for client.poll.
+func TestLive_FastPollOnlyTheChangedCollection(t *testing.T) {
+	e := newEnv(t)
+	a := e.task(t, "a")
+	book := &countingChanges{DAVCollection: e.opts.Contacts.(*bridge.DAVCollection)}
+	tasks := &countingChanges{DAVCollection: e.opts.Tasks.(*bridge.DAVCollection)}
+	e.opts.Contacts, e.opts.Tasks = book, tasks
+	br := e.bridge(t)
+	startRun(t, br, bridge.Schedule{Interval: time.Hour, Poll: time.Hour, FastPoll: 50 * time.Millisecond, FastFor: 2 * time.Second})
+	waitUntil(t, "the first full cycle", 20*time.Second, func() bool { return e.pimSummary(a.ID) == "a" })
+	o, err := e.tasks.Get(context.Background(), e.href(a.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.tasks.Update(context.Background(), o.Href, o.ETag, []byte(strings.Replace(string(o.Data), "SUMMARY:a", "SUMMARY:a on the phone", 1))); err != nil {
+		t.Fatal(err)
+	}
+	br.Trigger()
+	waitUntil(t, "the full cycle to carry the PIM edit", 20*time.Second, func() bool {
+		rec, err := e.crm.Alice.Client.Get(context.Background(), crm.EntityTask, a.ID)
+		return err == nil && rec.Attrs["subject"] == "a on the phone"
+	})
+	b0, t0 := book.lists.Load(), tasks.lists.Load()
+	time.Sleep(time.Second)
+	if n := tasks.lists.Load() - t0; n < 3 {
+		t.Errorf("the changed task list was listed %d times in a second of fast poll (50 ms), want several", n)
+	}
+	if n := book.lists.Load() - b0; n != 0 {
+		t.Errorf("the unchanged address book was listed %d times during the task list's fast poll, want 0", n)
 	}
 }

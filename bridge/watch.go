@@ -25,8 +25,9 @@ type Schedule struct {
 	Live                  bool
 	LiveDebounce, LiveMax time.Duration
 	FeedWait              time.Duration
-	// FastPoll is the light-pass period for FastFor after a pass saw a
-	// PIM-side change (0: 5 s, at most Poll; 2 min), then back to Poll.
+	// FastPoll is the light-pass period, for FastFor, of a collection in
+	// which a pass saw a PIM-side change (0: 5 s, at most Poll; 2 min);
+	// those passes list only such collections, the others wait for Poll.
 	FastPoll, FastFor time.Duration
 	// Starting, when set, is called in Run's goroutine just before each
 	// cycle starts, so that a caller of Trigger can tell the cycle it asked
@@ -84,16 +85,10 @@ func (b *Bridge) Run(ctx context.Context, s Schedule, report func(light bool, st
 	full := time.NewTimer(0)
 	defer full.Stop()
 	var (
-		poll      *time.Timer
-		pollC     <-chan time.Time
-		fastUntil time.Time
+		poll  *time.Timer
+		pollC <-chan time.Time
+		fp    = newFastPoll(b.now(), s.Poll, s.FastPoll, s.FastFor)
 	)
-	nextPoll := func() time.Duration {
-		if b.now().Before(fastUntil) {
-			return s.FastPoll
-		}
-		return s.Poll
-	}
 	if s.Poll > 0 {
 		poll = time.NewTimer(s.Poll)
 		defer poll.Stop()
@@ -121,20 +116,20 @@ func (b *Bridge) Run(ctx context.Context, s Schedule, report func(light bool, st
 			b.watchFeed(fctx, f, q, s.FeedWait)
 		}()
 	}
-	run := func(light bool, crmEntities []string) error {
+	run := func(light bool, crmEntities, pimCols []string) error {
 		if s.Starting != nil {
 			s.Starting(light)
 		}
-		st, err := b.Cycle(ctx, CycleOptions{Light: light, ConfirmDeletes: s.ConfirmDeletes, CRMEntities: crmEntities})
+		st, err := b.Cycle(ctx, CycleOptions{Light: light, ConfirmDeletes: s.ConfirmDeletes, CRMEntities: crmEntities, PIMCollections: pimCols})
 		if !light && b.opts.Directory != nil && ctx.Err() == nil {
 			dst, derr := b.SyncDirectory(ctx)
 			st.Directory = &dst
 			err = errors.Join(err, derr)
 		}
-		if st.ToCRM != (Counter{}) && s.Poll > 0 {
+		if cols := b.pimChanged(st); len(cols) > 0 && s.Poll > 0 {
 			// A PIM-side change: the user is at it; look again soon.
-			fastUntil = b.now().Add(s.FastFor)
-			poll.Reset(nextPoll())
+			fp.saw(b.now(), cols)
+			poll.Reset(fp.next(b.now()))
 		}
 		if report != nil {
 			report(light, st, err)
@@ -151,18 +146,20 @@ func (b *Bridge) Run(ctx context.Context, s Schedule, report func(light bool, st
 		case <-ctx.Done():
 			return nil
 		case <-full.C:
-			err = run(false, nil)
+			err = run(false, nil, nil)
 			full.Reset(s.Interval)
 		case <-b.trigger:
-			err = run(false, nil)
+			err = run(false, nil, nil)
 			full.Reset(s.Interval)
 		case <-pollC:
 			var pull []string
 			if q == nil || !q.healthy.Load() {
 				pull = b.crmEntities() // the feed is down: the poll pulls CRM
 			}
-			err = run(true, pull)
-			poll.Reset(nextPoll())
+			if cols, ok := fp.due(b.now()); ok {
+				err = run(true, pull, cols)
+			}
+			poll.Reset(fp.next(b.now()))
 		case <-liveC:
 			if d := deb.wake(time.Now()); settle == nil {
 				settle = time.NewTimer(d)
@@ -174,7 +171,7 @@ func (b *Bridge) Run(ctx context.Context, s Schedule, report func(light bool, st
 			settleC = nil
 			deb.fired()
 			if ents := q.take(); len(ents) > 0 {
-				err = run(true, ents)
+				err = run(true, ents, nil)
 			}
 		}
 		if err != nil {
