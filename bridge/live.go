@@ -31,7 +31,7 @@ type Feed interface {
 
 // Live defaults.
 const (
-	defaultLiveDebounce = 100 * time.Millisecond
+	defaultLiveDebounce = 50 * time.Millisecond
 	defaultLiveMax      = time.Second
 	defaultFastPoll     = 5 * time.Second
 	defaultFastFor      = 2 * time.Minute

@@ -19,7 +19,7 @@ type Schedule struct {
 	// Live holds the CRM change feed open (when the CRM client offers one,
 	// see Feed) and runs a light pass for the entities it names at once
 	// (live.go). Bursts coalesce: the pass waits until the feed has been
-	// quiet for LiveDebounce (0: 100 ms), but no longer than LiveMax (0:
+	// quiet for LiveDebounce (0: 50 ms), but no longer than LiveMax (0:
 	// 1 s) after the first change; FeedWait is the long-poll's wait (0:
 	// the server's 25 s).
 	Live                  bool
