@@ -76,7 +76,7 @@ func (b *Bridge) read(ctx context.Context, cs *cycleState, l *lane, p idmap.Pend
 	}
 	// CRM side.
 	if rec, ok := cs.crmSeen[m.CRMID]; ok && !fresh {
-		pr.rec, pr.crmExists = rec, true
+		pr.rec, pr.crmExists = b.newest(ctx, cs, rec, m.CRMEntity), true
 	} else {
 		rec, err := cs.crm.Get(ctx, m.CRMEntity, m.CRMID)
 		switch {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pimbridge/pimbridge/crm"
@@ -123,6 +124,11 @@ type Bridge struct {
 	now   func() time.Time
 	lanes []*lane
 	mu    sync.Mutex // one cycle at a time
+	// liveRemoved counts per collection the removals light passes let
+	// through since the last full cycle (liveGuard); under mu.
+	liveRemoved map[string]int
+	// live is the change feed's queue while Run holds the feed open.
+	live  atomic.Pointer[liveQueue]
 	dirMu sync.Mutex // one directory pass at a time
 
 	trigMu  sync.Mutex
@@ -198,9 +204,15 @@ type CycleOptions struct {
 	// full cycle, no verification job (reconcile.WhenApplied).
 	Light bool
 	// CRMEntities makes a light pass also pull the CRM changes of these
-	// entities (the change feed named them, live.go); their deletions
-	// still wait for the full cycle.
+	// entities (the change feed named them, live.go). A deletion in CRM
+	// (a tombstone) is then applied at once, by the deletion rules, while
+	// the live passes' deletions since the last full cycle stay under the
+	// mass-deletion guard (liveGuard); other removals wait for the full
+	// cycle.
 	CRMEntities []string
+	// PIMCollections, when set, makes a light pass list only these PIM
+	// collections (hrefs): the fast poll of collections that just changed.
+	PIMCollections []string
 }
 
 // Counter counts writes of one kind on one side.

@@ -19,6 +19,7 @@ import (
 // records and objects it already read, and its figures.
 type cycleState struct {
 	only     []string // CRM entities a light pass pulls; nil: all (full cycle)
+	feedMark uint64   // the change feed's position before the CRM intake (live.go)
 	crm      CRM
 	cols     map[*lane]Collection
 	me       crm.ID
@@ -141,6 +142,9 @@ func (b *Bridge) cycle(ctx context.Context, opts CycleOptions, plan *[]PlannedWr
 		if opts.Light {
 			cs.only = opts.CRMEntities
 		}
+		if q := b.live.Load(); q != nil {
+			cs.feedMark = q.mark()
+		}
 		if _, err := cs.crm.Prepare(ctx, sub.ID); err != nil {
 			if errors.Is(err, crm.ErrForbidden) {
 				return finish(&FatalError{Err: fmt.Errorf("%w: %v", ErrNoPrivilege, err)})
@@ -154,6 +158,9 @@ func (b *Bridge) cycle(ctx context.Context, opts CycleOptions, plan *[]PlannedWr
 		}
 	}
 	for _, l := range b.lanes {
+		if opts.Light && opts.PIMCollections != nil && !slices.Contains(opts.PIMCollections, l.col.Href()) {
+			continue
+		}
 		if err := b.pimIntake(ctx, cs, l); err != nil {
 			return finish(classifyFatal(err))
 		}
@@ -219,7 +226,8 @@ func isRemoval(p idmap.Pending) bool {
 // what the immediate-sync table (reconcile.WhenApplied) says for the
 // user's action on a contact, task or appointment on the primary — track,
 // update, untrack at once, deletions at the next full cycle. A removal on
-// the CRM side (deleted, left the filter) waits for the full cycle too.
+// the CRM side (deleted, left the filter) waits for the full cycle too,
+// except a tombstone in a pass that pulled CRM changes (liveRemoval).
 func appliesNow(p idmap.Pending) bool {
 	if p.CRMChange == idmap.ChangeDeleted || p.CRMChange == idmap.ChangeLeftFilter {
 		return false
@@ -251,12 +259,7 @@ func (b *Bridge) applyDue(ctx context.Context, cs *cycleState, opts CycleOptions
 	for _, l := range b.lanes {
 		byCol[l.col.Href()] = l
 	}
-	type item struct {
-		p idmap.Pending
-		m idmap.Mapping
-		l *lane
-	}
-	var items []item
+	var items []dueItem
 	removals := map[string]int{}
 	for _, p := range due {
 		m, err := b.opts.Cache.Get(ctx, p.MapID)
@@ -267,14 +270,17 @@ func (b *Bridge) applyDue(ctx context.Context, cs *cycleState, opts CycleOptions
 		if l == nil {
 			continue
 		}
-		if opts.Light && !appliesNow(p) {
+		if opts.Light && !appliesNow(p) && (len(opts.CRMEntities) == 0 || !liveRemoval(p)) {
 			cs.stats.Deferred++
 			continue
 		}
 		if isRemoval(p) {
 			removals[l.col.Href()]++
 		}
-		items = append(items, item{p, m, l})
+		items = append(items, dueItem{p, m, l})
+	}
+	if !opts.Light {
+		b.liveRemoved = nil // the full cycle judges anew
 	}
 	blocked := map[string]bool{}
 	g := b.guard(opts.ConfirmDeletes)
@@ -282,6 +288,10 @@ func (b *Bridge) applyDue(ctx context.Context, cs *cycleState, opts CycleOptions
 		total, err := b.opts.Cache.Count(ctx, idmap.ListFilter{Collection: col, LinkedOnly: true})
 		if err != nil {
 			return nil, err
+		}
+		if opts.Light {
+			blocked[col] = !b.liveGuard(g, col, n, total)
+			continue
 		}
 		if gerr := g.Check(col, n, total); gerr != nil {
 			blocked[col] = true
@@ -294,10 +304,13 @@ func (b *Bridge) applyDue(ctx context.Context, cs *cycleState, opts CycleOptions
 		cp.add(it.l.col.Href())
 	}
 	cp.start()
-	transient := 0
+	transient, fetched := 0, 0
 	for i, it := range items {
 		if err := ctx.Err(); err != nil {
 			return guardErr, err
+		}
+		if i == fetched {
+			fetched += b.prefetch(ctx, cs, items[i:])
 		}
 		if b.opts.Progress != nil {
 			b.opts.Progress(i, len(items))

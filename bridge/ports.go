@@ -65,4 +65,6 @@ var (
 	_ Collection = (*davcalendar.Calendar)(nil)
 	_ Verifier   = (*davcontacts.AddressBook)(nil)
 	_ Verifier   = (*davcalendar.Calendar)(nil)
+	_ Fetcher    = (*davcontacts.AddressBook)(nil)
+	_ Fetcher    = (*davcalendar.Calendar)(nil)
 )

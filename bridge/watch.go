@@ -20,13 +20,16 @@ type Schedule struct {
 	ConfirmDeletes bool
 	// Live holds the CRM change feed open (when the CRM client offers one,
 	// see Feed) and runs a light pass for the entities it names at once
-	// (live.go). LiveDebounce (0: 50 ms) and LiveGap (0: 500 ms) coalesce
-	// bursts; FeedWait is the long-poll's wait (0: the server's 25 s).
+	// (live.go). Bursts coalesce: the pass waits until the feed has been
+	// quiet for LiveDebounce (0: 50 ms), but no longer than LiveMax (0:
+	// 1 s) after the first change; FeedWait is the long-poll's wait (0:
+	// the server's 25 s).
 	Live                  bool
-	LiveDebounce, LiveGap time.Duration
+	LiveDebounce, LiveMax time.Duration
 	FeedWait              time.Duration
-	// FastPoll is the light-pass period for FastFor after a pass saw a
-	// PIM-side change (0: 5 s, at most Poll; 2 min), then back to Poll.
+	// FastPoll is the light-pass period, for FastFor, of a collection in
+	// which a pass saw a PIM-side change (0: 5 s, at most Poll; 2 min);
+	// those passes list only such collections, the others wait for Poll.
 	FastPoll, FastFor time.Duration
 	// Starting, when set, is called in Run's goroutine just before each
 	// cycle starts, so that a caller of Trigger can tell the cycle it asked
@@ -76,8 +79,8 @@ func (b *Bridge) Run(ctx context.Context, s Schedule, report func(light bool, st
 	if s.LiveDebounce <= 0 {
 		s.LiveDebounce = defaultLiveDebounce
 	}
-	if s.LiveGap <= 0 {
-		s.LiveGap = defaultLiveGap
+	if s.LiveMax <= 0 {
+		s.LiveMax = defaultLiveMax
 	}
 	if s.FastPoll <= 0 {
 		s.FastPoll = defaultFastPoll
@@ -89,31 +92,27 @@ func (b *Bridge) Run(ctx context.Context, s Schedule, report func(light bool, st
 	full := time.NewTimer(0)
 	defer full.Stop()
 	var (
-		poll      *time.Timer
-		pollC     <-chan time.Time
-		fastUntil time.Time
+		poll  *time.Timer
+		pollC <-chan time.Time
+		fp    = newFastPoll(b.now(), s.Poll, s.FastPoll, s.FastFor)
 	)
-	nextPoll := func() time.Duration {
-		if b.now().Before(fastUntil) {
-			return s.FastPoll
-		}
-		return s.Poll
-	}
 	if s.Poll > 0 {
 		poll = time.NewTimer(s.Poll)
 		defer poll.Stop()
 		pollC = poll.C
 	}
 	var (
-		q        *liveQueue
-		liveC    <-chan struct{}
-		settle   *time.Timer
-		settleC  <-chan time.Time
-		lastLive time.Time
+		q       *liveQueue
+		liveC   <-chan struct{}
+		deb     = debounce{quiet: s.LiveDebounce, max: s.LiveMax}
+		settle  *time.Timer
+		settleC <-chan time.Time
 	)
 	if f, ok := b.opts.CRM.(Feed); ok && s.Live {
 		q = newLiveQueue()
 		liveC = q.wake
+		b.live.Store(q)
+		defer b.live.Store(nil)
 		var wg sync.WaitGroup
 		defer wg.Wait()
 		fctx, cancel := context.WithCancel(ctx)
@@ -125,20 +124,20 @@ func (b *Bridge) Run(ctx context.Context, s Schedule, report func(light bool, st
 		}()
 	}
 	failures := 0 // consecutive cycles that failed with a transient error
-	run := func(light bool, crmEntities []string) error {
+	run := func(light bool, crmEntities, pimCols []string) error {
 		if s.Starting != nil {
 			s.Starting(light)
 		}
-		st, err := b.Cycle(ctx, CycleOptions{Light: light, ConfirmDeletes: s.ConfirmDeletes, CRMEntities: crmEntities})
+		st, err := b.Cycle(ctx, CycleOptions{Light: light, ConfirmDeletes: s.ConfirmDeletes, CRMEntities: crmEntities, PIMCollections: pimCols})
 		if !light && b.opts.Directory != nil && ctx.Err() == nil {
 			dst, derr := b.SyncDirectory(ctx)
 			st.Directory = &dst
 			err = errors.Join(err, derr)
 		}
-		if st.ToCRM != (Counter{}) && s.Poll > 0 {
+		if cols := b.pimChanged(st); len(cols) > 0 && s.Poll > 0 {
 			// A PIM-side change: the user is at it; look again soon.
-			fastUntil = b.now().Add(s.FastFor)
-			poll.Reset(nextPoll())
+			fp.saw(b.now(), cols)
+			poll.Reset(fp.next(b.now()))
 		}
 		if report != nil {
 			report(light, st, err)
@@ -167,31 +166,34 @@ func (b *Bridge) Run(ctx context.Context, s Schedule, report func(light bool, st
 		case <-ctx.Done():
 			return nil
 		case <-full.C:
-			err = run(false, nil)
+			err = run(false, nil, nil)
 		case <-b.trigger:
-			err = run(false, nil)
+			err = run(false, nil, nil)
 		case <-pollC:
 			if failures > 0 { // backing off: the full retry comes first
-				poll.Reset(nextPoll())
+				poll.Reset(fp.next(b.now()))
 				continue
 			}
 			var pull []string
 			if q == nil || !q.healthy.Load() {
 				pull = b.crmEntities() // the feed is down: the poll pulls CRM
 			}
-			err = run(true, pull)
-			poll.Reset(nextPoll())
-		case <-liveC:
-			if settleC == nil {
-				d := max(s.LiveDebounce, time.Until(lastLive.Add(s.LiveGap)))
-				settle = time.NewTimer(d)
-				settleC = settle.C
+			if cols, ok := fp.due(b.now()); ok {
+				err = run(true, pull, cols)
 			}
+			poll.Reset(fp.next(b.now()))
+		case <-liveC:
+			if d := deb.wake(time.Now()); settle == nil {
+				settle = time.NewTimer(d)
+			} else {
+				settle.Reset(d)
+			}
+			settleC = settle.C
 		case <-settleC:
 			settleC = nil
-			lastLive = time.Now()
+			deb.fired()
 			if ents := q.take(); len(ents) > 0 && failures == 0 { // backing off: the full retry reads them
-				err = run(true, ents)
+				err = run(true, ents, nil)
 			}
 		}
 		if err != nil {

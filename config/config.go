@@ -66,6 +66,10 @@ type Client struct {
 	Interval Duration `toml:"interval"`  // full cycle
 	Poll     Duration `toml:"poll"`      // change watch between cycles
 	Live     bool     `toml:"live"`      // hold the CRM change feed open (live sync)
+	// FastPoll is the light-pass period of a collection for FastFor after a
+	// PIM-side change was seen in it (at most Poll), then back to Poll.
+	FastPoll Duration `toml:"fast_poll"`
+	FastFor  Duration `toml:"fast_for"`
 }
 
 // DAV is the [carddav] table.
@@ -189,7 +193,7 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.Strin
 func Default() *Config {
 	return &Config{
 		CRM:    CRM{URL: "http://127.0.0.1:5555"},
-		Client: Client{ID: "desktop", Interval: Duration{15 * time.Minute}, Poll: Duration{30 * time.Second}, Live: true},
+		Client: Client{ID: "desktop", Interval: Duration{15 * time.Minute}, Poll: Duration{30 * time.Second}, Live: true, FastPoll: Duration{5 * time.Second}, FastFor: Duration{2 * time.Minute}},
 		IMAP: IMAP{
 			Security: "none", Folders: []string{"INBOX", "Sent"},
 			TrackKeyword: "$CRMTracked", RegardingFolder: "CRM/Regarding",
@@ -329,7 +333,7 @@ func (c *Config) Validate() error {
 	for _, d := range []struct {
 		name string
 		v    Duration
-	}{{"client.interval", c.Client.Interval}, {"client.poll", c.Client.Poll}, {"offline.min_batch_time", c.Offline.MinBatchTime}, {"offline.max_batch_time", c.Offline.MaxBatchTime}, {"offline.refresh", c.Offline.Refresh}} {
+	}{{"client.interval", c.Client.Interval}, {"client.poll", c.Client.Poll}, {"client.fast_poll", c.Client.FastPoll}, {"client.fast_for", c.Client.FastFor}, {"offline.min_batch_time", c.Offline.MinBatchTime}, {"offline.max_batch_time", c.Offline.MaxBatchTime}, {"offline.refresh", c.Offline.Refresh}} {
 		if d.v.Duration <= 0 {
 			return &FieldError{Field: d.name, Value: d.v.String(), Err: fmt.Errorf("%w: must be positive", ErrInvalid)}
 		}

@@ -231,6 +231,7 @@ func runDaemon(ctx context.Context, env *bridgeEnv, confirm bool, ready func()) 
 	}
 
 	s := bridge.Schedule{Interval: env.cfg.Client.Interval.Duration, Poll: env.cfg.Client.Poll.Duration, ConfirmDeletes: confirm, Live: env.cfg.Client.Live,
+		FastPoll: env.cfg.Client.FastPoll.Duration, FastFor: env.cfg.Client.FastFor.Duration,
 		Starting: func(light bool) {
 			dc.waiter.starting(light)
 			if !light {

@@ -186,6 +186,14 @@ func (col *Collection) changesOneByOne(ctx context.Context, cursor string, cause
 	return changed, deleted, "s:" + token, nil
 }
 
+// Fetch returns the objects at hrefs that exist, with one
+// addressbook-multiget or calendar-multiget REPORT; a missing one is left
+// out.
+func (col *Collection) Fetch(ctx context.Context, hrefs []string) ([]pim.Object, error) {
+	objs, _, err := col.c.MultiGet(ctx, col.href, col.kind == Calendar, hrefs)
+	return objs, err
+}
+
 // Missing returns which of hrefs are gone from the server, with one
 // addressbook-multiget or calendar-multiget REPORT (the verification job).
 func (col *Collection) Missing(ctx context.Context, hrefs []string) ([]string, error) {
