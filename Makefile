@@ -32,7 +32,7 @@ test:
 	$(GO) test -race -timeout $(TIMEOUT) ./...
 
 # The crmstore and crmserver suites again with the CRM store on PostgreSQL
-# (issue 16; one suite, two backends, chosen by PIMBRIDGE_TEST_CRM_DB), and
+# (one suite, two backends, chosen by PIMBRIDGE_TEST_CRM_DB), and
 # an offline and an integration test that start a CRM server. The tests
 # start their own PostgreSQL (testdeps installs it). The multi-node tests
 # (TestPostgres_*, TestMultiNode_*, TestTwoNodes_*) run on PostgreSQL in

@@ -13,7 +13,7 @@ import (
 	"github.com/pimbridge/pimbridge/reconcile"
 )
 
-// Live sync (issue 19): Run holds the CRM change feed open and runs a light
+// Live sync (docs/sync-protocol.md, The change feed): Run holds the CRM change feed open and runs a light
 // pass that pulls the CRM changes of the entities the feed names.
 //
 // Bursts coalesce: a feed-driven pass starts once the feed has been quiet

@@ -18,7 +18,7 @@ import (
 // drives (a CRM client or a PIM collection that misbehaves), never in
 // production code. "terminates" and "tracked-from-pim-stays" are shown
 // at the planner level (reconcile/check_broken_test.go); the second also
-// fails here on today's code (issue 12, e2eKnownBroken).
+// fails here on today's code (e2eKnownBroken).
 
 // brokenCRM is a bridge.CRM with some calls replaced.
 type brokenCRM struct {

@@ -18,7 +18,7 @@ import (
 	"github.com/pimbridge/pimbridge/pim/davext"
 )
 
-// End-to-end invariants (issue 20). Each names what it guards.
+// End-to-end invariants. Each names what it guards.
 const (
 	e2eTerminates    = "terminates"
 	e2eNoDuplicates  = "no-duplicates"

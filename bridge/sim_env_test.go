@@ -1,4 +1,4 @@
-// The end-to-end check of issue 20 (Trinity's role): the real bridge
+// The randomized end-to-end check (in the role of Dropbox's Trinity): the real bridge
 // against the in-process CRM server (crmserver over crmstore on a temp
 // SQLite) and the in-process DAV server, through a fault-injecting
 // transport, with a fake clock, user edits on both sides between and

@@ -1,4 +1,4 @@
-// The end-to-end check of issue 20 with the offline engine: in the
+// The randomized end-to-end check with the offline engine: in the
 // middle of a run the client goes offline (GoOffline into a replica in
 // the run's state dir), the bridge syncs the PIM side against the
 // engine's local API as the daemon does (cmd/pimbridge/offline_bridge.go),

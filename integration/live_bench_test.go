@@ -180,7 +180,7 @@ func pct(d []time.Duration, p float64) time.Duration {
 // 5 a second while the daemon loop runs, each timed from its commit until
 // the contact on Radicale carries it; limits p50 <= 1 s and p99 <= 2 s
 // with the change feed (client.live), and the same figure with the feed
-// off (the 30 s poll) beside it (issue 19).
+// off (the 30 s poll) beside it.
 func BenchmarkLivePropagation_Radicale(b *testing.B) {
 	for range b.N {
 		live := propagation(b, "live", bridge.Schedule{Interval: time.Hour, Poll: 30 * time.Second, Live: true}, 200, 200*time.Millisecond, time.Minute)

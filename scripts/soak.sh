@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the randomized checks of issue 20 for a given time (default 30m):
+# Runs the randomized checks for a given time (default 30m):
 # the planner check (reconcile), the end-to-end check (bridge), its
 # offline runs and its e-mail level side by side, each from a time-chosen
 # seed, and prints the cases per second of each and the seeds of any

@@ -1,6 +1,6 @@
 package mailtrack
 
-// The e-mail level of the randomized end-to-end check (issue 20): the real
+// The e-mail level of the randomized end-to-end check: the real
 // Tracker against go-imap's in-process IMAP server and the in-process CRM
 // server, driven from one seed. Its CRM client goes through a transport
 // that fails requests (503, reset before sending, reply lost after the

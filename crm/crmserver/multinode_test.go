@@ -14,7 +14,7 @@ import (
 )
 
 // Several server processes ("nodes") on one PostgreSQL database keep every
-// guarantee of one (issue 16). Each test starts two crmserver nodes, each
+// guarantee of one. Each test starts two crmserver nodes, each
 // with its own store, on one database; clients spread over both.
 
 func twoNodes(t *testing.T) (*crmtest.Server, *crmtest.Server) {

@@ -39,7 +39,8 @@ func (s *Store) Export(ctx context.Context, fn func(crmserver.DumpReader) error)
 	if _, err := conn.ExecContext(ctx, "BEGIN DEFERRED"); err != nil {
 		return fmt.Errorf("crmstore: export: %w", err)
 	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+	// A read-only snapshot: ending it cannot lose anything.
+	defer func() { _, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK") }()
 	return fn(dumpReader{q: conn})
 }
 

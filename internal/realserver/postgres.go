@@ -156,7 +156,7 @@ func (pg *PostgreSQL) start() error {
 	for {
 		out, err := exec.Command(filepath.Join(pg.bin, "pg_isready"), "-h", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "postgres").CombinedOutput()
 		if err == nil {
-			pg.cmd.Process.Release()
+			_ = pg.cmd.Process.Release() // pg_ctl stops it, by its pid file
 			return nil
 		}
 		select {
