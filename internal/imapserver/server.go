@@ -292,6 +292,30 @@ func (s *session) Login(username, password string) error {
 	return nil
 }
 
+// idlePoll is how often an idling session looks for mailbox updates.
+const idlePoll = 100 * time.Millisecond
+
+// Idle sends the selected mailbox's updates until stop closes. It polls
+// rather than calling imapmemserver's Idle: go-imap's SessionTracker.Idle
+// registers for notifications only after the server has written "+ idling"
+// and does not look at what is already queued, so an update that lands in
+// between (an APPEND the moment a client starts IDLE) waits for the next
+// one. A poll every idlePoll never leaves one behind.
+func (s *session) Idle(w *goimapserver.UpdateWriter, stop <-chan struct{}) error {
+	t := time.NewTicker(idlePoll)
+	defer t.Stop()
+	for {
+		if err := s.UserSession.Poll(w, true); err != nil {
+			return err
+		}
+		select {
+		case <-stop:
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
 func (s *session) Close() error {
 	if s.UserSession == nil {
 		return nil
