@@ -157,7 +157,8 @@ func (rc *replicaClient) pass(ctx context.Context) (changes int, err error) {
 // delete contacts; another writes through long transactions that commit
 // versions late (the late-commit case); $batch atomicity groups go to node
 // B, which is killed with SIGKILL in the middle of one and started again.
-// Sync clients that ask the nodes in turn run all along. Afterwards every
+// Sync clients that ask the nodes in turn, and a CardDAV bridge per user
+// on either node, run all along. Afterwards every
 // sync client holds exactly what a fresh full sync holds (nothing lost, no
 // change skipped), no record was created twice, every group applied whole
 // or not at all, and no acknowledged change was sent again.
@@ -184,13 +185,24 @@ func TestTwoNodes_PostgresConvergence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.CreateUser(ctx, "bob", "bob-secret-pw", crmserver.RoleSalesperson); err != nil {
+	bob, err := st.CreateUser(ctx, "bob", "bob-secret-pw", crmserver.RoleSalesperson)
+	if err != nil {
 		t.Fatal(err)
 	}
+	bobID := bob.ID
 	a := startCRMNode(t, dsn, pwFile)
 	b := startCRMNode(t, dsn, pwFile)
 	aliceA, aliceB := nodeClient(t, a.url(), "alice", "alice-secret-pw"), nodeClient(t, b.url(), "alice", "alice-secret-pw")
 	bobA, bobB := nodeClient(t, a.url(), "bob", "bob-secret-pw"), nodeClient(t, b.url(), "bob", "bob-secret-pw")
+
+	// CardDAV bridges: alice's on node A, bob's on node B (killed below),
+	// each with its own address book, syncing all along while the user
+	// adds cards on the phone.
+	dav := fastDAV(t)
+	bridges := []*nodeBridge{
+		newNodeBridge(t, dav, "alice-desktop", alice.ID, nodeClient(t, a.url(), "alice", "alice-secret-pw")),
+		newNodeBridge(t, dav, "bob-desktop", bobID, nodeClient(t, b.url(), "bob", "bob-secret-pw")),
+	}
 
 	// Sync clients, started before the writes.
 	clients := []*replicaClient{
@@ -306,6 +318,10 @@ func TestTwoNodes_PostgresConvergence(t *testing.T) {
 			}
 		}()
 	}
+	var bridgesRun sync.WaitGroup
+	for _, nb := range bridges {
+		nb.run(ctx, syncStop, &bridgesRun)
+	}
 	// $batch groups to node B; B is killed in the middle of the third.
 	for g := range 5 {
 		size := 40
@@ -345,6 +361,7 @@ func TestTwoNodes_PostgresConvergence(t *testing.T) {
 	writers.Wait()
 	close(syncStop)
 	syncers.Wait()
+	bridgesRun.Wait()
 	for _, err := range errs {
 		t.Error(err)
 	}
@@ -385,6 +402,12 @@ func TestTwoNodes_PostgresConvergence(t *testing.T) {
 			t.Errorf("%s got %d acknowledged changes again", rc.name, rc.reread)
 		}
 		t.Logf("%s: %d records, %d lost, %d stale, %d extra, %d re-read", rc.name, len(rc.replica), lost, stale, extra, rc.reread)
+	}
+
+	// Every bridge converges: the phone holds each contact its user owns
+	// once, as CRM has it, and each card made on the phone is in CRM once.
+	for _, nb := range bridges {
+		nb.converge(t, ctx, st)
 	}
 
 	// Nothing created twice; acknowledged creates all there; groups whole.
